@@ -77,7 +77,14 @@ with zipfile.ZipFile(layer) as archive:
 PY
 }
 
+# Ansible, pytest and ansible-test find the collection as ansible_collections/stellaops/deploy.
+setup_collection_link() {
+  mkdir -p "$ROOT/.build/ansible_collections/stellaops"
+  ln -sfn ../../.. "$ROOT/.build/ansible_collections/stellaops/deploy"
+}
+
 setup_venv
 setup_compose
 setup_helm
+setup_collection_link
 log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short)"
