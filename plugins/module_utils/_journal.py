@@ -1,0 +1,337 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Deployment journal: one JSON file per deployment job, written atomically.
+
+The journal lives in a directory; each job is ``jobs/<job_id>.json``. Every write
+goes to a temporary file in the same directory, is flushed and fsync'ed, then
+renamed over the target, so a run killed at any point leaves either the old or
+the new version of a job, never half a file. The next run reads what happened
+(``unfinished``) and which release last completed (``last_completed``), which is
+what rollback uses.
+
+Job statuses and transitions follow the release orchestrator's job state machine:
+``pending -> preparing -> running -> completing -> completed``, ``running`` or
+``completing`` may turn into ``rolling_back`` (which returns to ``running`` or ends
+in ``rolled_back``), any unfinished job may end in ``failed``, and a failed job
+may still be rolled back (the design's "failure handling").
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import secrets
+import tempfile
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+
+from ._errors import StellaOpsError
+
+# Modules also run on target Pythons older than 3.11, which lack datetime.UTC.
+_UTC = timezone.utc  # noqa: UP017
+
+STATUSES: tuple[str, ...] = (
+    "pending",
+    "preparing",
+    "running",
+    "completing",
+    "completed",
+    "failed",
+    "rolling_back",
+    "rolled_back",
+)
+
+# Jobs in these states are over; a job left in any other state was interrupted.
+TERMINAL: frozenset[str] = frozenset({"completed", "failed", "rolled_back"})
+
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"preparing", "failed"}),
+    "preparing": frozenset({"running", "failed", "rolling_back"}),
+    "running": frozenset({"completing", "failed", "rolling_back"}),
+    "completing": frozenset({"completed", "failed", "rolling_back"}),
+    "completed": frozenset(),
+    "failed": frozenset({"rolling_back"}),
+    "rolling_back": frozenset({"running", "rolled_back", "failed"}),
+    "rolled_back": frozenset(),
+}
+
+_JOB_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}$")
+
+
+def utc_now() -> datetime:
+    return datetime.now(_UTC)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, so that strings sort like the times they name."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)
+    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_job_id(moment: datetime) -> str:
+    """A unique, sortable id: the UTC start time and 32 random bits."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_UTC)
+    return moment.astimezone(_UTC).strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(4)
+
+
+def _check_digests(digests: Optional[Mapping[str, Any]], where: str) -> dict[str, str]:
+    if digests is None:
+        return {}
+    if not isinstance(digests, Mapping):
+        raise StellaOpsError(f"{where}: digests must be a mapping of service name to image digest.")
+    result: dict[str, str] = {}
+    for name, digest in digests.items():
+        if not isinstance(name, str) or not isinstance(digest, str):
+            raise StellaOpsError(f"{where}: digests must map service names to digest strings, got {name!r}: {digest!r}.")
+        result[name] = digest
+    return dict(sorted(result.items()))
+
+
+def check_transition(current: str, status: str, job_id: str = "") -> None:
+    """Raise StellaOpsError unless ``current -> status`` is a legal job transition."""
+    if status not in TRANSITIONS:
+        raise StellaOpsError(f"job {job_id}: status {status!r} is not one of {', '.join(STATUSES)}.")
+    if status != current and status not in TRANSITIONS.get(current, frozenset()):
+        allowed = ", ".join(sorted(TRANSITIONS.get(current, frozenset()))) or "none (it is final)"
+        raise StellaOpsError(f"job {job_id}: cannot go from {current!r} to {status!r}; allowed from {current!r}: {allowed}.")
+
+
+def new_job(
+    *,
+    release_id: str,
+    release: str,
+    channel: str,
+    host: str,
+    environment: str,
+    previous_release_id: Optional[str],
+    digests: Optional[Mapping[str, Any]],
+    rollback_of: Optional[str] = None,
+    message: Optional[str] = None,
+    now: Optional[datetime] = None,
+) -> dict[str, Any]:
+    """The record of a new job in state ``pending`` (not written)."""
+    for field, value in (("release_id", release_id), ("environment", environment), ("host", host)):
+        if not isinstance(value, str) or not value:
+            raise StellaOpsError(f"deployment journal: field {field} of a new job must be a non-empty string.")
+    moment = now or utc_now()
+    started = format_time(moment)
+    return {
+        "id": new_job_id(moment),
+        "release_id": release_id,
+        "release": release or "",
+        "channel": channel or "",
+        "host": host,
+        "environment": environment,
+        "previous_release_id": previous_release_id or None,
+        "status": "pending",
+        "started_at": started,
+        "ended_at": None,
+        "digests": _check_digests(digests, "deployment journal"),
+        "rollback_of": rollback_of or None,
+        "message": message or "",
+        "history": [{"status": "pending", "at": started}],
+    }
+
+
+def apply_transition(
+    job: Mapping[str, Any],
+    status: str,
+    message: Optional[str] = None,
+    digests: Optional[Mapping[str, Any]] = None,
+    now: Optional[datetime] = None,
+) -> tuple[dict[str, Any], bool]:
+    """The job after moving it to ``status`` and whether anything changed (pure, nothing written).
+
+    Moving a job to the status it already has changes nothing unless a new message or
+    new digests are given, which are then recorded without a new history entry.
+    """
+    job_id = str(job.get("id", ""))
+    current = str(job.get("status", ""))
+    check_transition(current, status, job_id)
+    updated = copy.deepcopy(dict(job))
+    new_digests = _check_digests(digests, f"job {job_id}") if digests is not None else None
+    changed = False
+    if status != current:
+        at = format_time(now or utc_now())
+        updated["status"] = status
+        updated["history"] = [*updated.get("history", []), {"status": status, "at": at}]
+        updated["ended_at"] = at if status in TERMINAL else None
+        changed = True
+    if message is not None and message != updated.get("message"):
+        updated["message"] = message
+        changed = True
+    if new_digests is not None and new_digests != updated.get("digests"):
+        updated["digests"] = new_digests
+        changed = True
+    return updated, changed
+
+
+def _sort_key(job: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(job.get("started_at") or ""), str(job.get("id") or ""))
+
+
+class Journal:
+    """The deployment journal kept in directory ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.jobs_dir = os.path.join(path, "jobs")
+
+    def _job_path(self, job_id: str) -> str:
+        if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
+            raise StellaOpsError(f"deployment journal {self.path}: job id {job_id!r} is not a journal job id.")
+        return os.path.join(self.jobs_dir, f"{job_id}.json")
+
+    def _read(self, file_path: str) -> dict[str, Any]:
+        try:
+            with open(file_path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as err:
+            raise StellaOpsError(f"deployment journal: cannot read job file {file_path}: {err}.") from err
+        if not isinstance(data, dict) or "id" not in data or "status" not in data:
+            raise StellaOpsError(f"deployment journal: job file {file_path} is not a job record (needs id and status).")
+        return data
+
+    def write(self, job: Mapping[str, Any]) -> None:
+        """Write one job atomically: temporary file, fsync, rename, fsync of the directory."""
+        target = self._job_path(str(job.get("id")))
+        os.makedirs(self.jobs_dir, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".job-", suffix=".tmp", dir=self.jobs_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(job, handle, indent=2, sort_keys=True, ensure_ascii=False)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.jobs_dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        file_path = self._job_path(job_id)
+        if not os.path.exists(file_path):
+            raise StellaOpsError(f"deployment journal {self.path}: there is no job {job_id}.")
+        return self._read(file_path)
+
+    def jobs(self, environment: Optional[str] = None) -> list[dict[str, Any]]:
+        """Every job (of ``environment`` when given), oldest first by (started_at, id)."""
+        if not os.path.isdir(self.jobs_dir):
+            return []
+        found = []
+        for name in os.listdir(self.jobs_dir):
+            if name.startswith(".") or not name.endswith(".json"):
+                continue
+            job = self._read(os.path.join(self.jobs_dir, name))
+            if environment is None or job.get("environment") == environment:
+                found.append(job)
+        return sorted(found, key=_sort_key)
+
+    def last_completed(self, environment: str, exclude_release_id: Optional[str] = None) -> Optional[dict[str, Any]]:
+        """The job of ``environment`` that completed last, skipping ``exclude_release_id``."""
+        done = [
+            job
+            for job in self.jobs(environment)
+            if job.get("status") == "completed" and (not exclude_release_id or job.get("release_id") != exclude_release_id)
+        ]
+        if not done:
+            return None
+        return max(done, key=lambda job: (str(job.get("ended_at") or ""), *_sort_key(job)))
+
+    def unfinished(self, environment: str) -> list[dict[str, Any]]:
+        """Jobs of ``environment`` left in a non-final state (an interrupted run), oldest first."""
+        return [job for job in self.jobs(environment) if job.get("status") not in TERMINAL]
+
+    def plan_start(
+        self,
+        *,
+        release_id: str,
+        release: str,
+        channel: str,
+        host: str,
+        environment: str,
+        previous_release_id: Optional[str],
+        digests: Optional[Mapping[str, Any]],
+        rollback_of: Optional[str] = None,
+        message: Optional[str] = None,
+        now: Optional[datetime] = None,
+    ) -> dict[str, Any]:
+        """The job ``start`` would write, without writing it."""
+        if rollback_of:
+            self.get(rollback_of)
+        return new_job(
+            release_id=release_id,
+            release=release,
+            channel=channel,
+            host=host,
+            environment=environment,
+            previous_release_id=previous_release_id,
+            digests=digests,
+            rollback_of=rollback_of,
+            message=message,
+            now=now,
+        )
+
+    def start(  # noqa: PLR0917 - positional order is the published interface
+        self,
+        release_id: str,
+        release: str,
+        channel: str,
+        host: str,
+        environment: str,
+        previous_release_id: Optional[str],
+        digests: Optional[Mapping[str, Any]],
+        rollback_of: Optional[str] = None,
+        now: Optional[datetime] = None,
+        message: Optional[str] = None,
+    ) -> dict[str, Any]:
+        """Record a new job in state ``pending`` and return it."""
+        job = self.plan_start(
+            release_id=release_id,
+            release=release,
+            channel=channel,
+            host=host,
+            environment=environment,
+            previous_release_id=previous_release_id,
+            digests=digests,
+            rollback_of=rollback_of,
+            message=message,
+            now=now,
+        )
+        self.write(job)
+        return job
+
+    def plan_transition(
+        self,
+        job_id: str,
+        status: str,
+        message: Optional[str] = None,
+        digests: Optional[Mapping[str, Any]] = None,
+        now: Optional[datetime] = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """The job after the transition and whether it changes, without writing it."""
+        return apply_transition(self.get(job_id), status, message, digests, now)
+
+    def transition(
+        self,
+        job_id: str,
+        status: str,
+        message: Optional[str] = None,
+        digests: Optional[Mapping[str, Any]] = None,
+        now: Optional[datetime] = None,
+    ) -> dict[str, Any]:
+        """Move a job to ``status`` (StellaOpsError when illegal) and return it; no write when nothing changes."""
+        job, changed = self.plan_transition(job_id, status, message, digests, now)
+        if changed:
+            self.write(job)
+        return job

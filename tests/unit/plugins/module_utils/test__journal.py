@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Deployment journal: job records, the state machine, atomic files, interrupted runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import (
+    STATUSES,
+    TRANSITIONS,
+    Journal,
+    apply_transition,
+    new_job_id,
+)
+
+T0 = datetime(2025, 11, 22, 4, 0, 0, tzinfo=UTC)
+DIGESTS = {"authority": "sha256:" + "a" * 64, "signer": "sha256:" + "b" * 64}
+
+
+def start(journal: Journal, release_id: str = "2025.10.0-stable", env: str = "prod", now: datetime = T0, **kw: object) -> dict:
+    version = release_id.split("-", maxsplit=1)[0]
+    return journal.start(release_id, version, "stable", "sandbox", env, kw.pop("previous", None), DIGESTS, now=now, **kw)
+
+
+def complete(journal: Journal, job_id: str, now: datetime) -> dict:
+    for i, status in enumerate(("preparing", "running", "completing", "completed")):
+        job = journal.transition(job_id, status, now=now + timedelta(seconds=i))
+    return job
+
+
+def test_start_writes_a_pending_job_file(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path / "journal"))
+    job = start(journal, previous="2025.09.0-stable")
+    assert job["status"] == "pending"
+    assert job["started_at"] == "2025-11-22T04:00:00.000000Z"
+    assert job["ended_at"] is None
+    assert job["previous_release_id"] == "2025.09.0-stable"
+    assert job["history"] == [{"status": "pending", "at": job["started_at"]}]
+    on_disk = json.loads((tmp_path / "journal" / "jobs" / f"{job['id']}.json").read_text())
+    assert on_disk == job
+    assert journal.get(job["id"]) == job
+
+
+def test_job_ids_are_unique_and_sort_by_time() -> None:
+    ids = {new_job_id(T0) for _ in range(200)}
+    assert len(ids) == 200
+    assert new_job_id(T0) < new_job_id(T0 + timedelta(microseconds=1))
+
+
+def test_full_lifecycle_sets_end_time_and_history(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    done = complete(journal, job["id"], T0 + timedelta(minutes=1))
+    assert done["status"] == "completed"
+    assert done["ended_at"] == "2025-11-22T04:01:03.000000Z"
+    assert [h["status"] for h in done["history"]] == ["pending", "preparing", "running", "completing", "completed"]
+
+
+@pytest.mark.parametrize(
+    ("path", "bad"),
+    [
+        ((), "running"),
+        ((), "completed"),
+        (("preparing", "running", "completing", "completed"), "failed"),
+        (("preparing", "running", "completing", "completed"), "rolling_back"),
+        (("preparing", "running", "rolling_back", "rolled_back"), "running"),
+        (("failed",), "completed"),
+        ((), "bogus"),
+    ],
+)
+def test_illegal_transitions_raise(tmp_path: Path, path: tuple[str, ...], bad: str) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    for status in path:
+        journal.transition(job["id"], status)
+    before = journal.get(job["id"])
+    with pytest.raises(StellaOpsError, match="cannot go from|is not one of"):
+        journal.transition(job["id"], bad)
+    assert journal.get(job["id"]) == before
+
+
+def test_failed_job_can_be_rolled_back(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    for status in ("preparing", "running", "failed", "rolling_back", "rolled_back"):
+        job = journal.transition(job["id"], status, message=f"now {status}")
+    assert job["status"] == "rolled_back"
+    assert job["message"] == "now rolled_back"
+    assert job["ended_at"] is not None
+
+
+def test_every_status_has_a_transition_table_entry() -> None:
+    assert set(TRANSITIONS) == set(STATUSES)
+    for targets in TRANSITIONS.values():
+        assert targets <= set(STATUSES)
+
+
+def test_same_status_is_no_change_and_no_write(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = journal.transition(start(journal)["id"], "preparing")
+    file_path = tmp_path / "jobs" / f"{job['id']}.json"
+    mtime = file_path.stat().st_mtime_ns
+    again, changed = journal.plan_transition(job["id"], "preparing")
+    assert not changed
+    assert again == job
+    journal.transition(job["id"], "preparing")
+    assert file_path.stat().st_mtime_ns == mtime
+    # a new message on the same status is recorded without a history entry
+    updated, changed = apply_transition(job, "preparing", message="pulling images")
+    assert changed
+    assert updated["history"] == job["history"]
+
+
+def test_transition_replaces_digests(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    new = {"authority": "sha256:" + "c" * 64}
+    assert journal.transition(job["id"], "preparing", digests=new)["digests"] == new
+    with pytest.raises(StellaOpsError, match="digests"):
+        journal.transition(job["id"], "running", digests={"authority": 5})  # type: ignore[dict-item]
+
+
+def test_last_completed_skips_excluded_release_and_other_environments(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    a = start(journal, "2025.09.0-stable", now=T0)
+    complete(journal, a["id"], T0 + timedelta(minutes=1))
+    other_env = start(journal, "2025.11.0-edge", env="staging", now=T0 + timedelta(minutes=2))
+    complete(journal, other_env["id"], T0 + timedelta(minutes=3))
+    b = start(journal, "2025.10.0-stable", now=T0 + timedelta(minutes=4))
+    complete(journal, b["id"], T0 + timedelta(minutes=5))
+    failed = start(journal, "2025.11.1-edge", now=T0 + timedelta(minutes=6))
+    journal.transition(failed["id"], "failed")
+
+    last = journal.last_completed("prod")
+    assert last is not None and last["id"] == b["id"]
+    previous = journal.last_completed("prod", exclude_release_id="2025.10.0-stable")
+    assert previous is not None and previous["id"] == a["id"]
+    assert journal.last_completed("nowhere") is None
+    assert [j["id"] for j in journal.jobs()] == [a["id"], other_env["id"], b["id"], failed["id"]]
+
+
+def test_rollback_job_that_completes_becomes_last_completed(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    a = start(journal, "A", now=T0)
+    complete(journal, a["id"], T0 + timedelta(minutes=1))
+    b = start(journal, "B", now=T0 + timedelta(minutes=2))
+    complete(journal, b["id"], T0 + timedelta(minutes=3))
+    back = start(journal, "A", now=T0 + timedelta(minutes=4), rollback_of=b["id"])
+    complete(journal, back["id"], T0 + timedelta(minutes=5))
+    last = journal.last_completed("prod")
+    assert last is not None and last["id"] == back["id"] and last["rollback_of"] == b["id"]
+    with pytest.raises(StellaOpsError, match="no job"):
+        start(journal, "A", rollback_of="20990101T000000.000000Z-00000000")
+
+
+def test_unfinished_reports_interrupted_jobs(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    a = start(journal, "A", now=T0)
+    complete(journal, a["id"], T0)
+    b = start(journal, "B", now=T0 + timedelta(minutes=1))
+    journal.transition(b["id"], "preparing")
+    journal.transition(b["id"], "running")
+    # a new Journal object, as a later run would make, sees the interrupted job
+    later = Journal(str(tmp_path))
+    assert [j["id"] for j in later.unfinished("prod")] == [b["id"]]
+    later.transition(b["id"], "failed", message="interrupted run")
+    assert later.unfinished("prod") == []
+
+
+def test_interrupted_write_leaves_previous_version_readable(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    # what a run killed between creating and renaming its temporary file leaves behind
+    (tmp_path / "jobs" / ".job-deadbeef.tmp").write_text('{"id": "half')
+    assert journal.jobs() == [job]
+    assert [p.name for p in (tmp_path / "jobs").iterdir() if not p.name.startswith(".")] == [f"{job['id']}.json"]
+
+
+def test_corrupt_job_file_is_a_clear_error(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    (tmp_path / "jobs" / f"{job['id']}.json").write_text("{not json")
+    with pytest.raises(StellaOpsError, match=r"cannot read job file .*\.json"):
+        journal.jobs()
+
+
+def test_start_validates_required_fields(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    with pytest.raises(StellaOpsError, match="environment"):
+        journal.start("A", "1", "stable", "sandbox", "", None, {})
+    assert not os.path.exists(tmp_path / "jobs")
+
+
+def test_get_rejects_path_like_ids(tmp_path: Path) -> None:
+    with pytest.raises(StellaOpsError, match="not a journal job id"):
+        Journal(str(tmp_path)).get("../../etc/passwd")
