@@ -396,7 +396,7 @@ def _check_channel(channel: str) -> None:
         raise StellaOpsError(f"Channel {channel!r} is unknown; expected one of {', '.join(CHANNELS)}.", kind="usage")
 
 
-def list_manifests(directory: str, channel: str) -> list[Release]:
+def list_manifests(directory: str, channel: str, *, strict: bool = False) -> list[Release]:
     """The manifests ``<version>-<channel>.yaml`` of ``directory``, oldest version first."""
     _check_channel(channel)
     try:
@@ -413,7 +413,7 @@ def list_manifests(directory: str, channel: str) -> list[Release]:
         if not (name.endswith((f"-{channel}.yaml", f"-{channel}.yml"))):
             continue
         path = os.path.join(directory, name)
-        release = load_manifest(path, channel=channel)
+        release = load_manifest(path, strict=strict, channel=channel)
         if release.version in by_version:
             raise _invalid(f"{path}: release.version {release.version!r} is also released by {by_version[release.version]}.")
         by_version[release.version] = path
@@ -422,17 +422,17 @@ def list_manifests(directory: str, channel: str) -> list[Release]:
     return releases
 
 
-def newest_manifest(directory: str, channel: str) -> Release:
+def newest_manifest(directory: str, channel: str, *, strict: bool = False) -> Release:
     """The manifest with the highest version on ``channel``."""
-    releases = list_manifests(directory, channel)
+    releases = list_manifests(directory, channel, strict=strict)
     if not releases:
         raise _unreadable(f"{directory}: no release manifest <version>-{channel}.yaml for channel {channel!r}.")
     return releases[-1]
 
 
-def find_manifest(directory: str, channel: str, version: str) -> Release:
+def find_manifest(directory: str, channel: str, version: str, *, strict: bool = False) -> Release:
     """The manifest of ``version`` on ``channel``; the error lists the versions available."""
-    releases = list_manifests(directory, channel)
+    releases = list_manifests(directory, channel, strict=strict)
     for release in releases:
         if release.version == version:
             return release

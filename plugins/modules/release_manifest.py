@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_manifest
+short_description: Load and validate a release manifest and return the normalized release
+description:
+  - Reads a release manifest C(<version>-<channel>.yaml), validates it against the published JSON Schema
+    (C(docs/schemas/release-manifest.schema.json)) and returns the normalized release with the repository,
+    tag and digest of every component.
+  - Either O(path) names one manifest, or O(directory) and O(channel) select one from a directory,
+    the newest version unless O(version) is given.
+  - In the V(stable) and V(airgap) channels every image must be pinned by digest.
+  - The module only reads; it never reports a change.
+version_added: 1.0.0
+author:
+  - StellaOps deployment team
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The module only reads, so check mode runs exactly as a normal run.
+  diff_mode:
+    description: Will return details on what has changed when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
+    support: full
+options:
+  path:
+    description:
+      - Path of one release manifest.
+      - Mutually exclusive with O(directory).
+    type: path
+  directory:
+    description:
+      - Directory holding manifests named C(<version>-<channel>.yaml), for example C(deploy/releases).
+      - Requires O(channel). Mutually exclusive with O(path).
+    type: path
+  version:
+    description:
+      - Version to pick from O(directory), for example C(2025.10.0). The newest version of O(channel) when omitted.
+      - Versions compare number by number, so C(2025.10.0) is newer than C(2025.9.3).
+    type: str
+  channel:
+    description:
+      - The channel the manifest must declare. With O(directory) it also selects the files.
+    type: str
+    choices: [edge, stable, airgap]
+  strict:
+    description:
+      - Also reject unknown keys, repeated YAML keys, two components on the same repository and
+        images not pinned by digest in any channel (the strict schema, C(docs/schemas/release-manifest.strict.schema.json)).
+    type: bool
+    default: false
+requirements:
+  - jsonschema
+  - PyYAML
+seealso:
+  - module: stellaops.deploy.channel_alignment
+"""
+
+EXAMPLES = r"""
+- name: Load the newest stable release
+  stellaops.deploy.release_manifest:
+    directory: "{{ playbook_dir }}/../deploy/releases"
+    channel: stable
+  register: stable_release
+
+- name: Validate one manifest strictly
+  stellaops.deploy.release_manifest:
+    path: deploy/releases/2025.10.0-airgap.yaml
+    channel: airgap
+    strict: true
+
+- name: Load a given version
+  stellaops.deploy.release_manifest:
+    directory: deploy/releases
+    channel: edge
+    version: 2025.11.0
+  register: edge_release
+
+- name: Show the authority digest
+  ansible.builtin.debug:
+    msg: "{{ (edge_release.release.components | selectattr('name', 'equalto', 'authority') | first).digest }}"
+"""
+
+RETURN = r"""
+release:
+  description: The normalized release.
+  returned: success
+  type: dict
+  contains:
+    release_id:
+      description: C(<version>-<channel>).
+      type: str
+      sample: 2025.10.0-stable
+    version:
+      description: Release version.
+      type: str
+      sample: 2025.10.0
+    channel:
+      description: Release channel.
+      type: str
+      sample: stable
+    date:
+      description: Release date as written in the manifest, or null.
+      type: str
+      sample: "2025-10-20T00:00:00Z"
+    path:
+      description: Path of the manifest file.
+      type: str
+      sample: deploy/releases/2025.10.0-stable.yaml
+    source:
+      description: Same as RV(release.path).
+      type: str
+      sample: deploy/releases/2025.10.0-stable.yaml
+    components:
+      description: Platform components in manifest order.
+      type: list
+      elements: dict
+      sample:
+        - name: authority
+          image: registry.stella-ops.org/stellaops/authority@sha256:5b1f...
+          repository: registry.stella-ops.org/stellaops/authority
+          tag: null
+          digest: sha256:5b1f...
+          pinned: true
+    infrastructure:
+      description: Pinned third-party services, same keys as RV(release.components).
+      type: list
+      elements: dict
+      sample:
+        - name: postgres
+          image: docker.io/library/postgres@sha256:0c5e...
+          repository: docker.io/library/postgres
+          tag: null
+          digest: sha256:0c5e...
+          pinned: true
+digests:
+  description: Map of component name to digest (infrastructure included), for pinned images.
+  returned: success
+  type: dict
+  sample:
+    authority: sha256:5b1f...
+    postgres: sha256:0c5e...
+"""
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import (
+    CHANNELS,
+    HAS_JSONSCHEMA,
+    JSONSCHEMA_IMPORT_ERROR,
+    Release,
+    find_manifest,
+    load_manifest,
+    newest_manifest,
+)
+
+
+class ReleaseManifestManager:
+    """Selects, loads and validates one manifest."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+
+    def select(self) -> Release:
+        p = self.params
+        if p["path"]:
+            release = load_manifest(p["path"], strict=p["strict"], channel=p["channel"])
+        elif p["version"]:
+            release = find_manifest(p["directory"], p["channel"], p["version"], strict=p["strict"])
+        else:
+            release = newest_manifest(p["directory"], p["channel"], strict=p["strict"])
+        return release
+
+    def run(self) -> dict[str, Any]:
+        release = self.select()
+        digests = {c.name: c.digest for c in release.images() if c.digest}
+        return {"changed": False, "release": release.to_dict(), "digests": digests}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path"},
+            "directory": {"type": "path"},
+            "version": {"type": "str"},
+            "channel": {"type": "str", "choices": list(CHANNELS)},
+            "strict": {"type": "bool", "default": False},
+        },
+        mutually_exclusive=[("path", "directory"), ("path", "version")],
+        required_one_of=[("path", "directory")],
+        required_by={"directory": ("channel",), "version": ("directory",)},
+        supports_check_mode=True,
+    )
+    if not HAS_JSONSCHEMA:
+        module.fail_json(msg=missing_required_lib("jsonschema"), exception=str(JSONSCHEMA_IMPORT_ERROR))
+    try:
+        result = ReleaseManifestManager(module).run()
+    except StellaOpsError as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
