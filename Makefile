@@ -10,7 +10,6 @@ export STELLAOPS_TOOLS_DIR := $(ROOT)/.tools/bin
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 PYTHON := $(VENV)/bin/python
 CHANNEL ?= stable
-SANITY_DIR := $(ROOT)/.cache/sanity/ansible_collections/stellaops/deploy
 
 .PHONY: help setup sandbox-up sandbox-down sandbox-status demo test lint sanity unit integration bench build clean
 
@@ -40,9 +39,7 @@ lint: setup  ## ansible-lint (production profile), ruff, mypy
 	mypy
 
 sanity: setup  ## ansible-test sanity on a copy under ansible_collections/stellaops/deploy
-	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
-	@git ls-files -z --cached --others --exclude-standard | xargs -0 -I{} cp --parents {} $(SANITY_DIR)/
-	cd $(SANITY_DIR) && ansible-test sanity --python $$($(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")') --color no
+	scripts/sanity.sh
 
 unit: setup  ## pytest unit tests
 	pytest -q tests/unit --junitxml=tests/output/junit-unit.xml

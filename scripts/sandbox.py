@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The local sandbox: real components on 127.0.0.1 that the collection drives and the tests use.
 
@@ -306,7 +305,7 @@ def ensure_images() -> dict[str, dict[str, str]]:
     client = docker.DockerClient(base_url=DOCKER_SOCKET)
     digests: dict[str, dict[str, str]] = {}
     base_ready = False
-    for version, (_, healthy) in RELEASES.items():
+    for version, (_channels, healthy) in RELEASES.items():
         digests[version] = {}
         for component in COMPONENTS:
             repository = f"stellaops/{component}"
@@ -485,7 +484,7 @@ def secret(name: str) -> str:
 def up() -> int:
     SANDBOX.mkdir(parents=True, exist_ok=True)
     # postgres must be able to reach its data directory below the checkout.
-    os.chmod(SANDBOX, 0o755)
+    os.chmod(SANDBOX, 0o755)  # noqa: S103
     state = load_state()
     ensure_packages()
     ensure_docker(state)

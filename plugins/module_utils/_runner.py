@@ -57,11 +57,12 @@ class LocalModule:
         data: Optional[str] = None,
         binary_data: bool = False,
         cwd: Optional[str] = None,
-        **_: Any,
+        **_unused: Any,
     ) -> tuple[int, str, str]:
         env = dict(os.environ)
         env.update(environ_update or {})
-        proc = subprocess.run(  # noqa: S603 - argument list, never a shell
+        # This is the stand-in for AnsibleModule.run_command outside Ansible, so it calls subprocess itself.
+        proc = subprocess.run(  # noqa: S603  # pylint: disable=ansible-bad-function
             args,
             input=data,
             capture_output=True,

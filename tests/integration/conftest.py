@@ -38,7 +38,7 @@ class PlaybookResult:
         """The result of the last task called ``task_name``."""
         matches = [result for name, result in self.tasks(host) if name == task_name]
         if not matches:
-            raise AssertionError(f"task {task_name!r} did not run; ran: {[n for n, _ in self.tasks(host)]}")
+            raise AssertionError(f"task {task_name!r} did not run; ran: {[task_name for task_name, _result in self.tasks(host)]}")
         return matches[-1]
 
     @property
@@ -50,7 +50,7 @@ class PlaybookResult:
 
     @property
     def failure_messages(self) -> list[str]:
-        return [str(r.get("msg", "")) for _, r in self.tasks() if r.get("failed")]
+        return [str(r.get("msg", "")) for _name, r in self.tasks() if r.get("failed")]
 
 
 def run_playbook(
