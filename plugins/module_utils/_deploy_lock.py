@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Environment lock: no two upgrades of the same environment at once.
+
+The lock is one file, created with ``O_CREAT | O_EXCL`` so that exactly one run
+wins a race; it holds a JSON record ``{owner, host, pid, run_id, since,
+release_id, environment}``. A second run is refused at once with who holds the
+lock and since when. The same ``run_id`` acquiring again is a no-op. A lock whose
+holder process is gone from this host is reported as stale and is removed only
+when the caller asks for it (``break_stale``) or forces a release.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Optional
+
+from ._errors import StellaOpsError
+
+# Modules also run on target Pythons older than 3.11, which lack datetime.UTC.
+_UTC = timezone.utc  # noqa: UP017
+
+# How long a reader waits for a lock file that was just created but not yet written.
+_FRESH_WAIT = 1.0
+# A guard file (taken while breaking a stale lock) older than this was left by a crash.
+_GUARD_STALE_AFTER = 30.0
+
+
+@dataclass
+class LockOutcome:
+    """What an acquire or release did (or, in a dry run, would do)."""
+
+    acquired: bool
+    changed: bool
+    lock: Optional[dict[str, Any]]
+    stale: bool = False
+    broken: Optional[dict[str, Any]] = field(default=None)
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def pid_alive(pid: Any) -> bool:
+    """Whether a process with this pid exists on this host."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _proc_parent_and_cmdline(pid: int) -> tuple[int, str]:
+    with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+        stat = handle.read()
+    # the command name in parentheses may itself contain spaces and parentheses
+    ppid = int(stat.rsplit(")", 1)[1].split()[1])
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    return ppid, cmdline
+
+
+def find_run_pid(start: Optional[int] = None, marker: str = "ansible-playbook") -> Optional[int]:
+    """The outermost ancestor process whose command line mentions ``marker``, or None.
+
+    With a local connection this is the ``ansible-playbook`` process that holds the
+    lock for the whole run; modules themselves are short-lived. Over SSH there is no
+    such ancestor on the target and the lock records no pid (staleness is then unknown).
+    """
+    pid = start if start is not None else os.getppid()
+    found: Optional[int] = None
+    seen: set[int] = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        try:
+            ppid, cmdline = _proc_parent_and_cmdline(pid)
+        except (OSError, ValueError, IndexError):
+            break
+        if marker in cmdline:
+            found = pid
+        pid = ppid
+    return found
+
+
+def make_record(
+    run_id: str,
+    *,
+    environment: str,
+    owner: Optional[str] = None,
+    host: Optional[str] = None,
+    pid: Optional[int] = None,
+    release_id: Optional[str] = None,
+    now: Optional[datetime] = None,
+) -> dict[str, Any]:
+    if not isinstance(run_id, str) or not run_id:
+        raise StellaOpsError(f"environment lock for {environment}: run_id must be a non-empty string.")
+    return {
+        "owner": owner or getpass.getuser(),
+        "host": host or socket.gethostname(),
+        "pid": pid,
+        "run_id": run_id,
+        "since": _format_time(now or datetime.now(_UTC)),
+        "release_id": release_id or None,
+        "environment": environment,
+    }
+
+
+def is_stale(record: dict[str, Any], hostname: Optional[str] = None) -> bool:
+    """True when the holder ran on this host and its pid is gone, or the file was never written."""
+    if record.get("unreadable"):
+        return True
+    if record.get("host") != (hostname or socket.gethostname()) or record.get("pid") is None:
+        return False
+    return not pid_alive(record.get("pid"))
+
+
+def describe(record: dict[str, Any], environment: str) -> str:
+    return (
+        f"environment {environment} is locked by {record.get('owner') or 'unknown'} on {record.get('host') or 'unknown'} "
+        f"(pid {record.get('pid') if record.get('pid') is not None else 'unknown'}) since {record.get('since') or 'unknown'} "
+        f"for {record.get('release_id') or 'an unknown release'}"
+    )
+
+
+class DeployLock:
+    """The lock file ``path`` of one environment."""
+
+    def __init__(
+        self,
+        path: str,
+        environment: Optional[str] = None,
+        sleep: Callable[[float], None] = time.sleep,
+        fresh_wait: float = _FRESH_WAIT,
+    ) -> None:
+        self.path = path
+        self.environment = environment or os.path.splitext(os.path.basename(path))[0]
+        self._sleep = sleep
+        self._fresh_wait = fresh_wait
+
+    def read(self) -> Optional[dict[str, Any]]:
+        """The holder record, None when free; a file that stays empty or garbled is marked ``unreadable``."""
+        deadline = time.monotonic() + self._fresh_wait
+        while True:
+            try:
+                with open(self.path, encoding="utf-8") as handle:
+                    text = handle.read()
+                stat = os.stat(self.path)
+            except FileNotFoundError:
+                return None
+            except OSError as err:
+                raise StellaOpsError(f"environment lock {self.path}: cannot read it: {err.strerror}.") from err
+            try:
+                data = json.loads(text)
+                if isinstance(data, dict) and data.get("run_id"):
+                    return data
+            except ValueError:
+                pass
+            # just created by O_EXCL and not yet written, or left half-written by a crash
+            if time.monotonic() >= deadline:
+                return {
+                    "owner": None,
+                    "host": None,
+                    "pid": None,
+                    "run_id": None,
+                    "since": _format_time(datetime.fromtimestamp(stat.st_mtime, _UTC)),
+                    "release_id": None,
+                    "environment": self.environment,
+                    "unreadable": True,
+                }
+            self._sleep(0.02)
+
+    def _create(self, record: dict[str, Any]) -> bool:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as err:
+            raise StellaOpsError(f"environment lock {self.path}: cannot create it: {err.strerror}.") from err
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+
+    def _remove_if_same(self, expected: dict[str, Any]) -> None:
+        """Remove the lock only if it still holds ``expected``, under a guard so two breakers cannot race."""
+        guard = self.path + ".break"
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.close(fd)
+                break
+            except FileExistsError:
+                try:
+                    if time.time() - os.stat(guard).st_mtime > _GUARD_STALE_AFTER:
+                        os.unlink(guard)
+                        continue
+                except FileNotFoundError:
+                    continue
+                if time.monotonic() >= deadline:
+                    raise StellaOpsError(f"environment lock {self.path}: another run is breaking it ({guard} exists).") from None
+                self._sleep(0.02)
+        try:
+            current = self.read()
+            same = current is not None and all(current.get(k) == expected.get(k) for k in ("run_id", "since", "pid", "host"))
+            if same:
+                os.unlink(self.path)
+        finally:
+            os.unlink(guard)
+
+    def acquire(
+        self,
+        run_id: str,
+        *,
+        owner: Optional[str] = None,
+        host: Optional[str] = None,
+        pid: Optional[int] = None,
+        release_id: Optional[str] = None,
+        break_stale: bool = False,
+        dry_run: bool = False,
+        now: Optional[datetime] = None,
+    ) -> LockOutcome:
+        """Take the lock for ``run_id``; StellaOpsError naming the holder when another run has it."""
+        record = make_record(
+            run_id, environment=self.environment, owner=owner, host=host, pid=pid, release_id=release_id, now=now
+        )
+        broken: Optional[dict[str, Any]] = None
+        for _ in range(5):
+            existing = self.read()
+            if existing is None:
+                if dry_run or self._create(record):
+                    return LockOutcome(acquired=True, changed=True, lock=record, stale=broken is not None, broken=broken)
+                continue
+            if existing.get("run_id") == run_id:
+                return LockOutcome(acquired=True, changed=False, lock=existing, stale=False)
+            stale = is_stale(existing, record["host"])
+            if stale and break_stale:
+                broken = existing
+                if dry_run:
+                    return LockOutcome(acquired=True, changed=True, lock=record, stale=True, broken=existing)
+                self._remove_if_same(existing)
+                continue
+            message = describe(existing, self.environment) + "; if that run is dead, clear it with state=absent force=true"
+            if stale:
+                message += " (its process is no longer running on this host, so the lock looks stale; break_stale=true clears it)"
+            raise StellaOpsError(message + ".", lock=existing, stale=stale)
+        raise StellaOpsError(f"environment lock {self.path}: it kept changing hands while this run tried to take it; try again.")
+
+    def release(self, run_id: Optional[str] = None, *, force: bool = False, dry_run: bool = False) -> LockOutcome:
+        """Drop the lock held by ``run_id`` (any holder with ``force``); no change when it is free."""
+        existing = self.read()
+        if existing is None:
+            return LockOutcome(acquired=False, changed=False, lock=None)
+        stale = is_stale(existing)
+        if existing.get("run_id") != run_id and not force:
+            raise StellaOpsError(
+                describe(existing, self.environment)
+                + f" (run {existing.get('run_id')}), not by run {run_id}; "
+                + "only that run releases it, or clear it with force=true.",
+                lock=existing,
+                stale=stale,
+            )
+        if not dry_run:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+            except OSError as err:
+                raise StellaOpsError(f"environment lock {self.path}: cannot remove it: {err.strerror}.") from err
+        return LockOutcome(acquired=False, changed=True, lock=existing, stale=stale)
