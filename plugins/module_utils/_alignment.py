@@ -1,0 +1,328 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Channel alignment: do Helm values and compose files use the images a release manifest pins?
+
+Targets are recognised by content. A compose file has a top-level ``services`` mapping and
+only compose top-level keys; its images are ``services.<name>.image``. Anything else is Helm
+values: every ``image`` key at any depth, either a string or a mapping with ``repository``
+(plus optional ``registry``, ``tag`` and ``digest``).
+
+Every finding is returned. By default only ``digest_mismatch`` and ``unpinned`` block (the
+target would deploy something other than the release); ``missing_in_target`` and
+``unknown_repository`` are reported and block only in strict mode.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator, Optional, Sequence
+
+from ._errors import StellaOpsError
+from ._image_ref import ImageRef, parse_image_ref, repo_matches
+from ._manifest import Component, Release, field_path, load_yaml_file
+
+REASONS: tuple[str, ...] = ("digest_mismatch", "unpinned", "missing_in_target", "unknown_repository")
+BLOCKING_BY_DEFAULT: frozenset[str] = frozenset({"digest_mismatch", "unpinned"})
+BLOCKING_IN_STRICT: frozenset[str] = frozenset(REASONS)
+COMPOSE_TOP_LEVEL: frozenset[str] = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets", "include"})
+_VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def blocking_reasons(strict: bool) -> frozenset[str]:
+    """The reasons that make a target misaligned."""
+    return BLOCKING_IN_STRICT if strict else BLOCKING_BY_DEFAULT
+
+
+@dataclass(frozen=True)
+class ImageUse:
+    """One image reference found in a target."""
+
+    target: str
+    service: str
+    image: str
+    ref: ImageRef
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One difference between the release and a target."""
+
+    target: str
+    service: Optional[str]
+    component: Optional[str]
+    repository: str
+    expected: Optional[str]
+    found: Optional[str]
+    reason: str
+    blocking: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "service": self.service,
+            "component": self.component,
+            "repository": self.repository,
+            "expected": self.expected,
+            "found": self.found,
+            "reason": self.reason,
+            "blocking": self.blocking,
+        }
+
+
+@dataclass
+class TargetImages:
+    """The image references of one target file."""
+
+    path: str
+    kind: str
+    uses: list[ImageUse] = field(default_factory=list)
+
+
+@dataclass
+class AlignmentReport:
+    """Findings of one release against its targets."""
+
+    release: Release
+    targets: list[TargetImages]
+    findings: list[Finding]
+    strict: bool
+    ignore_repos: tuple[str, ...]
+
+    @property
+    def aligned(self) -> bool:
+        return not any(f.blocking for f in self.findings)
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(REASONS, 0)
+        for finding in self.findings:
+            counts[finding.reason] += 1
+        return counts
+
+    def message(self) -> str:
+        blocking = [f for f in self.findings if f.blocking]
+        if not blocking:
+            extra = f" ({len(self.findings)} non-blocking finding(s))" if self.findings else ""
+            return f"Release {self.release.release_id} is aligned with {len(self.targets)} target(s){extra}."
+        first = blocking[0]
+        return (
+            f"Release {self.release.release_id} is not aligned: {len(blocking)} blocking finding(s) in "
+            f"{len({f.target for f in blocking})} target(s); first: {first.target}: {first.service or first.repository}: "
+            f"{first.reason} (expected {first.expected}, found {first.found})."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aligned": self.aligned,
+            "release_id": self.release.release_id,
+            "release_path": self.release.source,
+            "strict": self.strict,
+            "ignore_repos": list(self.ignore_repos),
+            "blocking_reasons": sorted(blocking_reasons(self.strict)),
+            "targets": [{"path": t.path, "kind": t.kind, "images": len(t.uses)} for t in self.targets],
+            "summary": self.summary(),
+            "mismatches": [f.to_dict() for f in self.findings],
+            "msg": self.message(),
+        }
+
+
+# --------------------------------------------------------------------------- reading targets
+
+
+def is_compose(document: Any) -> bool:
+    """A compose file: a ``services`` mapping of mappings and only compose top-level keys."""
+    if not isinstance(document, dict) or not isinstance(document.get("services"), dict):
+        return False
+    if not all(isinstance(k, str) and (k in COMPOSE_TOP_LEVEL or k.startswith("x-")) for k in document):
+        return False
+    return all(v is None or isinstance(v, dict) for v in document["services"].values())
+
+
+def _interpolate(text: str, where: str) -> str:
+    """Resolve compose variables that carry a default (``${VAR:-default}``); others cannot be checked."""
+    if "$" not in text:
+        return text
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(2) is None:
+            name = match.group(1) or match.group(3)
+            raise StellaOpsError(
+                f"{where}: {text!r} uses the variable {name} without a default; write the image literally or as ${{VAR:-image}} so it can be checked.",
+                kind="invalid",
+            )
+        return match.group(2)
+
+    return _VARIABLE_RE.sub(replace, text.replace("$$", "\x00")).replace("\x00", "$")
+
+
+class _RefCache:
+    """Parses each distinct image string once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, ImageRef] = {}
+
+    def parse(self, image: str, where: str) -> ImageRef:
+        ref = self._cache.get(image)
+        if ref is None:
+            try:
+                ref = parse_image_ref(image, where)
+            except StellaOpsError as err:
+                raise StellaOpsError(str(err), kind="invalid") from None
+            self._cache[image] = ref
+        return ref
+
+
+def _compose_uses(path: str, document: dict[str, Any], cache: _RefCache) -> Iterator[ImageUse]:
+    for name, service in document["services"].items():
+        if not service or "image" not in service:
+            continue
+        image = service["image"]
+        where = f"{path}: services.{name}.image"
+        if not isinstance(image, str):
+            raise StellaOpsError(f"{where} must be a string, got {type(image).__name__} {image!r}.", kind="invalid")
+        image = _interpolate(image, where)
+        yield ImageUse(path, str(name), image, cache.parse(image, where))
+
+
+def _scalar(value: Any, where: str) -> Optional[str]:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise StellaOpsError(f"{where} must be a string, got {type(value).__name__} {value!r}.", kind="invalid")
+    return str(value)
+
+
+def _helm_mapping_image(node: dict[str, Any], where: str) -> Optional[str]:
+    repository = _scalar(node.get("repository"), f"{where}.repository")
+    if repository is None:
+        return None
+    registry = _scalar(node.get("registry"), f"{where}.registry")
+    tag = _scalar(node.get("tag"), f"{where}.tag")
+    digest = _scalar(node.get("digest"), f"{where}.digest")
+    image = f"{registry.rstrip('/')}/{repository}" if registry else repository
+    if tag:
+        image += f":{tag}"
+    if digest and "@" not in image:
+        image += f"@{digest}"
+    return image
+
+
+def _helm_uses(path: str, node: Any, parts: list[Any], cache: _RefCache) -> Iterator[ImageUse]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = [*parts, key]
+            if key == "image" and isinstance(value, (str, dict)):
+                values_path = field_path(here)
+                where = f"{path}: {values_path}"
+                image = value if isinstance(value, str) else _helm_mapping_image(value, where)
+                if image:
+                    yield ImageUse(path, values_path, image, cache.parse(image, where))
+                    continue
+            if isinstance(value, (dict, list)):
+                yield from _helm_uses(path, value, here, cache)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            if isinstance(value, (dict, list)):
+                yield from _helm_uses(path, value, [*parts, index], cache)
+
+
+def read_target(path: str, cache: Optional[_RefCache] = None) -> TargetImages:
+    """Read one target file and list its image references in document order."""
+    cache = cache or _RefCache()
+    document = load_yaml_file(path, "alignment target")
+    if document is None:
+        return TargetImages(path, "helm")
+    if not isinstance(document, dict):
+        raise StellaOpsError(
+            f"{path}: the document must be a mapping (compose file or Helm values), got {type(document).__name__}.",
+            kind="invalid",
+        )
+    if is_compose(document):
+        return TargetImages(path, "compose", list(_compose_uses(path, document, cache)))
+    return TargetImages(path, "helm", list(_helm_uses(path, document, [], cache)))
+
+
+# --------------------------------------------------------------------------- comparing
+
+
+def _expected_by_repository(release: Release) -> dict[str, list[Component]]:
+    expected: dict[str, list[Component]] = {}
+    for component in release.images():
+        expected.setdefault(component.repository, []).append(component)
+    return expected
+
+
+def _compare(use: ImageUse, components: list[Component], blocking: frozenset[str]) -> Optional[Finding]:
+    found = use.ref
+    pinned = [c for c in components if c.digest]
+    reason: Optional[str] = None
+    if pinned:
+        expected = pinned[0]
+        if found.digest is None:
+            reason = "unpinned"
+        elif all(found.digest != c.digest for c in pinned):
+            reason = "digest_mismatch"
+    else:
+        # The release names this repository by tag only (edge, non-strict): compare tags.
+        expected = components[0]
+        if found.digest is None and all((found.tag or "latest") != (c.tag or "latest") for c in components):
+            reason = "digest_mismatch"
+    if reason is None:
+        return None
+    return Finding(use.target, use.service, expected.name, found.repository, expected.image, use.image, reason, reason in blocking)
+
+
+def check_alignment(
+    release: Release,
+    targets: Sequence[str],
+    *,
+    ignore_repos: Iterable[str] = (),
+    strict: bool = False,
+) -> AlignmentReport:
+    """Compare every target with ``release``; unreadable or malformed targets raise ``StellaOpsError``."""
+    if not targets:
+        raise StellaOpsError("No alignment target given; pass at least one Helm values or compose file.", kind="usage")
+    ignore = tuple(ignore_repos)
+    blocking = blocking_reasons(strict)
+    expected = _expected_by_repository(release)
+    ignored: dict[str, bool] = {}
+
+    def is_ignored(repository: str) -> bool:
+        hit = ignored.get(repository)
+        if hit is None:
+            hit = ignored[repository] = repo_matches(repository, ignore)
+        return hit
+
+    cache = _RefCache()
+    read: list[TargetImages] = []
+    findings: list[Finding] = []
+    for path in targets:
+        target = read_target(path, cache)
+        read.append(target)
+        seen: set[str] = set()
+        for use in target.uses:
+            repository = use.ref.repository
+            if is_ignored(repository):
+                continue
+            components = expected.get(repository)
+            if components is None:
+                findings.append(Finding(path, use.service, None, repository, None, use.image, "unknown_repository", "unknown_repository" in blocking))
+                continue
+            seen.add(repository)
+            finding = _compare(use, components, blocking)
+            if finding is not None:
+                findings.append(finding)
+        for repository, components in expected.items():
+            if repository not in seen and not is_ignored(repository):
+                findings.append(
+                    Finding(
+                        path,
+                        None,
+                        components[0].name,
+                        repository,
+                        components[0].image,
+                        None,
+                        "missing_in_target",
+                        "missing_in_target" in blocking,
+                    )
+                )
+    return AlignmentReport(release, read, findings, strict, ignore)
