@@ -1,0 +1,380 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Evidence baseline and continuity verification over an evidence store.
+
+A *baseline* records, for one store, every bundle (key, size, sha256), counts,
+bytes and an RFC 6962 Merkle root per partition and for the whole store, the
+tool version and the time, and a checksum over all of that. The *roots export*
+holds only the roots. *Verification* hashes the store again and reports bundles
+lost, modified and added, and whether the baseline roots recompute from what
+is still there. File formats are described in docs/evidence.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Optional
+
+from ._errors import StellaOpsError
+from ._evidence_store import DEFAULT_WORKERS, Bundle, EvidenceStore, HashResult, hash_bundles, partition_of
+from ._merkle import evidence_leaf_hashes, prove, root_from_leaf_hashes
+
+TOOL_NAME = "stellaops.deploy"
+TOOL_VERSION = "0.1.0"
+BASELINE_FORMAT = "stellaops-evidence-baseline/1"
+ROOTS_FORMAT = "stellaops-evidence-roots/1"
+CACHE_FORMAT = "stellaops-evidence-cache/1"
+REPORT_FORMAT = "stellaops-evidence-continuity/1"
+ALGORITHM = {
+    "tree": "RFC 6962 Merkle tree hash, SHA-256",
+    "leaf": "utf8(key) || 0x00 || ascii(lower-case sha256 hex)",
+    "order": "keys sorted by Unicode code point (= UTF-8 byte order)",
+}
+MAX_LISTED = 20
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: UP017 - targets may run Python < 3.11
+
+
+def canonical_json(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def checksum_of(document: Mapping[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON of ``document`` without its ``checksum`` field."""
+    body = {k: v for k, v in document.items() if k != "checksum"}
+    return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def write_json_atomic(path: str, data: Any, mode: int = 0o644, indent: Optional[int] = None) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and a rename: never a half-written file."""
+    write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False) + "\n", mode)
+
+
+def write_text_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    except OSError as exc:
+        raise StellaOpsError(f"Cannot write {path}: {exc.strerror}.", kind="unreadable") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise StellaOpsError(f"Cannot write {path}: {exc.strerror}.", kind="unreadable") from exc
+
+
+def read_json(path: str, what: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError as exc:
+        raise StellaOpsError(f"The {what} {path} does not exist.", kind="unreadable") from exc
+    except OSError as exc:
+        raise StellaOpsError(f"Cannot read the {what} {path}: {exc.strerror}.", kind="unreadable") from exc
+    except ValueError as exc:
+        raise StellaOpsError(f"The {what} {path} is not valid JSON ({exc}).") from exc
+
+
+def _listed(keys: list[str]) -> str:
+    shown = ", ".join(keys[:MAX_LISTED])
+    return shown + (f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
+
+
+def summarize(entries: Iterable[tuple[str, int, str]], depth: int) -> dict[str, Any]:
+    """Counts, bytes and roots per partition and in total of ``(key, size, sha256)`` entries."""
+    groups: dict[str, list[tuple[str, int, str]]] = {}
+    for entry in entries:
+        groups.setdefault(partition_of(entry[0], depth), []).append(entry)
+    partitions = {}
+    everything: list[tuple[str, str]] = []
+    total_bytes = 0
+    for name in sorted(groups):
+        group = groups[name]
+        pairs = [(k, d) for k, _, d in group]
+        everything.extend(pairs)
+        size = sum(s for _, s, _ in group)
+        total_bytes += size
+        partitions[name] = {"count": len(group), "bytes": size, "root": root_from_leaf_hashes(evidence_leaf_hashes(pairs)).hex()}
+    total = {"count": len(everything), "bytes": total_bytes, "root": root_from_leaf_hashes(evidence_leaf_hashes(everything)).hex()}
+    return {"total": total, "partitions": partitions}
+
+
+def same_store(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    keys = ("type", "path") if a.get("type") == "directory" else ("type", "endpoint", "bucket", "prefix")
+    return all((a.get(k) or "") == (b.get(k) or "") for k in keys)
+
+
+def describe_identity(identity: Mapping[str, Any]) -> str:
+    if identity.get("type") == "directory":
+        return f"directory {identity.get('path')}"
+    where = f"s3://{identity.get('bucket')}/{identity.get('prefix') or ''}"
+    return f"{where} at {identity.get('endpoint')}" if identity.get("endpoint") else where
+
+
+# --- incremental cache -------------------------------------------------------------------------
+
+
+@dataclass
+class HashCache:
+    """sha256 of bundles by key and object identity (etag and size, or size, mtime and inode)."""
+
+    store: dict[str, str]
+    entries: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Optional[str], store: dict[str, str]) -> HashCache:
+        """The cache at ``path`` when it belongs to ``store``; an empty cache otherwise (a cache is only a speed-up)."""
+        cache = cls(store)
+        if not path or not os.path.exists(path):
+            return cache
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return cache
+        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not same_store(data.get("store") or {}, store):
+            return cache
+        for key, value in (data.get("entries") or {}).items():
+            if isinstance(value, list) and len(value) == 3:
+                cache.entries[key] = (str(value[0]), str(value[1]), int(value[2]))
+        return cache
+
+    def lookup(self, bundle: Bundle) -> Optional[HashResult]:
+        hit = self.entries.get(bundle.key)
+        if hit and bundle.identity and hit[0] == bundle.identity and hit[2] == bundle.size:
+            return HashResult(bundle.key, bundle.size, bundle.identity, hit[1])
+        return None
+
+    def document(self, results: Iterable[HashResult]) -> dict[str, Any]:
+        return {
+            "format": CACHE_FORMAT,
+            "store": self.store,
+            "entries": {r.key: [r.identity, r.sha256, r.size] for r in results if r.identity and r.sha256},
+        }
+
+
+# --- scanning ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scan:
+    """Every bundle of a store, hashed (sorted by key), and the bundles that could not be read."""
+
+    results: list[HashResult]
+    unreadable: list[HashResult]
+    hashed: int
+    cached: int
+
+
+def scan_store(store: EvidenceStore, workers: int = DEFAULT_WORKERS, cache: Optional[HashCache] = None) -> Scan:
+    """List and hash every bundle; bundles whose identity is in ``cache`` are not read again."""
+    store.check()
+    results: list[HashResult] = []
+    to_hash: list[Bundle] = []
+    for bundle in store.list():
+        hit = cache.lookup(bundle) if cache else None
+        if hit is not None:
+            results.append(hit)
+        else:
+            to_hash.append(bundle)
+    cached = len(results)
+    unreadable: list[HashResult] = []
+    for result in hash_bundles(store, to_hash, workers):
+        (unreadable if result.error else results).append(result)
+    results.sort(key=lambda r: r.key)
+    unreadable.sort(key=lambda r: r.key)
+    return Scan(results, unreadable, len(to_hash), cached)
+
+
+def unreadable_error(scan: Scan, store: EvidenceStore) -> StellaOpsError:
+    first = scan.unreadable[0]
+    return StellaOpsError(
+        f"{len(scan.unreadable)} bundle(s) of {store.describe()} could not be read, so no complete result exists: "
+        f"{_listed([r.key for r in scan.unreadable])} (first error: {first.error}).",
+        unreadable=[{"key": r.key, "error": r.error} for r in scan.unreadable],
+    )
+
+
+# --- baseline ------------------------------------------------------------------------------------
+
+
+def build_baseline(store: EvidenceStore, scan: Scan, depth: int, created: Optional[str] = None) -> dict[str, Any]:
+    """The baseline document of a complete scan (raise when some bundle could not be read)."""
+    if scan.unreadable:
+        raise unreadable_error(scan, store)
+    summary = summarize(((r.key, r.size, r.sha256) for r in scan.results), depth)
+    document: dict[str, Any] = {
+        "format": BASELINE_FORMAT,
+        "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        "created": created or utc_now(),
+        "store": store.identity(),
+        "partition_depth": depth,
+        "algorithm": ALGORITHM,
+        "total": summary["total"],
+        "partitions": summary["partitions"],
+        "bundles": [[r.key, r.size, r.sha256] for r in scan.results],
+    }
+    document["checksum"] = checksum_of(document)
+    return document
+
+
+def roots_export(baseline: Mapping[str, Any]) -> dict[str, Any]:
+    """Only the roots (with counts, which fix the tree size) of a baseline."""
+    document: dict[str, Any] = {
+        "format": ROOTS_FORMAT,
+        "tool": baseline["tool"],
+        "created": baseline["created"],
+        "store": baseline["store"],
+        "partition_depth": baseline["partition_depth"],
+        "algorithm": baseline["algorithm"],
+        "baseline_checksum": baseline["checksum"],
+        "total": {"count": baseline["total"]["count"], "root": baseline["total"]["root"]},
+        "partitions": {name: {"count": p["count"], "root": p["root"]} for name, p in baseline["partitions"].items()},
+    }
+    document["checksum"] = checksum_of(document)
+    return document
+
+
+def content_of(document: Optional[Mapping[str, Any]]) -> Any:
+    """What a baseline or roots export says about the store, without the time, tool and checksums."""
+    if not document:
+        return None
+    ignored = {"created", "checksum", "tool", "baseline_checksum"}
+    return {k: v for k, v in document.items() if k not in ignored}
+
+
+def load_checked(path: str, fmt: str, what: str) -> dict[str, Any]:
+    """Read a baseline or roots export and check its format and its own checksum."""
+    data = read_json(path, what)
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise StellaOpsError(f"The {what} {path} has format {data.get('format') if isinstance(data, dict) else None!r}; expected {fmt!r}.")
+    if data.get("checksum") != checksum_of(data):
+        raise StellaOpsError(
+            f"The {what} {path} fails its checksum: it was edited or damaged after it was written; use an untouched copy."
+        )
+    return data
+
+
+def load_baseline(path: str) -> dict[str, Any]:
+    data = load_checked(path, BASELINE_FORMAT, "baseline file")
+    try:
+        bundles = data["bundles"]
+        data["total"]["root"]
+        int(data["partition_depth"])
+        if not all(isinstance(b, list) and len(b) == 3 for b in bundles):
+            raise TypeError("bundles")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StellaOpsError(f"The baseline file {path} lacks field {exc.args[0]!s}; expected a complete evidence baseline.") from exc
+    return data
+
+
+def baseline_entries(baseline: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    return [(str(k), int(s), str(d)) for k, s, d in baseline["bundles"]]
+
+
+def inclusion_proof(baseline: Mapping[str, Any], key: str, partition: bool = False) -> dict[str, Any]:
+    """Audit path of bundle ``key`` to the global root of the baseline (or to its partition root)."""
+    entries = baseline_entries(baseline)
+    scope = "total"
+    if partition:
+        scope = partition_of(key, int(baseline["partition_depth"]))
+        entries = [e for e in entries if partition_of(e[0], int(baseline["partition_depth"])) == scope]
+    proof = prove(((k, d) for k, _, d in entries), key).as_dict()
+    expected = baseline["partitions"][scope]["root"] if partition else baseline["total"]["root"]
+    if proof["root"] != expected:
+        raise StellaOpsError(f"The roots of the baseline do not recompute from its bundles (scope {scope}); the baseline is inconsistent.")
+    proof.update({"scope": "partition" if partition else "total", "partition": scope if partition else None,
+                  "store": baseline["store"], "baseline_checksum": baseline["checksum"], "baseline_created": baseline["created"]})
+    return proof
+
+
+# --- verification --------------------------------------------------------------------------------
+
+
+def verify_scan(baseline: Mapping[str, Any], scan: Scan, store: EvidenceStore, verified: Optional[str] = None) -> dict[str, Any]:
+    """Continuity report: lost, modified, added, unreadable bundles and whether the baseline roots recompute."""
+    depth = int(baseline["partition_depth"])
+    before = {k: (s, d) for k, s, d in baseline_entries(baseline)}
+    now = {r.key: r for r in scan.results}
+    unreadable_keys = {r.key for r in scan.unreadable}
+    lost, modified, added = [], [], []
+    for key, (size, digest) in before.items():
+        current = now.get(key)
+        if current is None:
+            if key not in unreadable_keys:
+                lost.append({"key": key, "partition": partition_of(key, depth), "sha256": digest, "size": size})
+        elif current.sha256 != digest:
+            modified.append({"key": key, "partition": partition_of(key, depth), "baseline_sha256": digest,
+                             "current_sha256": current.sha256, "baseline_size": size, "current_size": current.size})
+    for key, current in now.items():
+        if key not in before:
+            added.append({"key": key, "partition": partition_of(key, depth), "sha256": current.sha256, "size": current.size})
+    lost.sort(key=lambda f: f["key"])
+    modified.sort(key=lambda f: f["key"])
+    added.sort(key=lambda f: f["key"])
+    # The baseline's keys, hashed as they are now: their roots equal the baseline roots only when nothing was lost or altered.
+    kept = summarize(((k, now[k].size, now[k].sha256) for k in before if k in now), depth)
+    current = summarize(((r.key, r.size, r.sha256) for r in scan.results), depth)
+    roots = {}
+    for name, part in baseline["partitions"].items():
+        recomputed = kept["partitions"].get(name, {"root": None, "count": 0})
+        roots[name] = {"baseline_root": part["root"], "baseline_count": part["count"], "recomputed_root": recomputed["root"],
+                       "recomputed_count": recomputed["count"], "match": recomputed["root"] == part["root"]}
+    roots_match = kept["total"]["root"] == baseline["total"]["root"] and all(r["match"] for r in roots.values())
+    complete = not scan.unreadable
+    return {
+        "format": REPORT_FORMAT,
+        "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        "verified": verified or utc_now(),
+        "complete": complete,
+        "status": "incomplete" if not complete else ("failed" if lost or modified else "passed"),
+        "store": store.identity(),
+        "baseline": {"created": baseline["created"], "checksum": baseline["checksum"], "partition_depth": depth,
+                     "total": baseline["total"]},
+        "current": current,
+        "counts": {"baseline": len(before), "current": len(now) + len(unreadable_keys), "lost": len(lost),
+                   "modified": len(modified), "added": len(added), "unreadable": len(unreadable_keys)},
+        "roots_match": roots_match and complete,
+        "roots": {"total": {"baseline_root": baseline["total"]["root"], "recomputed_root": kept["total"]["root"],
+                            "match": kept["total"]["root"] == baseline["total"]["root"]}, "partitions": roots},
+        "lost": lost,
+        "modified": modified,
+        "added": added,
+        "unreadable": [{"key": r.key, "error": r.error} for r in scan.unreadable],
+    }
+
+
+def check_same_store(baseline: Mapping[str, Any], store: EvidenceStore, path: str) -> None:
+    if not same_store(baseline.get("store") or {}, store.identity()):
+        raise StellaOpsError(
+            f"The baseline file {path} was taken of {describe_identity(baseline.get('store') or {})}, "
+            f"not of {store.describe()}; pass the baseline of this store (or allow_other_store for a restored copy)."
+        )
+
+
+def failure_message(report: Mapping[str, Any]) -> str:
+    """One sentence naming the bundles that break continuity (empty when continuity holds)."""
+    if not report["complete"]:
+        keys = [u["key"] for u in report["unreadable"]]
+        return f"Evidence continuity could not be verified: {len(keys)} bundle(s) could not be read: {_listed(keys)}."
+    parts = []
+    if report["lost"]:
+        parts.append(f"{len(report['lost'])} lost ({_listed([f['key'] for f in report['lost']])})")
+    if report["modified"]:
+        parts.append(f"{len(report['modified'])} modified ({_listed([f['key'] for f in report['modified']])})")
+    if not parts:
+        return ""
+    return "Evidence continuity failed: " + "; ".join(parts) + "."
