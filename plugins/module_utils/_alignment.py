@@ -107,7 +107,7 @@ class AlignmentReport:
         return (
             f"Release {self.release.release_id} is not aligned: {len(blocking)} blocking finding(s) in "
             f"{len({f.target for f in blocking})} target(s); first: {first.target}: {first.service or first.repository}: "
-            f"{first.reason} (expected {first.expected}, found {first.found})."
+            f"{first.reason} (expected {first.expected or 'nothing'}, found {first.found or 'nothing'})."
         )
 
     def to_dict(self) -> dict[str, Any]:
