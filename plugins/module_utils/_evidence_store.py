@@ -244,3 +244,22 @@ def hash_bundles(
                 yield from results
         while pending:
             yield from pending.popleft().result()
+
+
+STORE_ARGUMENT_SPEC: dict[str, Any] = {
+    "store": {
+        "type": "dict",
+        "required": True,
+        "options": {
+            "type": {"type": "str", "choices": ["s3", "directory"], "default": "s3"},
+            "path": {"type": "path"},
+            "endpoint": {"type": "str"},
+            "bucket": {"type": "str"},
+            "prefix": {"type": "str", "default": ""},
+            "region": {"type": "str"},
+            "access_key": {"type": "str", "no_log": True},
+            "secret_key": {"type": "str", "no_log": True},
+        },
+    },
+    "workers": {"type": "int", "default": DEFAULT_WORKERS},
+}
