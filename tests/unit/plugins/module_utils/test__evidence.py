@@ -1,0 +1,257 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Baseline, partitions, incremental cache, verification and reports over a local directory store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
+    TOOL_VERSION,
+    HashCache,
+    build_baseline,
+    check_same_store,
+    failure_message,
+    inclusion_proof,
+    load_baseline,
+    load_checked,
+    roots_export,
+    scan_store,
+    verify_scan,
+    write_json_atomic,
+)
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_report import render_html
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import (
+    DirectoryStore,
+    S3Store,
+    hash_bundles,
+    partition_of,
+    store_from_options,
+)
+from ansible_collections.stellaops.deploy.plugins.module_utils._merkle import evidence_root, proof_from_dict
+from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def _make_store(root: Path, tenants: tuple[str, ...] = ("acme", "globex"), kinds: tuple[str, ...] = ("sbom", "attestation"), n: int = 3) -> None:
+    for tenant in tenants:
+        for kind in kinds:
+            for i in range(n):
+                path = root / tenant / kind / f"bundle-{i}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"tenant": tenant, "kind": kind, "i": i}))
+
+
+@pytest.mark.parametrize(
+    ("key", "depth", "expected"),
+    [
+        ("acme/sbom/b.json", 2, "acme/sbom"),
+        ("acme/sbom/b.json", 1, "acme"),
+        ("acme/sbom/b.json", 0, "."),
+        ("acme/sbom/b.json", 5, "acme/sbom"),
+        ("top.json", 2, "."),
+        ("evidence/acme/sbom/2025/b.json", 3, "evidence/acme/sbom"),
+    ],
+)
+def test_partition_of(key: str, depth: int, expected: str) -> None:
+    assert partition_of(key, depth) == expected
+
+
+def test_tool_version_matches_galaxy() -> None:
+    galaxy = (ROOT / "galaxy.yml").read_text()
+    assert f"version: {TOOL_VERSION}\n" in galaxy
+
+
+def test_baseline_counts_roots_and_checksum(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s")
+    store = DirectoryStore(str(tmp_path / "s"))
+    scan = scan_store(store, workers=4)
+    baseline = build_baseline(store, scan, 2)
+    assert baseline["total"]["count"] == 12
+    assert set(baseline["partitions"]) == {"acme/sbom", "acme/attestation", "globex/sbom", "globex/attestation"}
+    assert all(p["count"] == 3 for p in baseline["partitions"].values())
+    files = sorted(p for p in (tmp_path / "s").rglob("*.json"))
+    assert baseline["total"]["bytes"] == sum(p.stat().st_size for p in files)
+    expected = [(p.relative_to(tmp_path / "s").as_posix(), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+    assert baseline["total"]["root"] == evidence_root(expected)
+    sbom = [e for e in expected if e[0].startswith("acme/sbom/")]
+    assert baseline["partitions"]["acme/sbom"]["root"] == evidence_root(sbom)
+    write_json_atomic(str(tmp_path / "b.json"), baseline)
+    assert load_baseline(str(tmp_path / "b.json"))["checksum"] == baseline["checksum"]
+    roots = roots_export(baseline)
+    assert "bundles" not in roots and roots["total"]["root"] == baseline["total"]["root"]
+
+
+def test_tampered_baseline_is_refused(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s")
+    store = DirectoryStore(str(tmp_path / "s"))
+    baseline = build_baseline(store, scan_store(store), 2)
+    baseline["bundles"][0][2] = "0" * 64  # an edit after writing
+    (tmp_path / "b.json").write_text(json.dumps(baseline))
+    with pytest.raises(StellaOpsError, match=r"b\.json fails its checksum"):
+        load_baseline(str(tmp_path / "b.json"))
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(StellaOpsError, match="is not valid JSON"):
+        load_baseline(str(tmp_path / "bad.json"))
+    with pytest.raises(StellaOpsError, match="expected 'stellaops-evidence-roots/1'"):
+        write_json_atomic(str(tmp_path / "ok.json"), build_baseline(store, scan_store(store), 2))
+        load_checked(str(tmp_path / "ok.json"), "stellaops-evidence-roots/1", "roots export")
+
+
+def test_baseline_of_another_store_is_refused(tmp_path: Path) -> None:
+    _make_store(tmp_path / "a")
+    _make_store(tmp_path / "b")
+    a, b = DirectoryStore(str(tmp_path / "a")), DirectoryStore(str(tmp_path / "b"))
+    baseline = build_baseline(a, scan_store(a), 2)
+    check_same_store(baseline, a, "x.json")
+    with pytest.raises(StellaOpsError, match=f"taken of directory {tmp_path / 'a'}, not of directory {tmp_path / 'b'}"):
+        check_same_store(baseline, b, "x.json")
+
+
+def test_incremental_cache_rehashes_only_changed(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s", n=25)
+    store = DirectoryStore(str(tmp_path / "s"))
+    first = scan_store(store, cache=HashCache.load(None, store.identity()))
+    assert (first.hashed, first.cached) == (100, 0)
+    cache = HashCache(store.identity())
+    write_json_atomic(str(tmp_path / "c.json"), cache.document(first.results))
+    changed = tmp_path / "s" / "acme" / "sbom" / "bundle-3.json"
+    changed.write_text("changed content of another length")
+    second = scan_store(store, cache=HashCache.load(str(tmp_path / "c.json"), store.identity()))
+    assert (second.hashed, second.cached) == (1, 99)
+    full = scan_store(store)
+    assert [(r.key, r.sha256) for r in second.results] == [(r.key, r.sha256) for r in full.results]
+    # A cache of another store is ignored, never trusted.
+    other = scan_store(store, cache=HashCache.load(str(tmp_path / "c.json"), {"type": "directory", "path": "/elsewhere"}))
+    assert other.cached == 0
+
+
+def test_same_size_rewrite_is_detected_by_identity(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s", n=2)
+    store = DirectoryStore(str(tmp_path / "s"))
+    first = scan_store(store)
+    cache = HashCache(store.identity())
+    cache_path = tmp_path / "c.json"
+    write_json_atomic(str(cache_path), cache.document(first.results))
+    target = tmp_path / "s" / "globex" / "sbom" / "bundle-1.json"
+    content = target.read_bytes()
+    replacement = tmp_path / "tmp.json"
+    replacement.write_bytes(content.replace(b"globex", b"GLOBEX"))
+    os.replace(replacement, target)  # same size, new inode
+    second = scan_store(store, cache=HashCache.load(str(cache_path), store.identity()))
+    assert second.hashed == 1
+    assert next(r.sha256 for r in second.results if r.key == "globex/sbom/bundle-1.json") == hashlib.sha256(target.read_bytes()).hexdigest()
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_verify_findings_and_reports(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s")
+    store = DirectoryStore(str(tmp_path / "s"))
+    baseline = build_baseline(store, scan_store(store), 2)
+    (tmp_path / "s" / "acme" / "sbom" / "bundle-0.json").unlink()
+    (tmp_path / "s" / "globex" / "attestation" / "bundle-2.json").write_text("altered")
+    evil = tmp_path / "s" / "acme" / "sbom" / "<script>alert(1)&amp;.json"
+    evil.write_text("new")
+    report = verify_scan(baseline, scan_store(store), store)
+    assert [f["key"] for f in report["lost"]] == ["acme/sbom/bundle-0.json"]
+    assert [f["key"] for f in report["modified"]] == ["globex/attestation/bundle-2.json"]
+    assert [f["key"] for f in report["added"]] == ["acme/sbom/<script>alert(1)&amp;.json"]
+    assert report["status"] == "failed" and report["roots_match"] is False
+    assert report["roots"]["partitions"]["acme/attestation"]["match"] is True
+    assert report["roots"]["partitions"]["acme/sbom"]["match"] is False
+    message = failure_message(report)
+    assert "1 lost (acme/sbom/bundle-0.json)" in message and "1 modified (globex/attestation/bundle-2.json)" in message
+    page = render_html(report)
+    assert "<script>" not in page
+    parser = _Collect()
+    parser.feed(page)
+    text = "".join(parser.text)
+    assert "script" not in parser.tags
+    for needle in ("FAILED", "acme/sbom/bundle-0.json", "globex/attestation/bundle-2.json", "<script>alert(1)&amp;.json",
+                   baseline["total"]["root"]):
+        assert needle in text
+
+
+def test_verify_clean_store_passes_and_roots_match(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s")
+    store = DirectoryStore(str(tmp_path / "s"))
+    baseline = build_baseline(store, scan_store(store), 1)
+    (tmp_path / "s" / "initech" / "sbom").mkdir(parents=True)
+    (tmp_path / "s" / "initech" / "sbom" / "new.json").write_text("{}")
+    report = verify_scan(baseline, scan_store(store), store)
+    assert report["status"] == "passed" and report["roots_match"] is True
+    assert report["counts"] == {"baseline": 12, "current": 13, "lost": 0, "modified": 0, "added": 1, "unreadable": 0}
+    assert failure_message(report) == ""
+    assert "PASSED" in render_html(report)
+
+
+def test_unreadable_bundle_makes_results_incomplete(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s")
+    store = DirectoryStore(str(tmp_path / "s"))
+    baseline = build_baseline(store, scan_store(store), 2)
+    os.symlink(tmp_path / "missing-target", tmp_path / "s" / "acme" / "sbom" / "dangling.json")
+    target = tmp_path / "s" / "acme" / "sbom" / "bundle-1.json"
+    target.unlink()
+    os.symlink(tmp_path / "gone", target)
+    scan = scan_store(store)
+    assert [r.key for r in scan.unreadable] == ["acme/sbom/bundle-1.json", "acme/sbom/dangling.json"]
+    with pytest.raises(StellaOpsError, match="2 bundle\\(s\\) of directory .* could not be read"):
+        build_baseline(store, scan, 2)
+    report = verify_scan(baseline, scan, store)
+    assert report["status"] == "incomplete" and report["complete"] is False and report["roots_match"] is False
+    assert report["lost"] == []  # unreadable is not reported as lost
+    assert "could not be verified" in failure_message(report)
+    assert "INCOMPLETE" in render_html(report)
+
+
+def test_inclusion_proof_from_baseline(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s")
+    store = DirectoryStore(str(tmp_path / "s"))
+    baseline = build_baseline(store, scan_store(store), 2)
+    total = inclusion_proof(baseline, "globex/sbom/bundle-1.json")
+    assert total["root"] == baseline["total"]["root"] and total["tree_size"] == 12
+    part = inclusion_proof(baseline, "globex/sbom/bundle-1.json", partition=True)
+    assert part["root"] == baseline["partitions"]["globex/sbom"]["root"] and part["tree_size"] == 3
+    assert proof_from_dict(total).verify() and proof_from_dict(part).verify()
+    with pytest.raises(StellaOpsError, match="not in the baseline"):
+        inclusion_proof(baseline, "nope.json")
+
+
+def test_hash_bundles_keeps_order_with_many_workers(tmp_path: Path) -> None:
+    _make_store(tmp_path / "s", n=100)
+    store = DirectoryStore(str(tmp_path / "s"))
+    bundles = list(store.list())
+    serial = [r.sha256 for r in hash_bundles(store, bundles, workers=1)]
+    parallel = [r.sha256 for r in hash_bundles(store, bundles, workers=8)]
+    assert serial == parallel and len(serial) == 400
+
+
+def test_store_options() -> None:
+    s3 = store_from_options({"type": "s3", "bucket": "b", "prefix": "evidence", "secret_key": "zzz"})
+    assert isinstance(s3, S3Store) and s3.identity()["prefix"] == "evidence/"
+    assert "zzz" not in repr(s3.location)
+    with pytest.raises(StellaOpsError, match="store.bucket is required"):
+        store_from_options({"type": "s3"})
+    with pytest.raises(StellaOpsError, match="store.path is required"):
+        store_from_options({"type": "directory"})
+    with pytest.raises(StellaOpsError, match="does not exist or is not a directory"):
+        scan_store(DirectoryStore("/nonexistent/evidence"))
+    assert S3Store(S3Location("b", prefix="")).identity()["prefix"] == ""
