@@ -163,6 +163,7 @@ class BackupSet:
         tmp, final = self.temp_path(artifact.name), self.final_path(artifact.name)
         os.replace(tmp, final)
         if os.path.isfile(final):
+            os.chmod(final, 0o600)
             artifact.size = os.path.getsize(final)
             artifact.sha256 = sha256_file(final)
         self.artifacts.append(artifact)
