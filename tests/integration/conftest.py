@@ -35,8 +35,8 @@ class PlaybookResult:
         return found
 
     def result(self, task_name: str, host: str | None = None) -> dict[str, Any]:
-        """The result of the last task called ``task_name``."""
-        matches = [result for name, result in self.tasks(host) if name == task_name]
+        """The result of the last task called ``task_name`` (role tasks may omit their "role : " prefix)."""
+        matches = [result for name, result in self.tasks(host) if task_name in (name, name.split(" : ", 1)[-1])]
         if not matches:
             raise AssertionError(f"task {task_name!r} did not run; ran: {[task_name for task_name, _result in self.tasks(host)]}")
         return matches[-1]
@@ -92,6 +92,6 @@ def run_playbook(
     return PlaybookResult(proc.returncode, proc.stdout, proc.stderr, data)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def playbook_runner():
     return run_playbook
