@@ -206,12 +206,12 @@ class PgRestore(_PgTool):
 
 
 def table_data_entries(toc: Sequence[str]) -> list[str]:
-    """``schema.table`` names of the TABLE DATA entries of a ``pg_restore --list`` output."""
+    """``schema table`` of the TABLE DATA entries of a ``pg_restore --list`` output (owner removed)."""
     tables = []
     for line in toc:
-        match = re.search(r"\bTABLE DATA (\S+) (\S+) ", line)
-        if match:
-            tables.append(f"{match.group(1)}.{match.group(2)}")
+        _, sep, rest = line.partition(" TABLE DATA ")
+        if sep:
+            tables.append(rest.rsplit(" ", 1)[0])
     return tables
 
 
