@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ._errors import StellaOpsError
 from ._evidence_store import DEFAULT_WORKERS, Bundle, EvidenceStore, HashResult, hash_bundles, partition_of
-from ._merkle import evidence_leaf_hashes, prove, root_from_leaf_hashes
+from ._merkle import leaf_data, leaf_hash, prove, root_from_leaf_hashes
 
 TOOL_NAME = "stellaops.deploy"
 TOOL_VERSION = "0.1.0"
@@ -94,21 +94,31 @@ def _listed(keys: list[str]) -> str:
 
 
 def summarize(entries: Iterable[tuple[str, int, str]], depth: int) -> dict[str, Any]:
-    """Counts, bytes and roots per partition and in total of ``(key, size, sha256)`` entries."""
-    groups: dict[str, list[tuple[str, int, str]]] = {}
-    for entry in entries:
-        groups.setdefault(partition_of(entry[0], depth), []).append(entry)
-    partitions = {}
-    everything: list[tuple[str, str]] = []
+    """Counts, bytes and roots per partition and in total of ``(key, size, sha256)`` entries.
+
+    Each leaf is hashed once; a partition's leaves keep the global key order, which is their key order.
+    """
+    ordered = sorted(entries)
+    partition_cache: dict[str, str] = {}
+    groups: dict[str, list[bytes]] = {}
+    sizes: dict[str, int] = {}
+    leaves: list[bytes] = []
     total_bytes = 0
-    for name in sorted(groups):
-        group = groups[name]
-        pairs = [(k, d) for k, _, d in group]
-        everything.extend(pairs)
-        size = sum(s for _, s, _ in group)
+    for key, size, digest in ordered:
+        directory = key.rpartition("/")[0]
+        name = partition_cache.get(directory)
+        if name is None:
+            name = partition_cache[directory] = partition_of(key, depth)
+        leaf = leaf_hash(leaf_data(key, digest))
+        leaves.append(leaf)
+        groups.setdefault(name, []).append(leaf)
+        sizes[name] = sizes.get(name, 0) + size
         total_bytes += size
-        partitions[name] = {"count": len(group), "bytes": size, "root": root_from_leaf_hashes(evidence_leaf_hashes(pairs)).hex()}
-    total = {"count": len(everything), "bytes": total_bytes, "root": root_from_leaf_hashes(evidence_leaf_hashes(everything)).hex()}
+    partitions = {
+        name: {"count": len(groups[name]), "bytes": sizes[name], "root": root_from_leaf_hashes(groups[name]).hex()}
+        for name in sorted(groups)
+    }
+    total = {"count": len(leaves), "bytes": total_bytes, "root": root_from_leaf_hashes(leaves).hex()}
     return {"total": total, "partitions": partitions}
 
 
@@ -310,18 +320,20 @@ def verify_scan(baseline: Mapping[str, Any], scan: Scan, store: EvidenceStore, v
     before = {k: (s, d) for k, s, d in baseline_entries(baseline)}
     now = {r.key: r for r in scan.results}
     unreadable_keys = {r.key for r in scan.unreadable}
-    lost, modified, added = [], [], []
+    lost: list[dict[str, Any]] = []
+    modified: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
     for key, (size, digest) in before.items():
-        current = now.get(key)
-        if current is None:
+        found = now.get(key)
+        if found is None:
             if key not in unreadable_keys:
                 lost.append({"key": key, "partition": partition_of(key, depth), "sha256": digest, "size": size})
-        elif current.sha256 != digest:
+        elif found.sha256 != digest:
             modified.append({"key": key, "partition": partition_of(key, depth), "baseline_sha256": digest,
-                             "current_sha256": current.sha256, "baseline_size": size, "current_size": current.size})
-    for key, current in now.items():
+                             "current_sha256": found.sha256, "baseline_size": size, "current_size": found.size})
+    for key, found in now.items():
         if key not in before:
-            added.append({"key": key, "partition": partition_of(key, depth), "sha256": current.sha256, "size": current.size})
+            added.append({"key": key, "partition": partition_of(key, depth), "sha256": found.sha256, "size": found.size})
     lost.sort(key=lambda f: f["key"])
     modified.sort(key=lambda f: f["key"])
     added.sort(key=lambda f: f["key"])

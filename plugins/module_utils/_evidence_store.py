@@ -97,15 +97,26 @@ class DirectoryStore:
             raise StellaOpsError(f"The evidence directory {self.path} does not exist or is not a directory; check store.path.")
 
     def list(self) -> Iterator[Bundle]:
+        """Every file below the directory, depth first in name order (keys are sorted again by the callers)."""
         self.check()
-        for directory, dirnames, filenames in os.walk(self.path, onerror=self._walk_error):
-            dirnames.sort()
-            rel_dir = os.path.relpath(directory, self.path)
-            for name in sorted(filenames):
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                key = rel.replace(os.sep, "/")
+        stack = [("", self.path)]
+        while stack:
+            prefix, directory = stack.pop()
+            try:
+                with os.scandir(directory) as listing:
+                    entries = sorted(listing, key=lambda e: e.name, reverse=True)
+            except OSError as exc:
+                self._walk_error(exc)
+            files = []
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((prefix + entry.name + "/", entry.path))
+                else:
+                    files.append(entry)
+            for entry in reversed(files):
+                key = prefix + entry.name
                 try:
-                    info = os.stat(os.path.join(directory, name))
+                    info = entry.stat()
                     yield Bundle(key, info.st_size, f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}")
                 except OSError:
                     yield Bundle(key, 0, "")
