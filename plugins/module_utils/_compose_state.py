@@ -13,10 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-RELEASE_LABEL = "stella.release.id"
-COMPONENT_LABEL = "stella.component.name"
-DIGEST_LABEL = "stella.digest"
-SERVICE_HASH_LABEL = "stella.service.hash"
+from ._compose_lock import DIGEST_LABEL, RELEASE_LABEL, SERVICE_HASH_LABEL, services_summary
 
 
 @dataclass(frozen=True)
@@ -73,12 +70,11 @@ class Plan:
 
 
 def expected_from_lock(lock: Mapping[str, Any]) -> dict[str, ExpectedService]:
-    """The expected services of a parsed lock document (``services.<name>.image`` and labels)."""
-    expected = {}
-    for name, service in (lock.get("services") or {}).items():
-        labels = service.get("labels") or {}
-        expected[name] = ExpectedService(image=str(service.get("image", "")), service_hash=labels.get(SERVICE_HASH_LABEL))
-    return expected
+    """The expected services of a parsed lock document."""
+    return {
+        name: ExpectedService(image=str(service["image"] or ""), service_hash=service["service_hash"])
+        for name, service in services_summary(lock).items()
+    }
 
 
 def group_by_service(containers: list[RunningService]) -> dict[str, list[RunningService]]:

@@ -117,7 +117,6 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.yaml import yaml_load
-
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state import (
     ExpectedService,
     describe,
