@@ -18,16 +18,24 @@ Templates are read with YAML 1.2 scalars, as Docker Compose reads them: ``8080:8
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-import yaml
-
 from ._errors import StellaOpsError
 from ._manifest import Release
+
+try:
+    import yaml
+
+    HAS_YAML = True
+    YAML_IMPORT_ERROR: Optional[ImportError] = None
+except ImportError as exc:  # pragma: no cover - PyYAML is a pinned requirement
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = exc
 
 LOCK_KEY = "x-stella-lock"
 COMPONENT_KEY = "x-stella-component"
@@ -41,30 +49,47 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """Safe loader with YAML 1.2 core-schema scalars (what Compose's parser does)."""
-
-
-ComposeLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT, _BOOL, _TIMESTAMP)]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-ComposeLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
-ComposeLoader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
-ComposeLoader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."),
+_FLOAT_RE = (
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
 )
 
 
-class _LockDumper(yaml.SafeDumper):
-    """Plain block YAML without anchors, so shared template parts are written out in full."""
+def _require_yaml() -> None:
+    if not HAS_YAML:
+        raise StellaOpsError(f"Compose locks need the Python library PyYAML ({YAML_IMPORT_ERROR}); install it with 'pip install PyYAML'.")
 
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+
+@functools.cache
+def compose_loader() -> Any:
+    """A safe loader with YAML 1.2 core-schema scalars (what Compose's parser does)."""
+    _require_yaml()
+
+    class ComposeLoader(yaml.SafeLoader):
+        pass
+
+    ComposeLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _FLOAT, _BOOL, _TIMESTAMP)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    ComposeLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    ComposeLoader.add_implicit_resolver(
+        _INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+    )
+    ComposeLoader.add_implicit_resolver(_FLOAT, re.compile(_FLOAT_RE), list("-+0123456789."))
+    return ComposeLoader
+
+
+@functools.cache
+def _lock_dumper() -> Any:
+    """Plain block YAML without anchors, so shared template parts are written out in full."""
+    _require_yaml()
+
+    class LockDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return LockDumper
 
 
 @dataclass
@@ -79,8 +104,9 @@ class LockStatus:
 
 
 def parse_compose_yaml(text: str, source: str) -> Any:
+    loader = compose_loader()
     try:
-        return yaml.load(text, Loader=ComposeLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -225,7 +251,7 @@ def render_lock(lock: Mapping[str, Any]) -> str:
         "# Do not edit: any change breaks x-stella-lock.digest and is reported as tampering.\n"
     )
     body = yaml.dump(
-        dict(lock), Dumper=_LockDumper, sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
+        dict(lock), Dumper=_lock_dumper(), sort_keys=True, default_flow_style=False, allow_unicode=True, width=1 << 16
     )
     return header + body
 

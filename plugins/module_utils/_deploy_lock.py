@@ -238,7 +238,7 @@ class DeployLock:
             run_id, environment=self.environment, owner=owner, host=host, pid=pid, release_id=release_id, now=now
         )
         broken: Optional[dict[str, Any]] = None
-        for _ in range(5):
+        for _attempt in range(5):
             existing = self.read()
             if existing is None:
                 if dry_run or self._create(record):

@@ -7,13 +7,13 @@ it became healthy, after how many attempts, and the last message. Checks run in
 rounds (one attempt of every still-unhealthy check per round), so the total wait
 is that of the slowest check rather than the sum of all. ``sleep`` and ``clock``
 are injectable so tests control time; the probes themselves are real (urllib,
-socket, subprocess with an argument list).
+socket, and commands as argument lists through the caller's ``run_command``, that
+is ``AnsibleModule.run_command`` in the module, bounded by coreutils ``timeout``).
 """
 
 from __future__ import annotations
 
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -24,6 +24,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ._errors import StellaOpsError
 
 CHECK_TYPES = ("http", "tcp", "command")
+# rc of coreutils ``timeout``: the command timed out, could not be run, or was not found
+_RC_TIMED_OUT = 124
+_RC_CANNOT_RUN = 126
+_RC_NOT_FOUND = 127
+_RC_KILLED = 137
+
+CommandRunner = Callable[[Sequence[str], float], "tuple[int, str, str]"]
 DEFAULT_TIMEOUT = 5.0
 _BODY_LIMIT = 1024 * 1024
 
@@ -72,22 +79,37 @@ def probe_tcp(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> ProbeRe
     return ProbeResult(True, f"TCP connection to {host}:{port} opened")
 
 
-def probe_command(argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT, expected_rc: int = 0) -> ProbeResult:
-    """Run ``argv`` (no shell); healthy when it exits with ``expected_rc``."""
+def command_runner(run_command: Callable[..., Any], timeout_bin: Optional[str]) -> CommandRunner:
+    """Run argument lists through ``run_command`` (``module.run_command``), bounded by ``timeout`` when found."""
+
+    def run(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
+        cmd = [timeout_bin, "--kill-after=2", f"{timeout:g}", *argv] if timeout_bin else list(argv)
+        rc, out, err = run_command(cmd)
+        return int(rc), str(out or ""), str(err or "")
+
+    return run
+
+
+def probe_command(argv: Sequence[str], timeout: float, run: CommandRunner, expected_rc: int = 0) -> ProbeResult:
+    """Run ``argv`` (no shell) through ``run``; healthy when it exits with ``expected_rc``."""
     shown = " ".join(argv)
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+        rc, out, err = run(argv, timeout)
     except FileNotFoundError:
         return ProbeResult(False, f"command {argv[0]!r} not found")
-    except subprocess.TimeoutExpired:
+    except OSError as exc:
+        return ProbeResult(False, f"command {shown!r} could not run: {exc.strerror or exc}")
+    if rc == expected_rc:
+        return ProbeResult(True, f"command {shown!r} exited with {rc}")
+    if rc in (_RC_TIMED_OUT, _RC_KILLED):
         return ProbeResult(False, f"command {shown!r} did not finish within {timeout:g} s")
-    except OSError as err:
-        return ProbeResult(False, f"command {shown!r} could not run: {err.strerror or err}")
-    if proc.returncode != expected_rc:
-        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        tail = f": {lines[-1]}" if lines else ""
-        return ProbeResult(False, f"command {shown!r} exited with {proc.returncode}, expected {expected_rc}{tail}")
-    return ProbeResult(True, f"command {shown!r} exited with {proc.returncode}")
+    if rc == _RC_NOT_FOUND and "No such file" in err:
+        return ProbeResult(False, f"command {argv[0]!r} not found")
+    if rc == _RC_CANNOT_RUN and "Permission denied" in err:
+        return ProbeResult(False, f"command {argv[0]!r} is not executable")
+    lines = (err or out).strip().splitlines()
+    tail = f": {lines[-1]}" if lines else ""
+    return ProbeResult(False, f"command {shown!r} exited with {rc}, expected {expected_rc}{tail}")
 
 
 def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
@@ -124,13 +146,15 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
     return check
 
 
-def probe(check: Mapping[str, Any]) -> ProbeResult:
-    """One attempt of a normalized check."""
+def probe(check: Mapping[str, Any], run: Optional[CommandRunner] = None) -> ProbeResult:
+    """One attempt of a normalized check; command checks run through ``run``."""
     if check["type"] == "http":
         return probe_http(check["url"], check["expected_status"], check.get("body_contains"), check["timeout"])
     if check["type"] == "tcp":
         return probe_tcp(check["host"], check["port"], check["timeout"])
-    return probe_command(check["command"], check["timeout"], check.get("expected_rc", 0))
+    if run is None:
+        raise StellaOpsError(f"health check {check['name']}: command checks need a command runner.")
+    return probe_command(check["command"], check["timeout"], run, check.get("expected_rc", 0))
 
 
 def run_checks(
@@ -140,9 +164,13 @@ def run_checks(
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-    prober: Callable[[Mapping[str, Any]], ProbeResult] = probe,
+    run_command: Optional[CommandRunner] = None,
+    prober: Callable[[Mapping[str, Any], Optional[CommandRunner]], ProbeResult] = probe,
 ) -> tuple[bool, list[dict[str, Any]]]:
-    """Run every check up to ``retries`` times, ``interval`` seconds apart; (all healthy, per-check results)."""
+    """Run every check up to ``retries`` times, ``interval`` seconds apart; (all healthy, per-check results).
+
+    ``run_command`` (see ``command_runner``) runs the command checks.
+    """
     if retries < 1:
         raise StellaOpsError(f"health checks: retries must be at least 1, got {retries}.")
     if interval < 0:
@@ -157,7 +185,7 @@ def run_checks(
         if not pending:
             break
         for i in pending:
-            outcome = prober(normalized[i])
+            outcome = prober(normalized[i], run_command)
             result = results[i]
             result.update(healthy=outcome.healthy, attempts=attempt, message=outcome.message)
             if outcome.status_code is not None:

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ description:
   - An existing O(dest) whose content no longer matches its own digest is reported as tampered (RV(tampered))
     and rewritten, with a warning.
 version_added: 1.0.0
+requirements:
+  - PyYAML
 author:
-  - StellaOps deployment team
+  - Stella Ops platform engineering (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -55,8 +59,9 @@ options:
     type: str
     default: ""
   channel:
-    description: Channel the manifest must be on (V(edge), V(stable) or V(airgap)); any channel when omitted.
+    description: Channel the manifest must be on; any channel when omitted.
     type: str
+    choices: [edge, stable, airgap]
   mode:
     description: Permissions of O(dest), octal string or symbolic, as for M(ansible.builtin.file).
     type: raw
@@ -114,6 +119,11 @@ services:
       component: authority
       digest: sha256:c670029c43b5b6cf9e6211522251385fa01a5deb0f206ccce6e3b639fb5899f6
       service_hash: sha256:0b6d1f6f2b0c8d3f9e2a7c4b5d6e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e
+digests:
+  description: Service name to pinned digest, the form M(stellaops.deploy.deployment_journal) records.
+  returned: always
+  type: dict
+  sample: {authority: "sha256:c670029c43b5b6cf9e6211522251385fa01a5deb0f206ccce6e3b639fb5899f6"}
 image_changes:
   description: Services whose image differs from the existing O(dest) (all services when there is none), by name.
   returned: always
@@ -140,8 +150,10 @@ import os
 import tempfile
 from typing import Any, Optional
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
+    HAS_YAML,
+    YAML_IMPORT_ERROR,
     build_lock,
     check_lock,
     image_changes,
@@ -217,6 +229,7 @@ class ComposeLockManager:
             self._write(dest, text)
         if os.path.exists(dest):
             changed = self.module.set_mode_if_different(dest, p["mode"], changed)
+        services = services_summary(lock)
         result: dict[str, Any] = {
             "changed": changed,
             "dest": dest,
@@ -224,7 +237,8 @@ class ComposeLockManager:
             "release_id": release.release_id,
             "release": release.version,
             "channel": release.channel,
-            "services": services_summary(lock),
+            "services": services,
+            "digests": {name: service["digest"] for name, service in services.items()},
             "image_changes": image_changes(old_lock, lock),
             "tampered": tampered,
         }
@@ -247,6 +261,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(YAML_IMPORT_ERROR))
     try:
         result = ComposeLockManager(module).run()
     except StellaOpsError as err:

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ description:
     which tells a new run what an interrupted one left behind and where a rollback goes.
 version_added: 1.0.0
 author:
-  - StellaOps deployment team
+  - Stella Ops platform engineering (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -86,8 +88,10 @@ options:
   rollback_of:
     description: Id of the job this job rolls back; it must exist in the journal.
     type: str
-  message:
-    description: Free text stored with the job, for example what failed.
+  job_message:
+    description:
+      - Free text stored in the job's C(message) field, for example what failed.
+      - Named C(job_message) because Ansible reserves the option name C(message).
     type: str
 """
 
@@ -102,7 +106,7 @@ EXAMPLES = r"""
     release: "{{ release.version }}"
     channel: stable
     previous_release_id: "{{ bookmark.release_id | default(omit) }}"
-    digests: "{{ lock.services | dict2items | items2dict(value_name='value') }}"
+    digests: "{{ stellaops_lock.digests }}"
   register: stellaops_job
 
 - name: Mark the job completed
@@ -199,7 +203,7 @@ class JournalManager:
             previous_release_id=p["previous_release_id"],
             digests=p["digests"],
             rollback_of=p["rollback_of"],
-            message=p["message"],
+            message=p["job_message"],
         )
         if not self.module.check_mode:
             self.journal.write(job)
@@ -208,7 +212,7 @@ class JournalManager:
     def transition(self) -> dict[str, Any]:
         self._require("job_id", "status")
         p = self.params
-        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["message"], digests=p["digests"])
+        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["job_message"], digests=p["digests"])
         if changed and not self.module.check_mode:
             self.journal.write(job)
         return {"changed": changed, "job": job, **self._context(job.get("environment"))}
@@ -240,7 +244,7 @@ def main() -> None:
             "previous_release_id": {"type": "str"},
             "digests": {"type": "dict"},
             "rollback_of": {"type": "str"},
-            "message": {"type": "str"},
+            "job_message": {"type": "str"},
         },
         required_if=[
             ("action", "start", ("environment", "release_id", "host")),

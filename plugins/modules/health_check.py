@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ description:
     the body contains O(checks[].body_contains). It connects directly, never through a proxy.
   - A V(tcp) check is healthy when a connection to O(checks[].host):O(checks[].port) opens.
   - A V(command) check is healthy when O(checks[].command) (an argument list, no shell) exits with 0.
+    It runs under coreutils C(timeout) when that is installed, so O(checks[].timeout) bounds it.
   - The module only probes; it never changes anything and also runs in check mode.
 version_added: 1.0.0
 author:
-  - StellaOps deployment team
+  - Stella Ops platform engineering (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -163,7 +166,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._health import CHECK_TYPES, run_checks, summarize_failures
+from ansible_collections.stellaops.deploy.plugins.module_utils._health import (
+    CHECK_TYPES,
+    command_runner,
+    run_checks,
+    summarize_failures,
+)
 
 
 class HealthCheckManager:
@@ -172,7 +180,8 @@ class HealthCheckManager:
         self.params = module.params
 
     def run(self) -> dict[str, Any]:
-        healthy, results = run_checks(self.params["checks"], self.params["retries"], self.params["interval"])
+        runner = command_runner(self.module.run_command, self.module.get_bin_path("timeout"))
+        healthy, results = run_checks(self.params["checks"], self.params["retries"], self.params["interval"], run_command=runner)
         result: dict[str, Any] = {"changed": False, "healthy": healthy, "results": results}
         if not healthy and self.params["fail_on_unhealthy"]:
             result["failed"] = True

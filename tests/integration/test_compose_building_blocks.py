@@ -79,6 +79,7 @@ def test_compose_lock_check_apply_idempotent(tmp_path: Path, manifests: dict[str
         name: digests[name] for name in ("attestor", "authority", "notify", "scheduler", "signer")
     }
     assert applied["tampered"] is False
+    assert applied["digests"] == {name: s["digest"] for name, s in applied["services"].items()}
 
     # Docker Compose itself accepts the lock and sees the pinned images and labels
     config = subprocess.run(
@@ -191,11 +192,12 @@ def test_journal_check_apply_idempotent(tmp_path: Path) -> None:
 
     done = run(
         "journal_transition", "journal_query", blocks_statuses=["running", "completing", "completed"],
-        blocks_exclude_release_id="2025.10.0-stable", **move,
+        blocks_exclude_release_id="2025.10.0-stable", blocks_message="upgrade verified", **move,
     )
     query = task(done, "Journal query")
     assert query["unfinished"] == [] and query["last_completed"]["id"] == job_id
     assert query["last_completed"]["ended_at"] is not None
+    assert query["last_completed"]["message"] == "upgrade verified"
     assert [h["status"] for h in query["last_completed"]["history"]] == ["pending", "preparing", "running", "completing", "completed"]
     assert task(done, "Journal query excluding a release")["last_completed"] is None
 

@@ -146,7 +146,7 @@ def test_racing_processes_exactly_one_wins(tmp_path: Path, round_no: int) -> Non
     procs = [ctx.Process(target=_race, args=(path, f"run-{i}", barrier, results)) for i in range(contenders)]
     for proc in procs:
         proc.start()
-    outcomes = dict(results.get(timeout=20) for _ in procs)
+    outcomes = dict(results.get(timeout=20) for _proc in procs)
     for proc in procs:
         proc.join(timeout=20)
     winners = [run for run, won in outcomes.items() if won]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import http.server
+import shutil
 import socket
 import sys
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._health import (
+    command_runner,
     normalize_check,
     probe_command,
     probe_http,
@@ -20,6 +22,10 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._health import (
     run_checks,
     summarize_failures,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
+
+# real commands, bounded by the real coreutils timeout, as the module runs them through run_command
+RUN = command_runner(LocalModule().run_command, shutil.which("timeout"))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -122,12 +128,21 @@ def test_tcp_open_and_closed(listening_port: int) -> None:
 
 
 def test_command_exit_codes() -> None:
-    assert probe_command([sys.executable, "-c", "raise SystemExit(0)"]).healthy
-    failed = probe_command([sys.executable, "-c", "import sys; sys.stderr.write('db down\\n'); sys.exit(3)"])
+    assert shutil.which("timeout")
+    assert probe_command([sys.executable, "-c", "raise SystemExit(0)"], 10, RUN).healthy
+    failed = probe_command([sys.executable, "-c", "import sys; sys.stderr.write('db down\\n'); sys.exit(3)"], 10, RUN)
     assert not failed.healthy and "exited with 3" in failed.message and failed.message.endswith(": db down")
-    assert "not found" in probe_command(["/nonexistent/stella-probe"]).message
-    slow = probe_command([sys.executable, "-c", "import time; time.sleep(5)"], timeout=0.3)
-    assert not slow.healthy and "did not finish" in slow.message
+    assert probe_command(["/nonexistent/stella-probe"], 10, RUN).message == "command '/nonexistent/stella-probe' not found"
+    slow = probe_command([sys.executable, "-c", "import time; time.sleep(5)"], 0.3, RUN)
+    assert not slow.healthy and slow.message.endswith("did not finish within 0.3 s")
+
+
+def test_command_without_timeout_binary() -> None:
+    run = command_runner(LocalModule().run_command, None)
+    assert probe_command([sys.executable, "-c", "raise SystemExit(0)"], 10, run).healthy
+    assert probe_command(["/nonexistent/stella-probe"], 10, run).message == "command '/nonexistent/stella-probe' not found"
+    with pytest.raises(StellaOpsError, match="need a command runner"):
+        run_checks([{"type": "command", "command": ["true"]}], retries=1)
 
 
 def test_retries_until_healthy_with_interval(http_server: tuple[str, type[_Handler]]) -> None:
@@ -153,7 +168,7 @@ def test_gives_up_after_retries_and_summarizes(http_server: tuple[str, type[_Han
         {"type": "tcp", "port": listening_port},
         {"name": "cli", "type": "command", "command": [sys.executable, "-c", "raise SystemExit(1)"]},
     ]
-    healthy, results = run_checks(checks, retries=3, interval=2, sleep=fake.sleep, clock=fake.clock)
+    healthy, results = run_checks(checks, retries=3, interval=2, sleep=fake.sleep, clock=fake.clock, run_command=RUN)
     assert not healthy
     assert [(r["name"], r["healthy"], r["attempts"]) for r in results] == [
         ("web", False, 3),

@@ -47,7 +47,7 @@ def test_start_writes_a_pending_job_file(tmp_path: Path) -> None:
 
 
 def test_job_ids_are_unique_and_sort_by_time() -> None:
-    ids = {new_job_id(T0) for _ in range(200)}
+    ids = {new_job_id(T0) for _count in range(200)}
     assert len(ids) == 200
     assert new_job_id(T0) < new_job_id(T0 + timedelta(microseconds=1))
 
