@@ -78,12 +78,21 @@ class TargetImages:
     uses: list[ImageUse] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TargetSummary:
+    """What the report keeps of a target: its path, kind and number of image references."""
+
+    path: str
+    kind: str
+    images: int
+
+
 @dataclass
 class AlignmentReport:
     """Findings of one release against its targets."""
 
     release: Release
-    targets: list[TargetImages]
+    targets: list[TargetSummary]
     findings: list[Finding]
     strict: bool
     ignore_repos: tuple[str, ...]
@@ -118,7 +127,7 @@ class AlignmentReport:
             "strict": self.strict,
             "ignore_repos": list(self.ignore_repos),
             "blocking_reasons": sorted(blocking_reasons(self.strict)),
-            "targets": [{"path": t.path, "kind": t.kind, "images": len(t.uses)} for t in self.targets],
+            "targets": [{"path": t.path, "kind": t.kind, "images": t.images} for t in self.targets],
             "summary": self.summary(),
             "mismatches": [f.to_dict() for f in self.findings],
             "msg": self.message(),
@@ -244,31 +253,39 @@ def read_target(path: str, cache: Optional[_RefCache] = None) -> TargetImages:
 # --------------------------------------------------------------------------- comparing
 
 
-def _expected_by_repository(release: Release) -> dict[str, list[Component]]:
-    expected: dict[str, list[Component]] = {}
+@dataclass(frozen=True)
+class _Expected:
+    """What the release says about one repository."""
+
+    first: Component
+    digests: frozenset[str]
+    tags: frozenset[str]
+
+
+def _expected_by_repository(release: Release) -> dict[str, _Expected]:
+    grouped: dict[str, list[Component]] = {}
     for component in release.images():
-        expected.setdefault(component.repository, []).append(component)
+        grouped.setdefault(component.repository, []).append(component)
+    expected = {}
+    for repository, components in grouped.items():
+        pinned = [c for c in components if c.digest]
+        expected[repository] = _Expected(
+            first=pinned[0] if pinned else components[0],
+            digests=frozenset(c.digest for c in pinned if c.digest),
+            tags=frozenset(c.tag or "latest" for c in components),
+        )
     return expected
 
 
-def _compare(use: ImageUse, components: list[Component], blocking: frozenset[str]) -> Optional[Finding]:
-    found = use.ref
-    pinned = [c for c in components if c.digest]
-    reason: Optional[str] = None
-    if pinned:
-        expected = pinned[0]
+def _reason(found: ImageRef, expected: _Expected) -> Optional[str]:
+    if expected.digests:
         if found.digest is None:
-            reason = "unpinned"
-        elif all(found.digest != c.digest for c in pinned):
-            reason = "digest_mismatch"
-    else:
-        # The release names this repository by tag only (edge, non-strict): compare tags.
-        expected = components[0]
-        if found.digest is None and all((found.tag or "latest") != (c.tag or "latest") for c in components):
-            reason = "digest_mismatch"
-    if reason is None:
-        return None
-    return Finding(use.target, use.service, expected.name, found.repository, expected.image, use.image, reason, reason in blocking)
+            return "unpinned"
+        return None if found.digest in expected.digests else "digest_mismatch"
+    # The release names this repository by tag only (edge, non-strict): compare tags.
+    if found.digest is None and (found.tag or "latest") not in expected.tags:
+        return "digest_mismatch"
+    return None
 
 
 def check_alignment(
@@ -293,36 +310,38 @@ def check_alignment(
         return hit
 
     cache = _RefCache()
-    read: list[TargetImages] = []
+    summaries: list[TargetSummary] = []
     findings: list[Finding] = []
     for path in targets:
         target = read_target(path, cache)
-        read.append(target)
+        summaries.append(TargetSummary(target.path, target.kind, len(target.uses)))
         seen: set[str] = set()
         for use in target.uses:
             repository = use.ref.repository
             if is_ignored(repository):
                 continue
-            components = expected.get(repository)
-            if components is None:
-                findings.append(Finding(path, use.service, None, repository, None, use.image, "unknown_repository", "unknown_repository" in blocking))
+            want = expected.get(repository)
+            if want is None:
+                reason = "unknown_repository"
+                findings.append(Finding(path, use.service, None, repository, None, use.image, reason, reason in blocking))
                 continue
             seen.add(repository)
-            finding = _compare(use, components, blocking)
-            if finding is not None:
-                findings.append(finding)
-        for repository, components in expected.items():
-            if repository not in seen and not is_ignored(repository):
+            reason_found = _reason(use.ref, want)
+            if reason_found is not None:
                 findings.append(
                     Finding(
                         path,
-                        None,
-                        components[0].name,
+                        use.service,
+                        want.first.name,
                         repository,
-                        components[0].image,
-                        None,
-                        "missing_in_target",
-                        "missing_in_target" in blocking,
+                        want.first.image,
+                        use.image,
+                        reason_found,
+                        reason_found in blocking,
                     )
                 )
-    return AlignmentReport(release, read, findings, strict, ignore)
+        for repository, want in expected.items():
+            if repository not in seen and not is_ignored(repository):
+                reason = "missing_in_target"
+                findings.append(Finding(path, None, want.first.name, repository, want.first.image, None, reason, reason in blocking))
+    return AlignmentReport(release, summaries, findings, strict, ignore)

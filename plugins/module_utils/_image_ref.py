@@ -14,6 +14,7 @@ from typing import Iterable, Optional
 
 from ._errors import StellaOpsError
 
+_SPACE_RE = re.compile(r"\s")
 DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?))*(?::[0-9]{1,5})?"
@@ -60,14 +61,13 @@ def parse_image_ref(ref: str, where: str = "") -> ImageRef:
     """Parse ``ref``; ``where`` (``file: field``) starts the error sentence."""
     if not isinstance(ref, str):
         raise StellaOpsError(f"{_prefix(where)}expected an image reference string, got {type(ref).__name__} {ref!r}.")
-    if not ref or ref != ref.strip() or any(ch.isspace() for ch in ref):
+    if not ref or _SPACE_RE.search(ref):
         raise StellaOpsError(f"{_prefix(where)}image reference {ref!r} is empty or contains whitespace.")
     name, at, digest = ref.partition("@")
     if at:
         if not DIGEST_RE.fullmatch(digest):
             raise StellaOpsError(
-                f"{_prefix(where)}image reference {ref!r} has a malformed digest {digest!r}; "
-                "expected sha256: followed by 64 lowercase hex digits."
+                f"{_prefix(where)}image reference {ref!r} has a malformed digest {digest!r}; expected sha256: followed by 64 lowercase hex digits."
             )
     slash = name.rfind("/")
     colon = name.rfind(":")
@@ -76,14 +76,10 @@ def parse_image_ref(ref: str, where: str = "") -> ImageRef:
         name, tag = name[:colon], name[colon + 1 :]
         if not TAG_RE.fullmatch(tag):
             raise StellaOpsError(
-                f"{_prefix(where)}image reference {ref!r} has a malformed tag {tag!r}; "
-                "expected letters, digits, '_', '.' or '-' (at most 128)."
+                f"{_prefix(where)}image reference {ref!r} has a malformed tag {tag!r}; expected letters, digits, '_', '.' or '-' (at most 128)."
             )
     if not REPOSITORY_RE.fullmatch(name):
-        raise StellaOpsError(
-            f"{_prefix(where)}image reference {ref!r} has a malformed repository {name!r}; "
-            "expected [registry[:port]/]lowercase/path."
-        )
+        raise StellaOpsError(f"{_prefix(where)}image reference {ref!r} has a malformed repository {name!r}; expected [registry[:port]/]lowercase/path.")
     return ImageRef(repository=name, tag=tag, digest=digest if at else None)
 
 

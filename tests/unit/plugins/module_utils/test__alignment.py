@@ -70,7 +70,7 @@ def test_aligned_compose_has_no_findings(tmp_path: Path, release: Release) -> No
     target = write(tmp_path, "docker-compose.prod.yaml", compose(**ALIGNED_COMPOSE))
     report = check_alignment(release, [target])
     assert report.aligned and report.findings == []
-    assert [(t.kind, len(t.uses)) for t in report.targets] == [("compose", 3)]
+    assert [(t.kind, t.images) for t in report.targets] == [("compose", 3)]
 
 
 def test_helm_string_and_mapping_forms_at_any_depth(tmp_path: Path, release: Release) -> None:
@@ -224,7 +224,7 @@ def test_example_deploy_tree_is_aligned_strictly(env: str, release_id: str) -> N
     report = check_alignment(release, targets, ignore_repos=["nats"], strict=True)
     assert report.findings == [], report.message()
     assert [t.kind for t in report.targets] == ["helm", "compose"]
-    assert all(len(t.uses) == len(release.images()) + 1 for t in report.targets)  # + nats
+    assert all(t.images == len(release.images()) + 1 for t in report.targets)  # + nats
     unignored = check_alignment(release, targets)
     assert reasons(unignored) == [("nats.image", "unknown_repository"), ("nats", "unknown_repository")]
 
