@@ -88,7 +88,7 @@ options:
   rollback_of:
     description: Id of the job this job rolls back; it must exist in the journal.
     type: str
-  message:
+  job_message:
     description: Free text stored with the job, for example what failed.
     type: str
 """
@@ -201,7 +201,7 @@ class JournalManager:
             previous_release_id=p["previous_release_id"],
             digests=p["digests"],
             rollback_of=p["rollback_of"],
-            message=p["message"],
+            message=p["job_message"],
         )
         if not self.module.check_mode:
             self.journal.write(job)
@@ -210,7 +210,7 @@ class JournalManager:
     def transition(self) -> dict[str, Any]:
         self._require("job_id", "status")
         p = self.params
-        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["message"], digests=p["digests"])
+        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["job_message"], digests=p["digests"])
         if changed and not self.module.check_mode:
             self.journal.write(job)
         return {"changed": changed, "job": job, **self._context(job.get("environment"))}
@@ -242,7 +242,7 @@ def main() -> None:
             "previous_release_id": {"type": "str"},
             "digests": {"type": "dict"},
             "rollback_of": {"type": "str"},
-            "message": {"type": "str"},
+            "job_message": {"type": "str"},
         },
         required_if=[
             ("action", "start", ("environment", "release_id", "host")),
