@@ -16,11 +16,18 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-import yaml
-
 from ._errors import StellaOpsError
 from ._image_ref import ImageRef, parse_image_ref
 from ._manifest_schema import CHANNELS, PINNED_CHANNELS, release_schema
+
+try:
+    import yaml
+
+    HAS_YAML = True
+    YAML_IMPORT_ERROR: Optional[ImportError] = None
+except ImportError as exc:  # pragma: no cover - PyYAML is a pinned requirement
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = exc
 
 try:
     import jsonschema
@@ -42,26 +49,41 @@ __all__ = [
     "parse_manifest",
     "load_yaml_file",
     "version_key",
+    "HAS_YAML",
+    "HAS_JSONSCHEMA",
 ]
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FILE_RE = re.compile(r"^(?P<version>.+)-(?P<channel>[a-z]+)\.ya?ml$")
+_LOADERS: dict[bool, Any] = {}
 
 
-class _StrictLoader(_BaseLoader):
-    """Safe loader that refuses duplicate keys in a mapping."""
+def _loader(strict: bool) -> Any:
+    """The safe YAML loader (libyaml's when present); the strict one refuses repeated mapping keys."""
+    if not HAS_YAML:
+        raise StellaOpsError(
+            f"Reading YAML needs the Python library PyYAML ({YAML_IMPORT_ERROR}); install it with 'pip install PyYAML'.",
+            kind="unreadable",
+        )
+    if strict not in _LOADERS:
+        base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        if not strict:
+            _LOADERS[strict] = base
+        else:
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = key_node.value
-            if key in seen:
-                mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (strict mode refuses repeated keys)", mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+            class StrictLoader(base):
+                def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                    seen: set[Any] = set()
+                    for key_node, _value_node in node.value:
+                        key = key_node.value
+                        if key in seen:
+                            raise yaml.constructor.ConstructorError(
+                                None, None, f"duplicate key {key!r} (strict mode refuses repeated keys)", key_node.start_mark
+                            )
+                        seen.add(key)
+                    return super().construct_mapping(node, deep=deep)
+
+            _LOADERS[strict] = StrictLoader
+    return _LOADERS[strict]
 
 
 def _invalid(message: str) -> StellaOpsError:
@@ -74,8 +96,9 @@ def _unreadable(message: str) -> StellaOpsError:
 
 def parse_yaml(text: str, source: str, *, strict: bool = False) -> Any:
     """Parse YAML text; a syntax error names the file, line and column."""
+    loader = _loader(strict)
     try:
-        return yaml.load(text, Loader=_StrictLoader if strict else _BaseLoader)  # noqa: S506 - safe loaders only
+        return yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -195,8 +218,7 @@ _VALIDATORS: dict[bool, Any] = {}
 def _validator(strict: bool) -> Any:
     if not HAS_JSONSCHEMA:
         raise StellaOpsError(
-            f"Validating release manifests needs the Python library jsonschema ({JSONSCHEMA_IMPORT_ERROR}); "
-            "install it with 'pip install jsonschema'.",
+            f"Validating release manifests needs the Python library jsonschema ({JSONSCHEMA_IMPORT_ERROR}); install it with 'pip install jsonschema'.",
             kind="unreadable",
         )
     if strict not in _VALIDATORS:
@@ -347,14 +369,12 @@ def parse_manifest(text: str, source: str, *, strict: bool = False, channel: Opt
             name = item["name"]
             if name in names:
                 raise _invalid(
-                    f"{source}: release.components[{index}].name {name!r} duplicates release.components[{names[name]}]; "
-                    "component names must be unique."
+                    f"{source}: release.components[{index}].name {name!r} duplicates release.components[{names[name]}]; component names must be unique."
                 )
             names[name] = index
             components.append(_component(name, item["image"], f"{source}: release.components[{index}].image"))
         infrastructure = [
-            _component(str(name), item["image"], f"{source}: release.infrastructure.{name}.image")
-            for name, item in (data.get("infrastructure") or {}).items()
+            _component(str(name), item["image"], f"{source}: release.infrastructure.{name}.image") for name, item in (data.get("infrastructure") or {}).items()
         ]
     except StellaOpsError as err:
         raise _invalid(str(err)) from None
@@ -390,15 +410,14 @@ def load_manifest(path: str, *, strict: bool = False, channel: Optional[str] = N
     match = _FILE_RE.match(os.path.basename(path))
     if match and match.group("channel") in CHANNELS and match.group("channel") != release.channel:
         raise _invalid(
-            f"{path}: release.channel is {release.channel!r} but the file name says {match.group('channel')!r}; "
-            "name the file <version>-<channel>.yaml."
+            f"{path}: release.channel is {release.channel!r} but the file name says {match.group('channel')!r}; name the file <version>-<channel>.yaml."
         )
     return release
 
 
 def version_key(version: str) -> tuple[tuple[int, ...], int, str]:
     """Sort key: numeric parts compared as numbers (2025.10.0 > 2025.9.3); a -suffix sorts before the release."""
-    main, _, suffix = version.partition("-")
+    main, _sep, suffix = version.partition("-")
     numbers = tuple(int(part) if part.isdigit() else -1 for part in main.split("."))
     return numbers, 0 if suffix else 1, suffix
 

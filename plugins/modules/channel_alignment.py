@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ description:
   - The command-line tool C(tools/check-channel-alignment) runs the same code for pipelines without Ansible.
 version_added: 1.0.0
 author:
-  - StellaOps deployment team
+  - Stella Ops platform engineering (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -201,7 +203,9 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import (
     CHANNELS,
     HAS_JSONSCHEMA,
+    HAS_YAML,
     JSONSCHEMA_IMPORT_ERROR,
+    YAML_IMPORT_ERROR,
     load_manifest,
 )
 
@@ -235,6 +239,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(YAML_IMPORT_ERROR))
     if not HAS_JSONSCHEMA:
         module.fail_json(msg=missing_required_lib("jsonschema"), exception=str(JSONSCHEMA_IMPORT_ERROR))
     try:

@@ -71,10 +71,10 @@ def build(directory: Path) -> tuple[str, list[str]]:
 
 def best_of(*fns: Callable[[], Any]) -> list[tuple[float, float, Any]]:
     """Best wall and CPU time of each function over RUNS rounds, interleaved so load affects both alike."""
-    wall: list[list[float]] = [[] for _ in fns]
-    cpu: list[list[float]] = [[] for _ in fns]
+    wall: list[list[float]] = [[] for _fn in fns]
+    cpu: list[list[float]] = [[] for _fn in fns]
     results: list[Any] = [None] * len(fns)
-    for _ in range(RUNS):
+    for _round in range(RUNS):
         for index, fn in enumerate(fns):
             start, start_cpu = time.perf_counter(), time.process_time()
             results[index] = fn()
@@ -99,7 +99,7 @@ def main() -> None:
         def align() -> Any:
             return check_alignment(load_manifest(manifest), targets)
 
-        (floor, floor_cpu, _), (measured, measured_cpu, report) = best_of(parse_only, align)
+        (floor, floor_cpu, _count), (measured, measured_cpu, report) = best_of(parse_only, align)
         uses = sum(t.images for t in report.targets)
         print(f"release: {COMPONENTS} components; targets: {TARGETS} ({uses} image references, {size / 1e6:.1f} MB of YAML)")
         print(f"loader: {Loader.__name__}; best of {RUNS} interleaved runs; load average {os.getloadavg()[0]:.1f}")
