@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state import (
     ExpectedService,
     RunningService,
