@@ -66,7 +66,7 @@ def mongo_error(err: BaseException, where: str) -> StellaOpsError:
     if isinstance(err, StellaOpsError):
         return err
     name = type(err).__name__
-    text = str(err).split(", Timeout:")[0].split(" (configured timeouts")[0]
+    text = str(err).split(", Timeout:", maxsplit=1)[0].split(" (configured timeouts", maxsplit=1)[0]
     if name == "ServerSelectionTimeoutError":
         return StellaOpsError(f"Cannot reach the MongoDB server at {where}: {text}.")
     if name == "OperationFailure" and getattr(err, "code", None) in (13, 18):
@@ -146,7 +146,7 @@ def read_dump(path: str) -> Iterator[tuple[str, str, dict[str, Any], list[bytes]
             for name in sorted(members):
                 if not name.endswith(".bson"):
                     continue
-                db_name, _, file_name = name.partition("/")
+                db_name, _slash, file_name = name.partition("/")
                 coll_name = file_name[: -len(".bson")]
                 data = _extract(tar, members[name])
                 meta_member = members.get(f"{db_name}/{coll_name}.metadata.json")

@@ -83,7 +83,7 @@ def redact_uri(uri: str) -> str:
     scheme, sep, rest = uri.partition("://")
     if not sep or "@" not in rest.split("/")[0]:
         return uri
-    userinfo, _, hostpart = rest.partition("@")
+    userinfo, _at, hostpart = rest.partition("@")
     user = userinfo.split(":")[0]
     return f"{scheme}://{user}@{hostpart}"
 

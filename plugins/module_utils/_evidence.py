@@ -302,7 +302,7 @@ def inclusion_proof(baseline: Mapping[str, Any], key: str, partition: bool = Fal
     if partition:
         scope = partition_of(key, int(baseline["partition_depth"]))
         entries = [e for e in entries if partition_of(e[0], int(baseline["partition_depth"])) == scope]
-    proof = prove(((k, d) for k, _, d in entries), key).as_dict()
+    proof = prove(((k, d) for k, _size, d in entries), key).as_dict()
     expected = baseline["partitions"][scope]["root"] if partition else baseline["total"]["root"]
     if proof["root"] != expected:
         raise StellaOpsError(f"The roots of the baseline do not recompute from its bundles (scope {scope}); the baseline is inconsistent.")

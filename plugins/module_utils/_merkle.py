@@ -160,7 +160,7 @@ class InclusionProof:
 def prove(entries: Iterable[tuple[str, str]], key: str) -> InclusionProof:
     """Inclusion proof of bundle ``key`` among ``(key, sha256_hex)`` entries (sorted by key here)."""
     ordered = sorted(entries)
-    index = next((i for i, (k, _) in enumerate(ordered) if k == key), -1)
+    index = next((i for i, (k, _digest) in enumerate(ordered) if k == key), -1)
     if index < 0:
         raise StellaOpsError(f"The bundle {key!r} is not in the baseline; expected one of its keys.")
     hashes = [leaf_hash(leaf_data(k, d)) for k, d in ordered]

@@ -209,7 +209,7 @@ def table_data_entries(toc: Sequence[str]) -> list[str]:
     """``schema table`` of the TABLE DATA entries of a ``pg_restore --list`` output (owner removed)."""
     tables = []
     for line in toc:
-        _, sep, rest = line.partition(" TABLE DATA ")
+        _head, sep, rest = line.partition(" TABLE DATA ")
         if sep:
             tables.append(rest.rsplit(" ", 1)[0])
     return tables

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ description:
   - Passwords reach C(pg_dump), C(pg_restore) and C(psql) only through C(PGPASSWORD) or a passfile, never a command line.
 version_added: 0.1.0
 author:
-  - Stella Ops platform engineering
+  - Stella Ops platform engineering (!UNKNOWN)
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

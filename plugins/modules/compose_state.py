@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
@@ -41,14 +43,16 @@ options:
     type: bool
     default: false
 author:
-  - Stella Ops platform engineering
+  - Stella Ops platform engineering (!UNKNOWN)
 attributes:
   check_mode:
     support: full
     description: Read-only; reports the same plan as a real run.
   diff_mode:
+    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 """
 

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ description:
   - A baseline taken of another store (other endpoint, bucket, prefix or directory) is refused unless O(allow_other_store).
 version_added: 1.0.0
 author:
-  - StellaOps deployment team
+  - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
   - stellaops.deploy.evidence_store
 attributes:

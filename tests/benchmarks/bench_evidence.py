@@ -48,7 +48,7 @@ KINDS = ["sbom", "attestation", "scan-report", "vex"]
 
 def best_of(runs: int, fn: Callable[[], Any]) -> float:
     times = []
-    for _ in range(runs):
+    for _run in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -67,7 +67,7 @@ def make_bundles(root: Path, count: int, big: int, rng: random.Random, small_max
         path = root / TENANTS[i % 4] / "image-layers" / f"layer-{i:03d}.tar"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
-            for _ in range(32):
+            for _chunk in range(32):
                 handle.write(os.urandom(1 << 20))
         total += 32 << 20
     return total

@@ -156,7 +156,7 @@ def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tm
                                                             "database_restore_postgres": pg_item})
     assert restore.rc != 0
     assert any("cannot be proven" in m and "sha256" in m for m in restore.failure_messages), restore.failure_messages
-    assert [name for name, _ in restore.tasks()].count(RESTORE_TASK) == 0
+    assert [name for name, _result in restore.tasks()].count(RESTORE_TASK) == 0
 
 
 # --- Faults: clear message, no complete-looking artifact, the play stops before any change ------------------------
@@ -164,8 +164,9 @@ def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tm
 
 def _guarded(playbook_runner, tmp_path: Path, extra: dict[str, Any]) -> tuple[Any, Path]:
     marker = tmp_path / "changed-after-backup"
-    result = playbook_runner(GUARDED_PLAYBOOK, extra_vars={"backup_dir": str(tmp_path / "sets"),
-                                                            "guard_marker": str(marker), **extra})
+    result = playbook_runner(
+        GUARDED_PLAYBOOK, extra_vars={"backup_dir": str(tmp_path / "sets"), "guard_marker": str(marker), **extra}
+    )
     return result, marker
 
 

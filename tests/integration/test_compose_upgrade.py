@@ -169,7 +169,7 @@ def test_second_concurrent_upgrade_is_refused(project, engine, sandbox):
         time.sleep(0.1)
     assert lock.exists(), "the first run never took the environment lock"
     second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    first_out, _ = first.communicate(timeout=600)
+    first_out, _stderr = first.communicate(timeout=600)
     assert first.returncode == 0, first_out[-3000:]
     assert second.returncode != 0
     assert "is locked by" in second.stdout, second.stdout[-3000:]

@@ -115,7 +115,7 @@ def _entries(n: int) -> list[tuple[str, str]]:
 
 def test_proof_round_trip() -> None:
     entries = _entries(11)
-    for key, _ in entries:
+    for key, _digest in entries:
         proof = prove(entries, key)
         assert proof.root == evidence_root(entries)
         assert proof.verify()
