@@ -44,6 +44,9 @@ def project(sandbox: dict[str, Any], engine: docker.DockerClient, tmp_path_facto
         "compose_upgrade_project_dir": str(project_dir),
         "compose_upgrade_environment": "sandbox-it",
         "stellaops_port_base": PORT_BASE,
+        # Backups and evidence gates are exercised by the first scenario only, to keep the others short.
+        "compose_upgrade_backup": False,
+        "compose_upgrade_evidence_gate": False,
     }
     yield {"dir": project_dir, "vars": settings, "run": playbook_runner}
     for container in engine.containers.list(all=True, filters={"label": f"com.docker.compose.project={PROJECT}"}):
@@ -102,15 +105,30 @@ def test_upgrade_check_apply_idempotent(project, engine, sandbox):
     assert first.rc == 0, first.failure_messages or first.stderr
     assert_runs(engine, sandbox, "2025.09.0")
 
+    gates = {
+        "compose_upgrade_backup": True,
+        "compose_upgrade_evidence_gate": True,
+        "backup_dir": str(project["dir"] / "backups"),
+        "evidence_gate_baseline_path": str(project["dir"] / "evidence" / "baseline.json"),
+        "evidence_gate_cache_path": str(project["dir"] / "evidence" / "cache.json"),
+        "evidence_gate_report_dir": str(project["dir"] / "evidence" / "reports"),
+    }
     before = engine_state(engine)
-    dry = upgrade(project, check=True, channel="stable")
+    dry = upgrade(project, check=True, channel="stable", **gates)
     assert dry.rc == 0, dry.failure_messages or dry.stderr
     planned = dry.result("Plan the services this release changes", "sandbox")["plan"]["changes"]
     assert engine_state(engine) == before, "check mode changed the engine"
     assert not (project["dir"] / "releases" / "2025.10.0-stable").exists(), "check mode wrote a release directory"
+    assert not (project["dir"] / "backups").exists() and not (project["dir"] / "evidence").exists(), "check mode took a backup or baseline"
 
-    applied = upgrade(project, channel="stable")
+    applied = upgrade(project, channel="stable", **gates)
     assert applied.rc == 0, applied.failure_messages or applied.stderr
+    backup_sets = [p for p in (project["dir"] / "backups").iterdir() if p.is_dir()]
+    assert len(backup_sets) == 1
+    manifest = json.loads((backup_sets[0] / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and {a["kind"] for a in manifest["artifacts"]} >= {"postgresql"}
+    continuity = json.loads((project["dir"] / "evidence" / "reports" / "continuity-report.json").read_text())
+    assert continuity["status"] == "passed" and continuity["roots_match"] and not continuity["lost"] and not continuity["modified"]
     after = engine_state(engine)
     recreated = sorted(service for service in after if after[service][0] != before.get(service, ("",))[0])
     assert planned == recreated == sorted(SERVICES)
@@ -118,8 +136,9 @@ def test_upgrade_check_apply_idempotent(project, engine, sandbox):
     assert journal_jobs(project)[-1]["status"] == "completed"
     assert journal_jobs(project)[-1]["previous_release_id"] == "2025.09.0-stable"
 
-    again = upgrade(project, channel="stable")
+    again = upgrade(project, channel="stable", **gates)
     assert again.rc == 0
+    assert len([p for p in (project["dir"] / "backups").iterdir() if p.is_dir()]) == 1, "an idempotent run took a backup"
     assert again.changed("sandbox") == 0, [name for name, r in again.tasks("sandbox") if r.get("changed")]
     assert engine_state(engine) == after
 
