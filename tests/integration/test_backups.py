@@ -36,6 +36,8 @@ RESTORE_PLAYBOOK = ROOT / "playbooks" / "restore.yml"
 BACKUP_TASK = "stellaops.deploy.backup : Back up PostgreSQL, MongoDB, object storage and Kubernetes configuration"
 RESTORE_TASK = "stellaops.deploy.database_restore : Restore the backup set"
 GUARDED_PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "backup_then_change.yml"
+# The sandbox inventory backs up its own database and evidence bucket; each test backs up only what it names.
+NOTHING_ELSE = {"backup_postgres": [], "backup_mongodb": [], "backup_object_storage": [], "backup_kubernetes": []}
 
 SEED_SQL = """
 CREATE TABLE kinds (id bigserial PRIMARY KEY, name text NOT NULL, amount numeric(12, 3), seen timestamptz,
@@ -110,7 +112,7 @@ def test_backup_destroy_restore_identical(sandbox, scratch_db, passfile, tools, 
     before = tools.psql.table_checksums(conn)
     assert before['public.kinds'].rows == 3000 and before['"Other Schema"."Mixed Case"'].rows == 500
     pg_item = _pg_item(sandbox, scratch_db, passfile)
-    common = {"backup_dir": str(tmp_path / "sets"), "backup_postgres_bin_dir": sandbox["postgres"]["bin_dir"]}
+    common = {**NOTHING_ELSE, "backup_dir": str(tmp_path / "sets"), "backup_postgres_bin_dir": sandbox["postgres"]["bin_dir"]}
 
     check = playbook_runner(BACKUP_PLAYBOOK, check=True, extra_vars={**common, "backup_postgres": pg_item})
     assert check.rc == 0, check.failure_messages
@@ -145,7 +147,7 @@ def test_backup_destroy_restore_identical(sandbox, scratch_db, passfile, tools, 
 def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tmp_path, playbook_runner) -> None:
     backup_dir = tmp_path / "sets"
     pg_item = _pg_item(sandbox, scratch_db, passfile)
-    run = playbook_runner(BACKUP_PLAYBOOK, extra_vars={"backup_dir": str(backup_dir), "backup_postgres": pg_item})
+    run = playbook_runner(BACKUP_PLAYBOOK, extra_vars={**NOTHING_ELSE, "backup_dir": str(backup_dir), "backup_postgres": pg_item})
     assert run.rc == 0, run.failure_messages
     set_path = Path(run.result(BACKUP_TASK)["set_path"])
     dump = next(set_path.glob("*.dump"))
@@ -165,7 +167,7 @@ def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tm
 def _guarded(playbook_runner, tmp_path: Path, extra: dict[str, Any]) -> tuple[Any, Path]:
     marker = tmp_path / "changed-after-backup"
     result = playbook_runner(
-        GUARDED_PLAYBOOK, extra_vars={"backup_dir": str(tmp_path / "sets"), "guard_marker": str(marker), **extra}
+        GUARDED_PLAYBOOK, extra_vars={**NOTHING_ELSE, "backup_dir": str(tmp_path / "sets"), "guard_marker": str(marker), **extra}
     )
     return result, marker
 
@@ -240,7 +242,7 @@ def test_fault_disk_full(sandbox, scratch_db, passfile, tools, tmp_path, playboo
     try:
         marker = tmp_path / "changed-after-backup"
         result = playbook_runner(GUARDED_PLAYBOOK, extra_vars={
-            "backup_dir": str(mount / "sets"), "guard_marker": str(marker),
+            **NOTHING_ELSE, "backup_dir": str(mount / "sets"), "guard_marker": str(marker),
             "backup_postgres": _pg_item(sandbox, scratch_db, passfile)})
         _assert_failed_cleanly(result, marker, mount / "sets", "No space left on device")
     finally:
@@ -289,7 +291,7 @@ def test_object_storage_mirror_destroy_restore(sandbox, own_bucket, tmp_path, pl
                             "secret_key": own_bucket.secret_key, "destination": destination}
     if destination == "bucket":
         item["destination_bucket"] = sandbox["s3"]["backup_bucket"]
-    run = playbook_runner(BACKUP_PLAYBOOK, extra_vars={"backup_dir": str(tmp_path / "sets"), "backup_object_storage": item})
+    run = playbook_runner(BACKUP_PLAYBOOK, extra_vars={**NOTHING_ELSE, "backup_dir": str(tmp_path / "sets"), "backup_object_storage": item})
     assert run.rc == 0, run.failure_messages
     artifact = run.result(BACKUP_TASK)["artifacts"][0]
     assert artifact["details"]["objects"] == 12 and artifact["verification"]["status"] == "passed"
