@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What a compose project runs, compared with what a lock asks for.
+"""What a compose project runs, compared with what a deployment asks for.
 
-Pure functions over plain data: the Docker engine is read elsewhere (``_docker_engine``) into
-``RunningService`` records, so the plan (which services a run would create, recreate or leave)
-and the verification (every running container on the locked digest) are unit-tested without an
-engine. The same plan is computed in check mode and before a real run; after the run the
-verification must find nothing left to change.
+Pure functions over plain data: the engine is read elsewhere (``_docker_cli``) into
+``RunningService`` records. The plan is Compose's own: a service is recreated when the
+``com.docker.compose.config-hash`` label of its container differs from the hash that
+``docker compose config --hash`` gives for the deployment's resolved configuration (image,
+environment from the env file, ports, every setting), which is the comparison ``docker compose up``
+itself makes. Verification after a run must find every service on that hash and on the locked
+digest.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-from ._compose_lock import DIGEST_LABEL, RELEASE_LABEL, SERVICE_HASH_LABEL, services_summary
+from ._compose_lock import DIGEST_LABEL, RELEASE_LABEL
+
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 
 
 @dataclass(frozen=True)
@@ -32,25 +36,13 @@ class RunningService:
     def release_id(self) -> Optional[str]:
         return self.labels.get(RELEASE_LABEL)
 
-    def runs_digest(self, repository: str, digest: str) -> bool:
-        """True when the container's image is ``repository@digest`` according to the engine."""
-        return f"{repository}@{digest}" in self.repo_digests
-
-
-@dataclass(frozen=True)
-class ExpectedService:
-    """One service of a lock: the pinned image and the hash of its whole definition."""
-
-    image: str
-    service_hash: Optional[str] = None
-
     @property
-    def repository(self) -> str:
-        return self.image.split("@", 1)[0]
+    def config_hash(self) -> Optional[str]:
+        return self.labels.get(CONFIG_HASH_LABEL)
 
-    @property
-    def digest(self) -> str:
-        return self.image.split("@", 1)[1] if "@" in self.image else ""
+    def runs_image(self, image: str) -> bool:
+        """True when the container's image is ``repository@sha256:...`` according to the engine."""
+        return image in self.repo_digests
 
 
 @dataclass
@@ -69,14 +61,6 @@ class Plan:
         return {**asdict(self), "changes": self.changes}
 
 
-def expected_from_lock(lock: Mapping[str, Any]) -> dict[str, ExpectedService]:
-    """The expected services of a parsed lock document."""
-    return {
-        name: ExpectedService(image=str(service["image"] or ""), service_hash=service["service_hash"])
-        for name, service in services_summary(lock).items()
-    }
-
-
 def group_by_service(containers: list[RunningService]) -> dict[str, list[RunningService]]:
     grouped: dict[str, list[RunningService]] = {}
     for container in containers:
@@ -84,54 +68,61 @@ def group_by_service(containers: list[RunningService]) -> dict[str, list[Running
     return grouped
 
 
-def plan_changes(containers: list[RunningService], expected: Mapping[str, ExpectedService]) -> Plan:
-    """Which services bringing ``expected`` up would touch, and how."""
+def plan_changes(containers: list[RunningService], config_hashes: Mapping[str, str]) -> Plan:
+    """Which services ``docker compose up`` of a configuration with ``config_hashes`` touches, and how."""
     plan = Plan()
     running = group_by_service(containers)
-    for name in sorted(expected):
-        want = expected[name]
+    for name in sorted(config_hashes):
         have = running.get(name, [])
         if not have:
             plan.create.append(name)
-        elif any(not _same_definition(container, want) for container in have):
+        elif any(container.config_hash != config_hashes[name] for container in have):
             plan.recreate.append(name)
         elif any(container.state != "running" for container in have):
             plan.start.append(name)
         else:
             plan.unchanged.append(name)
-    plan.remove.extend(sorted(set(running) - set(expected)))
+    plan.remove.extend(sorted(set(running) - set(config_hashes)))
     return plan
 
 
-def _same_definition(container: RunningService, want: ExpectedService) -> bool:
-    if not container.runs_digest(want.repository, want.digest):
-        return False
-    if want.service_hash is not None:
-        return container.labels.get(SERVICE_HASH_LABEL) == want.service_hash
-    return True
+def running_hashes(containers: list[RunningService]) -> dict[str, Optional[str]]:
+    """Service -> the config hash its running containers share (None when they differ or lack one)."""
+    hashes: dict[str, Optional[str]] = {}
+    for name, have in group_by_service(containers).items():
+        found = {container.config_hash for container in have}
+        hashes[name] = found.pop() if len(found) == 1 else None
+    return hashes
 
 
-def verify(containers: list[RunningService], expected: Mapping[str, ExpectedService]) -> list[dict[str, Any]]:
-    """Every expected service runs, healthy where it has a healthcheck, on exactly the locked digest."""
+def verify(containers: list[RunningService], config_hashes: Mapping[str, str], images: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every service runs, healthy where it has a healthcheck, on its config hash and locked image."""
     problems: list[dict[str, Any]] = []
     running = group_by_service(containers)
-    for name in sorted(expected):
-        want = expected[name]
+    for name in sorted(config_hashes):
         have = running.get(name, [])
+        image = images.get(name, "")
         if not have:
-            problems.append({"service": name, "reason": "not_running", "expected": want.image, "found": None})
+            problems.append({"service": name, "reason": "not_running", "expected": image, "found": None})
             continue
         for container in have:
-            found = next((d for d in container.repo_digests if d.startswith(want.repository + "@")), None)
-            if not container.runs_digest(want.repository, want.digest):
-                problems.append({"service": name, "reason": "digest_mismatch", "expected": want.image, "found": found or container.image_id})
+            if image and not container.runs_image(image):
+                found = next((d for d in container.repo_digests if d.split("@", 1)[0] == image.split("@", 1)[0]), container.image_id)
+                problems.append({"service": name, "reason": "digest_mismatch", "expected": image, "found": found})
+            elif container.config_hash != config_hashes[name]:
+                problems.append({"service": name, "reason": "config_mismatch", "expected": config_hashes[name], "found": container.config_hash})
             elif container.state != "running":
-                problems.append({"service": name, "reason": "not_running", "expected": want.image, "found": container.state})
+                problems.append({"service": name, "reason": "not_running", "expected": "running", "found": container.state})
             elif container.health not in (None, "healthy"):
                 problems.append({"service": name, "reason": "unhealthy", "expected": "healthy", "found": container.health})
-    for name in sorted(set(running) - set(expected)):
+    for name in sorted(set(running) - set(config_hashes)):
         problems.append({"service": name, "reason": "unexpected_service", "expected": None, "found": running[name][0].image_id})
     return problems
+
+
+def summarize_problems(project: str, problems: list[dict[str, Any]]) -> str:
+    details = "; ".join(f"{p['service']}: {p['reason']} (expected {p['expected']}, found {p['found']})" for p in problems)
+    return f"Project {project} does not run its deployment: {details}."
 
 
 def describe(containers: list[RunningService]) -> dict[str, Any]:
@@ -147,10 +138,12 @@ def describe(containers: list[RunningService]) -> dict[str, Any]:
             "repo_digests": list(container.repo_digests),
             "release_id": container.release_id,
             "digest": container.labels.get(DIGEST_LABEL),
+            "config_hash": container.config_hash,
         }
     return {
         "running": any(c.state == "running" for c in containers),
         "release_id": (releases[0] or None) if len(releases) == 1 else None,
         "mixed_releases": len(releases) > 1,
+        "unlabelled": any(not c.release_id for c in containers),
         "services": services,
     }

@@ -111,6 +111,8 @@ def new_job(
     rollback_of: Optional[str] = None,
     message: Optional[str] = None,
     now: Optional[datetime] = None,
+    deployment_id: Optional[str] = None,
+    previous_deployment_id: Optional[str] = None,
 ) -> dict[str, Any]:
     """The record of a new job in state ``pending`` (not written)."""
     for field, value in (("release_id", release_id), ("environment", environment), ("host", host)):
@@ -126,6 +128,8 @@ def new_job(
         "host": host,
         "environment": environment,
         "previous_release_id": previous_release_id or None,
+        "deployment_id": deployment_id or None,
+        "previous_deployment_id": previous_deployment_id or None,
         "status": "pending",
         "started_at": started,
         "ended_at": None,
@@ -237,12 +241,16 @@ class Journal:
                 found.append(job)
         return sorted(found, key=_sort_key)
 
-    def last_completed(self, environment: str, exclude_release_id: Optional[str] = None) -> Optional[dict[str, Any]]:
-        """The job of ``environment`` that completed last, skipping ``exclude_release_id``."""
+    def last_completed(
+        self, environment: str, exclude_release_id: Optional[str] = None, exclude_deployment_id: Optional[str] = None
+    ) -> Optional[dict[str, Any]]:
+        """The job of ``environment`` that completed last, skipping ``exclude_release_id`` and ``exclude_deployment_id``."""
         done = [
             job
             for job in self.jobs(environment)
-            if job.get("status") == "completed" and (not exclude_release_id or job.get("release_id") != exclude_release_id)
+            if job.get("status") == "completed"
+            and (not exclude_release_id or job.get("release_id") != exclude_release_id)
+            and (not exclude_deployment_id or job.get("deployment_id") != exclude_deployment_id)
         ]
         if not done:
             return None
@@ -265,6 +273,8 @@ class Journal:
         rollback_of: Optional[str] = None,
         message: Optional[str] = None,
         now: Optional[datetime] = None,
+        deployment_id: Optional[str] = None,
+        previous_deployment_id: Optional[str] = None,
     ) -> dict[str, Any]:
         """The job ``start`` would write, without writing it."""
         if rollback_of:
@@ -280,6 +290,8 @@ class Journal:
             rollback_of=rollback_of,
             message=message,
             now=now,
+            deployment_id=deployment_id,
+            previous_deployment_id=previous_deployment_id,
         )
 
     def start(  # noqa: PLR0917 - positional order is the published interface

@@ -82,6 +82,14 @@ options:
   previous_release_id:
     description: Release id that was running before this job (the rollback bookmark).
     type: str
+  deployment_id:
+    description:
+      - Deployment (release and settings, C(<release_id>+<n>)) of the new job, as M(stellaops.deploy.compose_deploy) returns it.
+      - For O(action=query), the deployment that RV(last_completed) must not be (the one being rolled back).
+    type: str
+  previous_deployment_id:
+    description: Deployment that was running before this job (the rollback bookmark).
+    type: str
   digests:
     description: Image digest per service deployed by the job; a transition may replace them.
     type: dict
@@ -180,11 +188,11 @@ class JournalManager:
         if missing:
             raise StellaOpsError(f"deployment_journal action={self.params['action']} needs option(s) {', '.join(missing)}.")
 
-    def _context(self, environment: str | None, exclude: str | None = None) -> dict[str, Any]:
+    def _context(self, environment: str | None, exclude: str | None = None, exclude_deployment: str | None = None) -> dict[str, Any]:
         if not environment:
             return {}
         return {
-            "last_completed": self.journal.last_completed(environment, exclude_release_id=exclude),
+            "last_completed": self.journal.last_completed(environment, exclude_release_id=exclude, exclude_deployment_id=exclude_deployment),
             "unfinished": self.journal.unfinished(environment),
         }
 
@@ -202,6 +210,8 @@ class JournalManager:
             digests=p["digests"],
             rollback_of=p["rollback_of"],
             message=p["job_message"],
+            deployment_id=p["deployment_id"],
+            previous_deployment_id=p["previous_deployment_id"],
         )
         if not self.module.check_mode:
             self.journal.write(job)
@@ -220,7 +230,7 @@ class JournalManager:
         result: dict[str, Any] = {"changed": False, "jobs": self.journal.jobs(p["environment"])}
         if p["job_id"]:
             result["job"] = self.journal.get(p["job_id"])
-        result.update(self._context(p["environment"], exclude=p["release_id"]))
+        result.update(self._context(p["environment"], exclude=p["release_id"], exclude_deployment=p["deployment_id"]))
         return result
 
     def run(self) -> dict[str, Any]:
@@ -240,6 +250,8 @@ def main() -> None:
             "channel": {"type": "str", "default": ""},
             "host": {"type": "str"},
             "previous_release_id": {"type": "str"},
+            "deployment_id": {"type": "str"},
+            "previous_deployment_id": {"type": "str"},
             "digests": {"type": "dict"},
             "rollback_of": {"type": "str"},
             "job_message": {"type": "str"},

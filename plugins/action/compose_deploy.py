@@ -1,0 +1,59 @@
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of compose_deploy: render the compose lock here, deploy it on the host.
+
+The release manifest and the compose template are files on the controller, and reading them needs
+PyYAML and jsonschema, which a compose host does not have. This plugin reads and validates them
+with the same code as the release_manifest and compose_lock modules, and sends the host module the
+rendered lock text, the release and the pinned images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Optional
+
+from ansible.plugins.action import ActionBase
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import build_lock, load_template, render_lock, services_summary
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest, read_text
+
+_CONTROLLER_ONLY = ("manifest", "template", "channel", "promotion_id")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        controller = {key: args.pop(key, None) for key in _CONTROLLER_ONLY}
+        if controller["manifest"] or controller["template"]:
+            if args.get("deployment_id") or args.get("lock"):
+                return {**result, "failed": True, "msg": "manifest and template render a new lock; do not combine them with deployment_id or lock."}
+            if not (controller["manifest"] and controller["template"]):
+                return {**result, "failed": True, "msg": "manifest and template go together: set both (paths on the controller)."}
+            try:
+                args.update(self._render(controller))
+            except StellaOpsError as error:
+                return {**result, "failed": True, "msg": str(error)}
+        result.update(self._execute_module(module_name="stellaops.deploy.compose_deploy", module_args=args, task_vars=task_vars))
+        return result
+
+    def _render(self, controller: dict[str, Any]) -> dict[str, Any]:
+        release = load_manifest(controller["manifest"], channel=controller["channel"])
+        template_path = self._find_needle("files", controller["template"])
+        template_text = read_text(template_path, "compose template")
+        lock = build_lock(
+            release,
+            load_template(template_text, template_path),
+            template_sha256=hashlib.sha256(template_text.encode("utf-8")).hexdigest(),
+            promotion_id=controller["promotion_id"] or "",
+            source=template_path,
+        )
+        return {
+            "lock": render_lock(lock),
+            "release": {"release_id": release.release_id, "version": release.version, "channel": release.channel},
+            "images": {name: service["image"] for name, service in services_summary(lock).items()},
+        }

@@ -1,0 +1,227 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Deploy a compose project in one process: plan, pull, up, verify, health, journal.
+
+``ComposeDeployer`` is the body of the ``compose_deploy`` module (it runs on the compose host, with
+the standard library only). The plan comes from Compose: ``docker compose config --hash`` of the
+deployment against the config-hash label of each running container. Check mode computes the
+same plan from the same files, staged in a temporary directory, and stops there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Optional
+
+from ._compose_state import Plan, describe, plan_changes, running_hashes, summarize_problems, verify
+from ._deployments import ENV_FILE, LOCK_FILE, DeploymentStore, render_env
+from ._docker_cli import ComposeProject, DockerRunner, config_hashes
+from ._errors import StellaOpsError
+from ._health import command_runner, run_checks, summarize_failures
+from ._journal import Journal
+
+VERSION_PLACEHOLDER = "{release_version}"
+
+
+def fill_version(value: Any, version: str) -> Any:
+    """Replace ``{release_version}`` in every string of a health check definition."""
+    if isinstance(value, str):
+        return value.replace(VERSION_PLACEHOLDER, version)
+    if isinstance(value, list):
+        return [fill_version(item, version) for item in value]
+    if isinstance(value, dict):
+        return {key: fill_version(item, version) for key, item in value.items()}
+    return value
+
+
+class ComposeDeployer:
+    def __init__(self, params: Mapping[str, Any], docker: DockerRunner, *, check_mode: bool, run_command: Callable[..., Any], timeout_bin: Optional[str]) -> None:
+        self.params = params
+        self.docker = docker
+        self.check_mode = check_mode
+        self.store = DeploymentStore(params["project_dir"])
+        self.run_command = run_command
+        self.timeout_bin = timeout_bin
+        self.result: dict[str, Any] = {"changed": False, "touched": False}
+        self._before_content: tuple[str, str] = ("", "")
+        self._after_content: tuple[str, str] = ("", "")
+
+    # ------------------------------------------------------------------ the target deployment
+
+    def _target(self) -> tuple[str, str, str, dict[str, Any], bool]:
+        """(deployment id, lock, env file, record, whether it is new) of what this run brings up."""
+        p = self.params
+        if p["deployment_id"]:
+            lock, env = self.store.content(p["deployment_id"])
+            return p["deployment_id"], lock, env, self.store.meta(p["deployment_id"]), False
+        release = p["release"] or {}
+        for key in ("release_id", "version", "channel"):
+            if not isinstance(release.get(key), str) or not release[key]:
+                raise StellaOpsError(f"release.{key} must be a non-empty string (the release the lock pins).")
+        env = render_env(p["settings"] or {}, p["secrets"] or {})
+        found = self.store.find(release["release_id"], p["lock"], env)
+        record = {
+            "release_id": release["release_id"],
+            "release": release["version"],
+            "channel": release["channel"],
+            "images": dict(sorted((p["images"] or {}).items())),
+        }
+        if found:
+            return found, p["lock"], env, {**self.store.meta(found), **record}, False
+        return self.store.next_id(release["release_id"]), p["lock"], env, record, True
+
+    def _project(self, directory: str) -> ComposeProject:
+        return ComposeProject(
+            self.params["project_name"], self.params["project_dir"], [os.path.join(directory, LOCK_FILE)], os.path.join(directory, ENV_FILE)
+        )
+
+    def _hashes_of(self, lock: str, env: str, kept_dir: Optional[str]) -> dict[str, str]:
+        """Compose's config hashes of a deployment (kept, or staged in a temporary directory)."""
+        if kept_dir:
+            return config_hashes(self.docker, self._project(kept_dir))
+        staging = tempfile.mkdtemp(prefix="stellaops-plan-")
+        try:
+            for name, text in ((LOCK_FILE, lock), (ENV_FILE, env)):
+                fd = os.open(os.path.join(staging, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            return config_hashes(self.docker, self._project(staging))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    # ------------------------------------------------------------------ steps
+
+    def _journal(self, status: str) -> None:
+        if self.params["job_id"] and self.params["journal_dir"]:
+            Journal(self.params["journal_dir"]).transition(self.params["job_id"], status)
+
+    def _unfinished(self) -> list[dict[str, Any]]:
+        if not (self.params["journal_dir"] and self.params["environment"]):
+            return []
+        jobs = Journal(self.params["journal_dir"]).unfinished(self.params["environment"])
+        own = self.params["job_id"]
+        return [
+            {key: job.get(key) for key in ("id", "status", "release_id", "deployment_id", "started_at", "host")}
+            for job in jobs
+            if job.get("id") != own
+        ]
+
+    def _health(self, version: str) -> None:
+        checks = fill_version(self.params["health_checks"] or [], version)
+        if not checks:
+            return
+        healthy, results = run_checks(
+            checks,
+            self.params["health_retries"],
+            self.params["health_interval"],
+            run_command=command_runner(self.run_command, self.timeout_bin),
+        )
+        self.result["health"] = results
+        if not healthy:
+            raise StellaOpsError(summarize_failures(results))
+
+    def _up(self, project: ComposeProject, plan: Plan) -> None:
+        self._journal("preparing")
+        if self.params["pull"] and (plan.create or plan.recreate):
+            self.docker.compose(project, ["pull", "--quiet", "--policy", "missing"], what="docker compose pull")
+        self._journal("running")
+        self.result["touched"] = True
+        self.docker.compose(
+            project,
+            ["up", "--detach", "--wait", "--wait-timeout", str(self.params["wait_timeout"]), "--remove-orphans", "--pull", "never", "--no-build"],
+            what="docker compose up",
+        )
+
+    def _down(self, project: ComposeProject) -> None:
+        self.result["touched"] = True
+        self.docker.compose(project, ["down", "--remove-orphans", "--timeout", "30"], what="docker compose down")
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> dict[str, Any]:
+        p = self.params
+        self.result["engine_version"] = self.docker.require_engine()
+        containers = self.docker.project_containers(p["project_name"])
+        running = describe(containers)
+        bookmark_id = self.store.bookmark(running_hashes(containers))
+        bookmark = None
+        if bookmark_id:
+            meta = self.store.meta(bookmark_id)
+            bookmark = {"deployment_id": bookmark_id, **{k: meta.get(k) for k in ("release_id", "release", "channel", "config_hashes", "images")}}
+        self.result.update(before=running, bookmark=bookmark, unfinished_jobs=self._unfinished())
+
+        deployment_id, lock, env, record, new = self._target()
+        self._after_content = (lock, env)
+        if bookmark_id:
+            self._before_content = self.store.content(bookmark_id)
+        kept_dir = None if new else self.store.path(deployment_id)
+        if p["state"] == "absent":
+            return self._absent(deployment_id, kept_dir, containers)
+        hashes = self._hashes_of(lock, env, kept_dir)
+        plan = plan_changes(containers, hashes)
+        moves_current = self.store.current() != deployment_id
+        self.result.update(
+            plan=plan.as_dict(),
+            deployment={"deployment_id": deployment_id, "new": new, **{k: record.get(k) for k in ("release_id", "release", "channel")}},
+            config_hashes=hashes,
+            images=record.get("images", {}),
+            changed=bool(plan.changes) or new or moves_current,
+        )
+        # A kept deployment is verified against the hashes recorded when it ran: one that Compose now
+        # resolves differently (an edited file, another Compose version) would not restore what ran.
+        expected_hashes = record.get("config_hashes") or hashes
+        if self.check_mode:
+            return self.result
+
+        if new:
+            record = {**record, "deployment_id": deployment_id, "config_hashes": hashes, "compose_version": self.docker.compose_version, "created_at": _now()}
+            self.store.write(deployment_id, lock, env, record)
+        project = self._project(self.store.path(deployment_id))
+        if plan.changes:
+            self._up(project, plan)
+        after = self.docker.project_containers(p["project_name"])
+        problems = verify(after, expected_hashes, record.get("images", {}))
+        self.result.update(after=describe(after), problems=problems, verified=not problems)
+        if problems:
+            raise StellaOpsError(summarize_problems(p["project_name"], problems))
+        self._health(str(record.get("release") or ""))
+        if plan.changes:
+            self._journal("completing")
+        self.store.point_current(deployment_id)
+        self.result["pruned"] = self.store.prune(p["keep"], (deployment_id, bookmark_id))
+        return self.result
+
+    def _absent(self, deployment_id: str, kept_dir: Optional[str], containers: list[Any]) -> dict[str, Any]:
+        """Stop and remove the project's containers (used when nothing ran before a failed release)."""
+        self.result.update(changed=bool(containers), deployment={"deployment_id": deployment_id})
+        if not containers or self.check_mode:
+            return self.result
+        if kept_dir is None:
+            raise StellaOpsError(f"state=absent needs a kept deployment; {deployment_id} is not kept under {self.store.root}.")
+        self._down(self._project(kept_dir))
+        left = self.docker.project_containers(self.params["project_name"])
+        if left:
+            raise StellaOpsError(f"Project {self.params['project_name']} still has {len(left)} containers after docker compose down.")
+        return self.result
+
+
+    def diff(self) -> list[dict[str, str]]:
+        """The lock change and the settings change against the bookmark; only values of O(settings) are shown."""
+        shown = set(self.params["settings"] or {}) - set(self.params["secrets"] or {})
+
+        def masked(env: str) -> str:
+            lines = [line for line in env.splitlines() if "=" in line and not line.startswith("#")]
+            return "".join(f"{line.split('=', 1)[0]}=********\n" if line.split("=", 1)[0] not in shown else line + "\n" for line in lines)
+
+        before_id = (self.result.get("bookmark") or {}).get("deployment_id") or "nothing"
+        after_id = (self.result.get("deployment") or {}).get("deployment_id", "")
+        return [
+            {"before_header": f"{before_id}/{LOCK_FILE}", "after_header": f"{after_id}/{LOCK_FILE}", "before": self._before_content[0], "after": self._after_content[0]},
+            {"before_header": f"{before_id}/{ENV_FILE}", "after_header": f"{after_id}/{ENV_FILE}", "before": masked(self._before_content[1]), "after": masked(self._after_content[1])},
+        ]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: UP017 - hosts may run Python < 3.11

@@ -1,0 +1,160 @@
+#!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: compose_info
+short_description: Read what a compose project runs and which kept deployment that is
+version_added: 0.2.0
+description:
+  - Reads every container of a Docker Compose project through the docker CLI, with the digests the
+    engine knows for each image, the release labels and Compose's config hash.
+  - With O(project_dir), names the kept deployment that runs (the one whose recorded config hashes equal
+    the running ones, see M(stellaops.deploy.compose_deploy)), the one C(current) points at, and every
+    kept deployment.
+  - With O(deployment_id), verifies that the project runs exactly that deployment - every service on
+    its recorded config hash and locked digest, running and healthy.
+  - Needs only Python's standard library, the docker CLI and the Compose v2 plugin on the host.
+options:
+  project_name:
+    description: Compose project name (the C(com.docker.compose.project) label).
+    type: str
+    required: true
+  project_dir:
+    description: Directory of the kept deployments on the host.
+    type: path
+  docker_host:
+    description: Docker engine address.
+    type: str
+    default: unix:///var/run/docker.sock
+  deployment_id:
+    description: Kept deployment to verify the project against. Requires O(project_dir).
+    type: str
+  verify:
+    description: Fail when the project does not run O(deployment_id) exactly.
+    type: bool
+    default: false
+author:
+  - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.info_module
+"""
+
+EXAMPLES = r"""
+- name: What runs, and which deployment it is
+  stellaops.deploy.compose_info:
+    project_name: stellaops
+    project_dir: /srv/stellaops
+  register: running
+
+- name: Prove that the bookmarked deployment runs again
+  stellaops.deploy.compose_info:
+    project_name: stellaops
+    project_dir: /srv/stellaops
+    deployment_id: "{{ bookmark.deployment_id }}"
+    verify: true
+"""
+
+RETURN = r"""
+running:
+  description: Whether any container of the project runs.
+  returned: always
+  type: bool
+  sample: true
+release_id:
+  description: The release every container carries in its C(stella.release.id) label, or null when mixed or absent.
+  returned: always
+  type: str
+  sample: 2025.10.0-stable
+mixed_releases:
+  description: Whether containers carry different release ids.
+  returned: always
+  type: bool
+unlabelled:
+  description: Whether a container carries no release id.
+  returned: always
+  type: bool
+services:
+  description: Each service with its container, state, health, image id, repo digests, release id, digest label and config hash.
+  returned: always
+  type: dict
+deployment_id:
+  description: The kept deployment that runs (recorded config hashes equal the running ones), or null.
+  returned: when O(project_dir) is given
+  type: str
+  sample: 2025.10.0-stable+1
+current:
+  description: The deployment C(current) points at, or null.
+  returned: when O(project_dir) is given
+  type: str
+deployments:
+  description: Every kept deployment with its release id, version, channel and creation time.
+  returned: when O(project_dir) is given
+  type: list
+  elements: dict
+problems:
+  description: Verification findings against O(deployment_id) (service, reason, expected, found).
+  returned: when O(deployment_id) is given
+  type: list
+  elements: dict
+verified:
+  description: True when the project runs O(deployment_id) exactly.
+  returned: when O(deployment_id) is given
+  type: bool
+"""
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state import describe, running_hashes, summarize_problems, verify
+from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import DeploymentStore
+from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+
+
+def read(module: AnsibleModule) -> dict[str, Any]:
+    p = module.params
+    docker = DockerRunner(module, p["docker_host"])
+    docker.require_engine()
+    containers = docker.project_containers(p["project_name"])
+    result: dict[str, Any] = {"changed": False, **describe(containers)}
+    if not p["project_dir"]:
+        return result
+    store = DeploymentStore(p["project_dir"])
+    deployments = []
+    for deployment_id in store.ids():
+        meta = store.meta(deployment_id)
+        deployments.append({"deployment_id": deployment_id, **{k: meta.get(k) for k in ("release_id", "release", "channel", "created_at")}})
+    result.update(deployment_id=store.bookmark(running_hashes(containers)), current=store.current(), deployments=deployments)
+    if p["deployment_id"]:
+        meta = store.meta(p["deployment_id"])
+        problems = verify(containers, meta["config_hashes"], meta.get("images") or {})
+        result.update(problems=problems, verified=not problems)
+        if p["verify"] and problems:
+            module.fail_json(msg=summarize_problems(p["project_name"], problems), **result)
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "project_name": {"type": "str", "required": True},
+            "project_dir": {"type": "path"},
+            "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
+            "deployment_id": {"type": "str"},
+            "verify": {"type": "bool", "default": False},
+        },
+        required_by={"deployment_id": "project_dir"},
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**read(module))
+    except StellaOpsError as error:
+        module.fail_json(msg=str(error))
+
+
+if __name__ == "__main__":
+    main()
