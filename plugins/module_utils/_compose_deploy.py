@@ -200,10 +200,13 @@ class ComposeDeployer:
             return self.result
         if kept_dir is None:
             raise StellaOpsError(f"state=absent needs a kept deployment; {deployment_id} is not kept under {self.store.root}.")
+        self._journal("preparing")
+        self._journal("running")
         self._down(self._project(kept_dir))
         left = self.docker.project_containers(self.params["project_name"])
         if left:
             raise StellaOpsError(f"Project {self.params['project_name']} still has {len(left)} containers after docker compose down.")
+        self._journal("completing")
         return self.result
 
 

@@ -1,12 +1,19 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Environment lock: no two upgrades of the same environment at once.
 
-The lock is one file, created with ``O_CREAT | O_EXCL`` so that exactly one run
-wins a race; it holds a JSON record ``{owner, host, pid, run_id, since,
-release_id, environment}``. A second run is refused at once with who holds the
-lock and since when. The same ``run_id`` acquiring again is a no-op. A lock whose
-holder process is gone from this host is reported as stale and is removed only
-when the caller asks for it (``break_stale``) or forces a release.
+The lock is one file on the host, created with ``O_CREAT | O_EXCL`` so that exactly
+one run wins a race; it holds a JSON record ``{owner, controller, pid, run_id,
+since, release_id, environment}``: who runs, the controller the run comes from
+(its host name and boot id), the ``ansible-playbook`` process there, the run id and
+when the lock was taken. A second run is refused at once with who holds the lock.
+The same ``run_id`` acquiring again is a no-op.
+
+The holder's process lives on the controller, not on the host, so staleness is told
+there (the ``deploy_lock`` action plugin): a lock taken from this controller whose
+process is gone is stale. The host side only learns which run was found stale
+(``stale_run_id``) and removes the lock if it still holds that run. A lock from
+another controller cannot be judged here; it is cleared with ``force``. An empty or
+garbled lock file (a crash between create and write) is stale wherever it is read.
 """
 
 from __future__ import annotations
@@ -59,36 +66,14 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
-def _proc_parent_and_cmdline(pid: int) -> tuple[int, str]:
-    with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-        stat = handle.read()
-    # the command name in parentheses may itself contain spaces and parentheses
-    ppid = int(stat.rsplit(")", 1)[1].split()[1])
-    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-        cmdline = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    return ppid, cmdline
-
-
-def find_run_pid(start: Optional[int] = None, marker: str = "ansible-playbook") -> Optional[int]:
-    """The outermost ancestor process whose command line mentions ``marker``, or None.
-
-    With a local connection this is the ``ansible-playbook`` process that holds the
-    lock for the whole run; modules themselves are short-lived. Over SSH there is no
-    such ancestor on the target and the lock records no pid (staleness is then unknown).
-    """
-    pid = start if start is not None else os.getppid()
-    found: Optional[int] = None
-    seen: set[int] = set()
-    while pid > 1 and pid not in seen:
-        seen.add(pid)
-        try:
-            ppid, cmdline = _proc_parent_and_cmdline(pid)
-        except (OSError, ValueError, IndexError):
-            break
-        if marker in cmdline:
-            found = pid
-        pid = ppid
-    return found
+def controller_identity() -> str:
+    """This machine as a lock records it: host name and boot id (a pid means nothing after a reboot)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            boot = handle.read().strip()
+    except OSError:
+        boot = "unknown-boot"
+    return f"{socket.gethostname()}/{boot}"
 
 
 def make_record(
@@ -96,7 +81,7 @@ def make_record(
     *,
     environment: str,
     owner: Optional[str] = None,
-    host: Optional[str] = None,
+    controller: Optional[str] = None,
     pid: Optional[int] = None,
     release_id: Optional[str] = None,
     now: Optional[datetime] = None,
@@ -105,7 +90,7 @@ def make_record(
         raise StellaOpsError(f"environment lock for {environment}: run_id must be a non-empty string.")
     return {
         "owner": owner or getpass.getuser(),
-        "host": host or socket.gethostname(),
+        "controller": controller or controller_identity(),
         "pid": pid,
         "run_id": run_id,
         "since": _format_time(now or datetime.now(_UTC)),
@@ -114,20 +99,20 @@ def make_record(
     }
 
 
-def is_stale(record: dict[str, Any], hostname: Optional[str] = None) -> bool:
-    """True when the holder ran on this host and its pid is gone, or the file was never written."""
+def is_stale(record: dict[str, Any], controller: str, alive: Callable[[Any], bool] = pid_alive) -> bool:
+    """True for a file that was never written, or a lock of ``controller`` whose process is gone (told there)."""
     if record.get("unreadable"):
         return True
-    if record.get("host") != (hostname or socket.gethostname()) or record.get("pid") is None:
+    if record.get("controller") != controller or record.get("pid") is None:
         return False
-    return not pid_alive(record.get("pid"))
+    return not alive(record.get("pid"))
 
 
 def describe(record: dict[str, Any], environment: str) -> str:
     return (
-        f"environment {environment} is locked by {record.get('owner') or 'unknown'} on {record.get('host') or 'unknown'} "
-        f"(pid {record.get('pid') if record.get('pid') is not None else 'unknown'}) since {record.get('since') or 'unknown'} "
-        f"for {record.get('release_id') or 'an unknown release'}"
+        f"environment {environment} is locked by {record.get('owner') or 'unknown'}, run {record.get('run_id') or 'unknown'} "
+        f"from controller {record.get('controller') or 'unknown'} (pid {record.get('pid') if record.get('pid') is not None else 'unknown'}) "
+        f"since {record.get('since') or 'unknown'} for {record.get('release_id') or 'an unknown release'}"
     )
 
 
@@ -168,7 +153,7 @@ class DeployLock:
             if time.monotonic() >= deadline:
                 return {
                     "owner": None,
-                    "host": None,
+                    "controller": None,
                     "pid": None,
                     "run_id": None,
                     "since": _format_time(datetime.fromtimestamp(stat.st_mtime, _UTC)),
@@ -215,7 +200,7 @@ class DeployLock:
                 self._sleep(0.02)
         try:
             current = self.read()
-            same = current is not None and all(current.get(k) == expected.get(k) for k in ("run_id", "since", "pid", "host"))
+            same = current is not None and all(current.get(k) == expected.get(k) for k in ("run_id", "since", "pid", "controller"))
             if same:
                 os.unlink(self.path)
         finally:
@@ -226,16 +211,20 @@ class DeployLock:
         run_id: str,
         *,
         owner: Optional[str] = None,
-        host: Optional[str] = None,
+        controller: Optional[str] = None,
         pid: Optional[int] = None,
         release_id: Optional[str] = None,
         break_stale: bool = False,
+        stale_run_id: Optional[str] = None,
         dry_run: bool = False,
         now: Optional[datetime] = None,
     ) -> LockOutcome:
-        """Take the lock for ``run_id``; StellaOpsError naming the holder when another run has it."""
+        """Take the lock for ``run_id``; StellaOpsError naming the holder when another run has it.
+
+        ``stale_run_id``: the run the controller found dead; its lock counts as stale.
+        """
         record = make_record(
-            run_id, environment=self.environment, owner=owner, host=host, pid=pid, release_id=release_id, now=now
+            run_id, environment=self.environment, owner=owner, controller=controller, pid=pid, release_id=release_id, now=now
         )
         broken: Optional[dict[str, Any]] = None
         for _attempt in range(5):
@@ -246,7 +235,7 @@ class DeployLock:
                 continue
             if existing.get("run_id") == run_id:
                 return LockOutcome(acquired=True, changed=False, lock=existing, stale=False)
-            stale = is_stale(existing, record["host"])
+            stale = bool(existing.get("unreadable")) or (stale_run_id is not None and existing.get("run_id") == stale_run_id)
             if stale and break_stale:
                 broken = existing
                 if dry_run:
@@ -255,7 +244,7 @@ class DeployLock:
                 continue
             message = describe(existing, self.environment) + "; if that run is dead, clear it with state=absent force=true"
             if stale:
-                message += " (its process is no longer running on this host, so the lock looks stale; break_stale=true clears it)"
+                message += " (it is stale: its run is gone; break_stale=true clears it)"
             raise StellaOpsError(message + ".", lock=existing, stale=stale)
         raise StellaOpsError(f"environment lock {self.path}: it kept changing hands while this run tried to take it; try again.")
 
@@ -264,7 +253,7 @@ class DeployLock:
         existing = self.read()
         if existing is None:
             return LockOutcome(acquired=False, changed=False, lock=None)
-        stale = is_stale(existing)
+        stale = bool(existing.get("unreadable"))
         if existing.get("run_id") != run_id and not force:
             raise StellaOpsError(
                 describe(existing, self.environment)

@@ -10,16 +10,23 @@ module: deploy_lock
 short_description: Hold an environment lock so that no two upgrades of the same environment run at once
 description:
   - Takes or releases a lock file for one environment. The file is created with C(O_CREAT|O_EXCL),
-    so of two runs racing for it exactly one wins; it records the owner, host, pid, run id, the time
+    so of two runs racing for it exactly one wins; it records who runs (O(owner)), the controller the
+    run comes from (host name and boot id), the C(ansible-playbook) process there, the run id, the time
     it was taken and the release being deployed.
   - A second run with a different O(run_id) fails at once with who holds the lock and since when.
     Taking the lock again with the same O(run_id) reports no change.
-  - When the holder ran on this host and its process is gone, the lock is reported as stale
-    (RV(stale)). It is cleared only with O(break_stale=true), or with O(state=absent) and O(force=true).
+  - The lock file is on the managed host, the process that holds it on the controller; the action plugin
+    tells staleness there. A lock taken from this controller whose C(ansible-playbook) process is gone is
+    stale (RV(stale)); it is cleared only with O(break_stale=true), or with O(state=absent) and
+    O(force=true). A lock from another controller cannot be judged from here and is cleared with O(force=true)
+    once its run is known to be dead. An empty or garbled lock file (a crash between create and write) is stale.
 version_added: 1.0.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:
+  action:
+    description: The action plugin records the controller and its process, and tells staleness there.
+    support: full
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -58,16 +65,21 @@ options:
     type: str
   pid:
     description:
-      - Process that stays alive as long as the run; used to tell whether a lock is stale.
-      - Defaults to the outermost C(ansible-playbook) process that is an ancestor of the module on this host
-        (found with a local connection); when there is none, no pid is recorded and staleness cannot be told.
+      - Process on the controller that stays alive as long as the run; used to tell whether a lock is stale.
+      - Set by the action plugin to the C(ansible-playbook) process of the run.
     type: int
+  controller:
+    description: The controller the run comes from (host name and boot id). Set by the action plugin.
+    type: str
+  stale_run_id:
+    description: Run whose lock the controller found stale (its process is gone); set by the action plugin for O(break_stale=true).
+    type: str
   force:
     description: With O(state=absent), release the lock whoever holds it.
     type: bool
     default: false
   break_stale:
-    description: With O(state=present), remove a stale lock (its holder's process is gone from this host) and take it.
+    description: With O(state=present), remove a stale lock (its run's process is gone from this controller) and take it.
     type: bool
     default: false
 """
@@ -129,7 +141,7 @@ broken_lock:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import DeployLock, find_run_pid
+from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import DeployLock
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 
@@ -143,9 +155,15 @@ class DeployLockManager:
         p = self.params
         dry_run = self.module.check_mode
         if p["state"] == "present":
-            pid = p["pid"] if p["pid"] is not None else find_run_pid()
             outcome = self.lock.acquire(
-                p["run_id"], owner=p["owner"], pid=pid, release_id=p["release_id"], break_stale=p["break_stale"], dry_run=dry_run
+                p["run_id"],
+                owner=p["owner"],
+                controller=p["controller"],
+                pid=p["pid"],
+                release_id=p["release_id"],
+                break_stale=p["break_stale"],
+                stale_run_id=p["stale_run_id"],
+                dry_run=dry_run,
             )
         else:
             outcome = self.lock.release(p["run_id"], force=p["force"], dry_run=dry_run)
@@ -168,6 +186,8 @@ def main() -> None:
             "release_id": {"type": "str"},
             "environment": {"type": "str"},
             "pid": {"type": "int"},
+            "controller": {"type": "str"},
+            "stale_run_id": {"type": "str"},
             "force": {"type": "bool", "default": False},
             "break_stale": {"type": "bool", "default": False},
         },
