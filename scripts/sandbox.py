@@ -4,28 +4,47 @@
     sandbox.py up       start everything (idempotent), write .sandbox/sandbox.json
     sandbox.py status   say what runs; exit 0 when every part answers, 3 otherwise
     sandbox.py down     stop what `up` started (by recorded PID) and remove sandbox containers
+    sandbox.py host-up NAME --port P [--engine-socket PATH] [--no-compose]
+                        start (or keep) one compose host container reached over SSH on 127.0.0.1:P
+    sandbox.py host-down NAME
+                        remove that host container
 
 Parts: a Docker engine (started only when none answers), a container registry holding the
 sandbox releases (built here from busybox, since nothing can be pulled), PostgreSQL with a
 `stellaops` database, S3-compatible object storage (moto) with sample evidence bundles, and
 release manifests for the channels edge, stable and airgap written with the digests the
 registry returned.
+
+The fleet: compose hosts reached over real SSH. Each host is a container of the machine's engine
+(host network, its own root filesystem: Debian bookworm minbase with openssh-server and python3,
+built once with debootstrap) running only sshd on 127.0.0.1:PORT, with the machine's docker CLI
+and the Compose v2 plugin mounted read-only and a Docker engine socket mounted at
+/var/run/docker.sock. fleet-1 uses the machine's engine; fleet-2 and fleet-3 each use a dockerd
+of their own that `up` starts (own socket, data root, exec root, bridge and address pool).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
+import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,6 +87,71 @@ DEBIAN_PACKAGES = {
     "docker-registry": "docker-registry",
     "busybox": "busybox-static",
     str(PG_BIN / "initdb"): "postgresql-15",
+    "debootstrap": "debootstrap",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "ip": "iproute2",
+}
+# overlay2 shares image layers between containers; vfs (the fallback) copies them for each one.
+STORAGE_DRIVERS = ("overlay2", "vfs")
+
+# The fleet: compose hosts reached over SSH.
+FLEET = SANDBOX / "fleet"
+HOST_IMAGE = "stellaops-sandbox/compose-host:bookworm"
+HOST_SUITE = "bookworm"
+HOST_PACKAGES = ("openssh-server", "python3")
+HOST_ROOTFS_TAR = FLEET / "compose-host-bookworm.tar"
+FLEET_KEY = FLEET / "id_ed25519"
+AUTHORIZED_KEYS = FLEET / "authorized_keys"
+HOST_PYTHON = "/usr/bin/python3"
+HOST_USER = "root"
+HOST_CONTAINER_PREFIX = "stellaops-host-"
+MACHINE_ENGINE_SOCKET = "/var/run/docker.sock"
+HOST_PLUGIN_PATH = "/usr/libexec/docker/cli-plugins/docker-compose"
+HOST_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
+SSH_OPTIONS = (
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+    "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """A Docker engine of the fleet besides the machine's: its own socket, roots, bridge and pool."""
+
+    name: str
+    bridge: str
+    bridge_address: str
+    address_pool: str
+
+    @property
+    def root(self) -> Path:
+        return FLEET / "engines" / self.name.removeprefix("engine-")
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.root / "exec"
+
+
+# Subnets: docker0 of the machine's engine is 172.17.0.0/16 (its pools 172.17-31.x and 192.168.x);
+# the two-engine integration scenario takes 10.213.0.0/24 and 10.214.0.0/16.
+FLEET_ENGINES = {
+    "engine-2": EngineSpec("engine-2", "stellaops-fl2", "10.221.0.1/24", "base=10.222.0.0/16,size=24"),
+    "engine-3": EngineSpec("engine-3", "stellaops-fl3", "10.231.0.1/24", "base=10.232.0.0/16,size=24"),
+}
+# name -> (SSH port on 127.0.0.1, engine: None for the machine's)
+FLEET_HOSTS: dict[str, tuple[int, str | None]] = {
+    "fleet-1": (2201, None),
+    "fleet-2": (2202, "engine-2"),
+    "fleet-3": (2203, "engine-3"),
 }
 
 
@@ -83,9 +167,22 @@ class SandboxError(Exception):
 
 
 def load_state() -> dict[str, Any]:
-    if STATE_FILE.exists():
-        return json.loads(STATE_FILE.read_text())
-    return {"pids": {}}
+    state: dict[str, Any] = json.loads(STATE_FILE.read_text()) if STATE_FILE.exists() else {}
+    for key in ("pids", "engines", "hosts"):
+        state.setdefault(key, {})
+    return state
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    """One command at a time changes the sandbox (a `host-up` from a test waits for a running `up`)."""
+    SANDBOX.mkdir(parents=True, exist_ok=True)
+    with open(SANDBOX / "sandbox.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_state(state: dict[str, Any]) -> None:
@@ -187,25 +284,71 @@ def docker_answers(host: str = DOCKER_SOCKET) -> bool:
     return subprocess.run(["docker", "-H", host, "info"], capture_output=True, check=False).returncode == 0
 
 
+def storage_driver(host: str = DOCKER_SOCKET) -> str:
+    return run(["docker", "-H", host, "info", "--format", "{{.Driver}}"]).stdout.strip()
+
+
+def stop_managed_containerd(name: str, exec_root: Path) -> None:
+    """Stop the containerd that our dockerd started under ``exec_root``, if it outlived that dockerd."""
+    pid_file = exec_root / "containerd" / "containerd.pid"
+    try:
+        pid = int(pid_file.read_text().strip() or 0)
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return
+    if not pid_alive(pid) or str(exec_root) not in cmdline:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    log(f"stopped the containerd of {name} (pid {pid})")
+
+
+def start_dockerd(name: str, args: list[str], docker_host: str, exec_root: Path, state: dict[str, Any]) -> str:
+    """Start ``dockerd ARGS`` with overlay2, or with vfs when overlay2 does not start; return the driver."""
+    for driver in STORAGE_DRIVERS:
+        pid = start_background(name, ["dockerd", *args, f"--storage-driver={driver}"], state)
+        deadline = time.monotonic() + 90
+        while pid_alive(pid) and time.monotonic() < deadline and not docker_answers(docker_host):
+            time.sleep(0.3)
+        if pid_alive(pid) and docker_answers(docker_host):
+            log(f"{name} answers on {docker_host} (storage driver {driver})")
+            return driver
+        if pid_alive(pid):
+            stop_pid(name, state, timeout=30)
+        else:
+            state["pids"].pop(name, None)
+            save_state(state)
+        stop_managed_containerd(name, exec_root)
+        log(f"{name} did not start with storage driver {driver}; see {SANDBOX / 'logs' / (name + '.log')}")
+    raise SandboxError(f"{name} started with none of the storage drivers {', '.join(STORAGE_DRIVERS)}; see {SANDBOX / 'logs'}")
+
+
 def ensure_docker(state: dict[str, Any]) -> None:
     if docker_answers():
-        log("docker engine answers" + (" (started by the sandbox)" if pid_alive(state["pids"].get("dockerd")) else ""))
+        driver = storage_driver()
+        ours = pid_alive(state["pids"].get("dockerd"))
+        log(f"docker engine answers (storage driver {driver}" + (", started by the sandbox)" if ours else ")"))
+        if driver == "vfs" and ours:
+            log("it copies every image layer for each container: 'make sandbox-down' then 'make sandbox-up' restarts it with overlay2")
         return
     data_root = SANDBOX / "docker"
     data_root.mkdir(parents=True, exist_ok=True)
-    start_background(
+    start_dockerd(
         "dockerd",
         [
-            "dockerd",
             "--iptables=false",
-            "--storage-driver=vfs",
             f"--host={DOCKER_SOCKET}",
             f"--data-root={data_root}",
             f"--pidfile={SANDBOX / 'dockerd.pid'}",
         ],
+        DOCKER_SOCKET,
+        Path("/var/run/docker"),
         state,
     )
-    wait_for("docker engine", docker_answers, timeout=90)
 
 
 # --------------------------------------------------------------------------- registry and images
@@ -467,6 +610,381 @@ def ensure_object_storage(state: dict[str, Any], access_key: str, secret_key: st
     log(f"seeded {count} evidence bundles into s3://{EVIDENCE_BUCKET}")
 
 
+# --------------------------------------------------------------------------- the fleet: host image
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine installs from (the first ``URIs:`` of debian.sources)."""
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:") and line.split()[1:]:
+                return line.split()[1]
+    legacy = Path("/etc/apt/sources.list")
+    if legacy.exists():
+        for line in legacy.read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[0] == "deb" and not fields[1].startswith("["):
+                return fields[1]
+    raise SandboxError("no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list")
+
+
+def mounts_under(path: Path) -> list[str]:
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        points = [line.split()[1].replace("\\040", " ") for line in mounts]
+    return [point for point in points if point == str(path) or point.startswith(f"{path}/")]
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory that debootstrap worked in, after unmounting what it left mounted there."""
+    for point in sorted(mounts_under(path), key=len, reverse=True):
+        subprocess.run(["umount", "--lazy", point], check=False)
+    if mounts_under(path):
+        raise SandboxError(f"{path} still has mounts below it ({', '.join(mounts_under(path))}); unmount them and run again")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def build_host_rootfs() -> None:
+    """Debian bookworm minbase with openssh-server and python3, kept as a tarball for `docker import`."""
+    rootfs = FLEET / "rootfs"
+    if rootfs.exists():
+        remove_tree(rootfs)  # an interrupted build
+    FLEET.mkdir(parents=True, exist_ok=True)
+    mirror = debian_mirror()
+    started = time.monotonic()
+    log(f"building the compose host root filesystem with debootstrap from {mirror} (about a minute)")
+    logs = SANDBOX / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / "debootstrap.log", "wb") as out:
+        built = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(HOST_PACKAGES)}", HOST_SUITE, str(rootfs), mirror],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    if built.returncode != 0:
+        remove_tree(rootfs)
+        tail = (logs / "debootstrap.log").read_text(errors="replace")[-2000:]
+        raise SandboxError(f"debootstrap failed with exit code {built.returncode}:\n{tail}")
+    run(["chroot", str(rootfs), "ssh-keygen", "-A"])
+    (rootfs / "run" / "sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
+    (rootfs / "root" / ".ssh").mkdir(mode=0o700, exist_ok=True)
+    # Package caches and lists are not needed on a host that never runs apt.
+    for leftover in (rootfs / "var" / "cache" / "apt", rootfs / "var" / "lib" / "apt" / "lists"):
+        for item in leftover.glob("*"):
+            if item.is_file() and item.name != "lock":
+                item.unlink()
+        for item in leftover.glob("archives/*.deb"):
+            item.unlink()
+    tmp = HOST_ROOTFS_TAR.with_suffix(".tar.tmp")
+    run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tmp), "."])
+    tmp.replace(HOST_ROOTFS_TAR)
+    remove_tree(rootfs)
+    log(f"built {HOST_ROOTFS_TAR} ({HOST_ROOTFS_TAR.stat().st_size // 2**20} MiB) in {time.monotonic() - started:.0f} s")
+
+
+def ensure_host_image() -> str:
+    """The compose host image on the machine's engine (imported from the kept tarball); its ID."""
+    found = subprocess.run(["docker", "-H", DOCKER_SOCKET, "image", "inspect", "--format", "{{.Id}}", HOST_IMAGE], capture_output=True, text=True, check=False)
+    if found.returncode == 0:
+        return found.stdout.strip()
+    if not HOST_ROOTFS_TAR.exists():
+        build_host_rootfs()
+    started = time.monotonic()
+    run(["docker", "-H", DOCKER_SOCKET, "import", str(HOST_ROOTFS_TAR), HOST_IMAGE])
+    image_id = run(["docker", "-H", DOCKER_SOCKET, "image", "inspect", "--format", "{{.Id}} {{.Size}}", HOST_IMAGE]).stdout.split()
+    log(f"imported {HOST_IMAGE} ({int(image_id[1]) // 2**20} MiB) in {time.monotonic() - started:.1f} s")
+    return image_id[0]
+
+
+def ensure_fleet_key() -> None:
+    """The sandbox's SSH key (ed25519, 0600) and the authorized_keys that every host mounts."""
+    FLEET.mkdir(parents=True, exist_ok=True)
+    if not FLEET_KEY.exists() or not FLEET_KEY.with_suffix(".pub").exists():
+        FLEET_KEY.unlink(missing_ok=True)
+        FLEET_KEY.with_suffix(".pub").unlink(missing_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stellaops-sandbox", "-f", str(FLEET_KEY)])
+        log(f"generated the fleet SSH key {FLEET_KEY}")
+    os.chmod(FLEET_KEY, 0o600)
+    public = FLEET_KEY.with_suffix(".pub").read_text()
+    if not AUTHORIZED_KEYS.exists() or AUTHORIZED_KEYS.read_text() != public:
+        AUTHORIZED_KEYS.write_text(public)
+    os.chmod(AUTHORIZED_KEYS, 0o644)
+
+
+# --------------------------------------------------------------------------- the fleet: engines
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def ensure_bridge(spec: EngineSpec, record: dict[str, Any]) -> None:
+    """The engine's default bridge: dockerd creates only docker0 itself, which is the machine engine's."""
+    if ip("link", "show", spec.bridge, check=False).returncode != 0:
+        network = spec.bridge_address.rsplit(".", 1)[0] + "."
+        pool = spec.address_pool.split("=", 1)[1].split(".", 2)
+        routes = ip("-4", "route", "show").stdout
+        for line in routes.splitlines():
+            device = line.split(" dev ", 1)[1].split()[0] if " dev " in line else ""
+            # Networks that this engine made earlier keep their br-* bridges while it is stopped.
+            if line.startswith(network) or (line.startswith(f"{pool[0]}.{pool[1]}.") and not device.startswith("br-")):
+                raise SandboxError(f"{line.split()[0]} is already routed on this machine; {spec.name} needs it:\n{routes}")
+        ip("link", "add", "name", spec.bridge, "type", "bridge")
+        record["bridge_created"] = True
+        log(f"created bridge {spec.bridge} ({spec.bridge_address}) for {spec.name}")
+    if spec.bridge_address not in ip("-4", "addr", "show", "dev", spec.bridge).stdout:
+        ip("addr", "add", spec.bridge_address, "dev", spec.bridge)
+    ip("link", "set", spec.bridge, "up")
+
+
+def ensure_engine(spec: EngineSpec, state: dict[str, Any]) -> dict[str, Any]:
+    """A dockerd of its own for one fleet host; started when its socket does not answer."""
+    record: dict[str, Any] = state["engines"].setdefault(spec.name, {})
+    record.update(
+        docker_host=spec.docker_host,
+        socket=str(spec.socket),
+        data_root=str(spec.root / "data"),
+        exec_root=str(spec.exec_root),
+        bridge=spec.bridge,
+        bridge_address=spec.bridge_address,
+        address_pool=spec.address_pool,
+    )
+    if docker_answers(spec.docker_host):
+        record["storage_driver"] = storage_driver(spec.docker_host)
+        save_state(state)
+        log(f"{spec.name} answers on {spec.docker_host}" + (" (started by the sandbox)" if pid_alive(state["pids"].get(spec.name)) else ""))
+        return record
+    for path in (spec.root, spec.root / "data", spec.exec_root):
+        path.mkdir(parents=True, exist_ok=True)
+    longest = spec.exec_root / "containerd" / "containerd.sock.ttrpc"
+    if len(str(longest)) > 100:
+        raise SandboxError(f"{longest} is longer than a unix socket path may be; move the checkout to a shorter path")
+    ensure_bridge(spec, record)
+    save_state(state)
+    # Its own key file: the engine ID that `docker info` reports comes from it (docker 20.10).
+    # live-restore: without it, a dockerd with default-address-pools that restarts over its own
+    # data root deletes the interface docker0 (moby's removeDefaultBridgeInterface), which belongs
+    # to the machine's engine. `down` removes every container of this engine before stopping it.
+    config = spec.root / "daemon.json"
+    config.write_text(json.dumps({"deprecated-key-path": str(spec.root / "key.json"), "live-restore": True}, indent=2) + "\n")
+    had_docker0 = ip("link", "show", "docker0", check=False).returncode == 0
+    record["storage_driver"] = start_dockerd(
+        spec.name,
+        [
+            f"--config-file={config}",
+            f"--host={spec.docker_host}",
+            f"--data-root={spec.root / 'data'}",
+            f"--exec-root={spec.exec_root}",
+            f"--pidfile={spec.root / 'dockerd.pid'}",
+            "--iptables=false",
+            f"--bridge={spec.bridge}",
+            f"--default-address-pool={spec.address_pool}",
+        ],
+        spec.docker_host,
+        spec.exec_root,
+        state,
+    )
+    save_state(state)
+    if had_docker0 and ip("link", "show", "docker0", check=False).returncode != 0:
+        raise SandboxError(f"starting {spec.name} removed the interface docker0 of the machine's engine; see {SANDBOX / 'logs'}")
+    return record
+
+
+def remove_labelled_containers(docker_host: str) -> None:
+    for label in ("stella.release.id", SANDBOX_LABEL):
+        ids = run(["docker", "-H", docker_host, "ps", "-aq", "--filter", f"label={label}"]).stdout.split()
+        if ids:
+            run(["docker", "-H", docker_host, "rm", "-f", "-v", *ids])
+            log(f"removed {len(ids)} sandbox containers from {docker_host}")
+
+
+def stop_engine(name: str, state: dict[str, Any]) -> None:
+    """Stop a fleet engine that the sandbox started (by its recorded PID) and delete the bridge it created."""
+    record = state["engines"].get(name, {})
+    if pid_alive(state["pids"].get(name)) and docker_answers(record["docker_host"]):
+        # Everything on this engine belongs to the sandbox; with live-restore a container left
+        # running would outlive the dockerd. Unused networks and their br-* bridges go too.
+        ids = run(["docker", "-H", record["docker_host"], "ps", "-aq"]).stdout.split()
+        if ids:
+            run(["docker", "-H", record["docker_host"], "rm", "-f", "-v", *ids])
+            log(f"removed {len(ids)} containers from {name}")
+        run(["docker", "-H", record["docker_host"], "network", "prune", "-f"])
+    stop_pid(name, state, timeout=60)
+    if record.get("exec_root"):
+        stop_managed_containerd(name, Path(record["exec_root"]))
+    if record.get("bridge_created"):
+        ip("link", "del", record["bridge"], check=False)
+        log(f"deleted bridge {record['bridge']}")
+    state["engines"].pop(name, None)
+    save_state(state)
+
+
+# --------------------------------------------------------------------------- the fleet: hosts
+
+
+def host_container(name: str) -> str:
+    return f"{HOST_CONTAINER_PREFIX}{name}"
+
+
+def ssh_args(port: int, *command: str) -> list[str]:
+    return ["ssh", "-i", str(FLEET_KEY), "-p", str(port), *SSH_OPTIONS, f"{HOST_USER}@127.0.0.1", *command]
+
+
+def ssh_banner(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
+            return connection.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def compose_plugin() -> Path:
+    """The Compose v2 plugin that `make setup` installs."""
+    plugin = Path(os.environ.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins" / "docker-compose"
+    if not plugin.exists():
+        raise SandboxError(f"{plugin} is missing: run 'make setup'")
+    return plugin
+
+
+def container_state(name: str) -> dict[str, str] | None:
+    found = subprocess.run(
+        ["docker", "-H", DOCKER_SOCKET, "inspect", "--format", '{{.State.Status}} {{index .Config.Labels "org.stellaops.sandbox.spec"}}', name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if found.returncode != 0:
+        return None
+    status, _, spec = found.stdout.strip().partition(" ")
+    return {"status": status, "spec": spec}
+
+
+def start_host(state: dict[str, Any], name: str, port: int, engine_socket: str | None, compose: bool, image_id: str) -> dict[str, Any]:
+    """One compose host: a container of the machine's engine running only sshd on 127.0.0.1:PORT.
+
+    Kept as it is when it already runs with the same settings (image, port, engine socket, compose
+    plugin and the files mounted); otherwise (re)created. An engine socket path that does not exist
+    is not mounted: the host's docker CLI then finds no engine.
+    """
+    if not HOST_NAME_PATTERN.match(name):
+        raise SandboxError(f"host name {name!r}: expected lower-case letters, digits and '-'")
+    if not 1024 <= port <= 65535:
+        raise SandboxError(f"host {name}: port {port} is outside 1024-65535")
+    for other, record in state["hosts"].items():
+        if other != name and record["ssh_port"] == port:
+            raise SandboxError(f"host {name}: port {port} belongs to host {other}")
+    docker_cli = shutil.which("docker")
+    if docker_cli is None:
+        raise SandboxError("the docker CLI is not installed")
+    socket_path = engine_socket.removeprefix("unix://") if engine_socket else None
+    mounts = [
+        (str(AUTHORIZED_KEYS), f"/{HOST_USER}/.ssh/authorized_keys"),
+        (os.path.realpath(docker_cli), "/usr/bin/docker"),
+    ]
+    if compose:
+        mounts.append((str(compose_plugin()), HOST_PLUGIN_PATH))
+    if socket_path and os.path.exists(socket_path):
+        mounts.append((socket_path, "/var/run/docker.sock"))
+    elif socket_path:
+        log(f"host {name}: {socket_path} does not exist; no engine socket is mounted")
+    # The settings and the identity (inode) of every mounted file: a restarted engine has a new
+    # socket, and a bind mount of the old one would no longer answer.
+    identity = [image_id, port, [(source, target, os.stat(source).st_ino) for source, target in mounts]]
+    spec = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+    container = host_container(name)
+    current = container_state(container)
+    if current and current["status"] == "running" and current["spec"] == spec and ssh_banner(port):
+        log(f"host {name} runs (container {container}, ssh 127.0.0.1:{port})")
+    else:
+        if current:
+            run(["docker", "-H", DOCKER_SOCKET, "rm", "-f", "-v", container])
+        if ssh_banner(port):
+            raise SandboxError(f"host {name}: something else already answers on 127.0.0.1:{port}")
+        args = [
+            "docker", "-H", DOCKER_SOCKET, "run", "-d", "--network", "host", "--name", container,
+            "--label", f"{SANDBOX_LABEL}=compose-host", "--label", f"{SANDBOX_LABEL}.host={name}",
+            "--label", f"{SANDBOX_LABEL}.spec={spec}",
+        ]  # fmt: skip
+        for source, target in mounts:
+            readonly = "" if target == "/var/run/docker.sock" else ",readonly"
+            args += ["--mount", f"type=bind,source={source},target={target}{readonly}"]
+        args += [HOST_IMAGE, "/usr/sbin/sshd", "-D", "-e", "-p", str(port), "-o", "ListenAddress=127.0.0.1", "-o", "PasswordAuthentication=no"]
+        run(args)
+        deadline = time.monotonic() + 30
+        while not ssh_banner(port):
+            status = container_state(container)
+            if time.monotonic() > deadline or not status or status["status"] != "running":
+                logs = subprocess.run(["docker", "-H", DOCKER_SOCKET, "logs", "--tail", "20", container], capture_output=True, text=True, check=False)
+                raise SandboxError(f"host {name}: sshd does not answer on 127.0.0.1:{port}: {logs.stdout}{logs.stderr}")
+            time.sleep(0.1)
+        log(f"started host {name} (container {container}, ssh 127.0.0.1:{port})")
+    record = {
+        "name": name,
+        "container": container,
+        "ssh_host": "127.0.0.1",
+        "ssh_port": port,
+        "ssh_user": HOST_USER,
+        "ssh_private_key_file": str(FLEET_KEY),
+        "python_interpreter": HOST_PYTHON,
+        "engine_socket": socket_path,
+        "docker_host": f"unix://{socket_path}" if socket_path else None,
+        "engine_socket_mounted": any(target == "/var/run/docker.sock" for _source, target in mounts),
+        "compose": compose,
+    }
+    state["hosts"][name] = record
+    save_state(state)
+    return record
+
+
+def check_ssh(records: list[dict[str, Any]]) -> None:
+    """Log in to every host with the sandbox key (in parallel)."""
+    logins = [(record, subprocess.Popen(ssh_args(record["ssh_port"], "true"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)) for record in records]
+    for record, login in logins:
+        _out, err = login.communicate(timeout=60)
+        if login.returncode != 0:
+            raise SandboxError(f"host {record['name']}: SSH login to 127.0.0.1:{record['ssh_port']} failed: {err.strip()}")
+
+
+def remove_host(name: str, state: dict[str, Any]) -> None:
+    container = host_container(name)
+    if docker_answers() and container_state(container) is not None:
+        run(["docker", "-H", DOCKER_SOCKET, "rm", "-f", "-v", container])
+        log(f"removed host {name} (container {container})")
+    state["hosts"].pop(name, None)
+    save_state(state)
+
+
+def ensure_fleet(state: dict[str, Any]) -> dict[str, Any]:
+    """The host image, the SSH key, engines 2 and 3, and hosts fleet-1..3; the fleet part of sandbox.json."""
+    image_id = ensure_host_image()
+    ensure_fleet_key()
+    engines = {name: ensure_engine(spec, state) for name, spec in FLEET_ENGINES.items()}
+    hosts = []
+    for name, (port, engine) in FLEET_HOSTS.items():
+        socket_path = FLEET_ENGINES[engine].socket if engine else Path(MACHINE_ENGINE_SOCKET)
+        record = start_host(state, name, port, str(socket_path), compose=True, image_id=image_id)
+        hosts.append({**record, "engine": engine or "machine"})
+    check_ssh(hosts)
+    return {
+        "image": HOST_IMAGE,
+        "rootfs_tarball": str(HOST_ROOTFS_TAR),
+        "ssh_private_key_file": str(FLEET_KEY),
+        "ssh_user": HOST_USER,
+        "python_interpreter": HOST_PYTHON,
+        "hosts": hosts,
+        "engines": {
+            name: {
+                key: record.get(key)
+                for key in ("docker_host", "socket", "data_root", "exec_root", "storage_driver", "bridge", "bridge_address", "address_pool")
+            }
+            | {"pid": state["pids"].get(name)}
+            for name, record in engines.items()
+        },
+    }
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -495,9 +1013,11 @@ def up() -> int:
     ensure_postgres(state, pg_password)
     s3_access, s3_secret = "stellaops-sandbox", secret("s3_secret_key")
     ensure_object_storage(state, s3_access, s3_secret)
+    fleet = ensure_fleet(state)
     info = {
         "root": str(SANDBOX),
         "docker_host": DOCKER_SOCKET,
+        "storage_driver": storage_driver(),
         "registry": REGISTRY,
         "repository_prefix": REPOSITORY_PREFIX,
         "components": list(COMPONENTS),
@@ -526,6 +1046,7 @@ def up() -> int:
             "evidence_bucket": EVIDENCE_BUCKET,
             "backup_bucket": BACKUP_BUCKET,
         },
+        "fleet": fleet,
     }
     INFO_FILE.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     log(f"ready: {INFO_FILE}")
@@ -533,24 +1054,44 @@ def up() -> int:
 
 
 def remove_sandbox_containers() -> None:
-    if not docker_answers():
-        return
-    for label in ("stella.release.id", SANDBOX_LABEL):
-        ids = run(["docker", "-H", DOCKER_SOCKET, "ps", "-aq", "--filter", f"label={label}"]).stdout.split()
-        if ids:
-            run(["docker", "-H", DOCKER_SOCKET, "rm", "-f", "-v", *ids])
-            log(f"removed {len(ids)} sandbox containers")
+    if docker_answers():
+        remove_labelled_containers(DOCKER_SOCKET)
 
 
 def down() -> int:
     state = load_state()
+    for name in list(state["hosts"]):
+        remove_host(name, state)
     remove_sandbox_containers()
+    for name in list(state["engines"]):
+        stop_engine(name, state)
     stop_pid("s3", state)
     stop_postgres(state)
     stop_pid("registry", state)
+    started_dockerd = pid_alive(state["pids"].get("dockerd"))
     stop_pid("dockerd", state, timeout=60)
+    if started_dockerd:
+        stop_managed_containerd("dockerd", Path("/var/run/docker"))
     INFO_FILE.unlink(missing_ok=True)
     log("down")
+    return 0
+
+
+def host_up(name: str, port: int, engine_socket: str, compose: bool) -> int:
+    state = load_state()
+    if not docker_answers():
+        raise SandboxError("the machine's Docker engine does not answer: run 'make sandbox-up'")
+    image_id = ensure_host_image()
+    ensure_fleet_key()
+    record = start_host(state, name, port, engine_socket, compose=compose, image_id=image_id)
+    check_ssh([record])
+    print(json.dumps(record, sort_keys=True))
+    return 0
+
+
+def host_down(name: str) -> int:
+    state = load_state()
+    remove_host(name, state)
     return 0
 
 
@@ -563,20 +1104,51 @@ def status() -> int:
         "s3": http_ok(f"http://127.0.0.1:{S3_PORT}/moto-api/"),
     }
     names = {"docker": "dockerd", "registry": "registry", "postgres": "postgres", "s3": "s3"}
+    for name, spec in FLEET_ENGINES.items():
+        checks[name] = docker_answers(spec.docker_host)
+        names[name] = name
     for part, ok in checks.items():
         pid = state["pids"].get(names[part])
         owner = f"pid {pid}, started by the sandbox" if pid_alive(pid) else "not started by the sandbox"
         print(f"{part:<9} {'up' if ok else 'DOWN':<5} ({owner})")
+    hosts = {name: port for name, (port, _engine) in FLEET_HOSTS.items()}
+    hosts.update({name: record["ssh_port"] for name, record in state["hosts"].items()})
+    for name, port in hosts.items():
+        checks[name] = ssh_banner(port)
+        print(f"{name:<9} {'up' if checks[name] else 'DOWN':<5} (sshd on 127.0.0.1:{port}, container {host_container(name)})")
     return 0 if all(checks.values()) else 3
 
 
 def main(argv: list[str]) -> int:
-    commands = {"up": up, "down": down, "status": status}
-    if len(argv) != 2 or argv[1] not in commands:
-        print(f"usage: {argv[0]} up|down|status", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog=Path(argv[0]).name, description="The local sandbox on 127.0.0.1.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start everything (idempotent), write .sandbox/sandbox.json")
+    commands.add_parser("down", help="stop what up started (by recorded PID), remove sandbox containers and hosts")
+    commands.add_parser("status", help="say what answers; exit 3 when a part does not")
+    host = commands.add_parser("host-up", help="start (or keep) one compose host reached over SSH on 127.0.0.1:PORT")
+    host.add_argument("name", help="host name; the container is stellaops-host-NAME")
+    host.add_argument("--port", type=int, required=True, help="sshd port on 127.0.0.1")
+    host.add_argument(
+        "--engine-socket",
+        default=MACHINE_ENGINE_SOCKET,
+        help=f"Docker engine socket on the machine, mounted at /var/run/docker.sock (default {MACHINE_ENGINE_SOCKET}); "
+        "a path that does not exist is not mounted",
+    )
+    host.add_argument("--no-compose", dest="compose", action="store_false", help="without the Compose v2 plugin")
+    gone = commands.add_parser("host-down", help="remove a host started by host-up")
+    gone.add_argument("name")
+    args = parser.parse_args(argv[1:])
     try:
-        return commands[argv[1]]()
+        if args.command == "status":
+            return status()
+        with locked():
+            if args.command == "up":
+                return up()
+            if args.command == "down":
+                return down()
+            if args.command == "host-up":
+                return host_up(args.name, args.port, args.engine_socket, args.compose)
+            return host_down(args.name)
     except (SandboxError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or ""
         print(f"[sandbox] error: {error} {detail}".strip(), file=sys.stderr)
