@@ -37,7 +37,9 @@ def fill_version(value: Any, version: str) -> Any:
 
 
 class ComposeDeployer:
-    def __init__(self, params: Mapping[str, Any], docker: DockerRunner, *, check_mode: bool, run_command: Callable[..., Any], timeout_bin: Optional[str]) -> None:
+    def __init__(
+        self, params: Mapping[str, Any], docker: DockerRunner, *, check_mode: bool, run_command: Callable[..., Any], timeout_bin: Optional[str]
+    ) -> None:
         self.params = params
         self.docker = docker
         self.check_mode = check_mode
@@ -221,8 +223,18 @@ class ComposeDeployer:
         before_id = (self.result.get("bookmark") or {}).get("deployment_id") or "nothing"
         after_id = (self.result.get("deployment") or {}).get("deployment_id", "")
         return [
-            {"before_header": f"{before_id}/{LOCK_FILE}", "after_header": f"{after_id}/{LOCK_FILE}", "before": self._before_content[0], "after": self._after_content[0]},
-            {"before_header": f"{before_id}/{ENV_FILE}", "after_header": f"{after_id}/{ENV_FILE}", "before": masked(self._before_content[1]), "after": masked(self._after_content[1])},
+            {
+                "before_header": f"{before_id}/{LOCK_FILE}",
+                "after_header": f"{after_id}/{LOCK_FILE}",
+                "before": self._before_content[0],
+                "after": self._after_content[0],
+            },
+            {
+                "before_header": f"{before_id}/{ENV_FILE}",
+                "after_header": f"{after_id}/{ENV_FILE}",
+                "before": masked(self._before_content[1]),
+                "after": masked(self._after_content[1]),
+            },
         ]
 
 

@@ -121,7 +121,7 @@ class DeploymentStore:
                     handle.write(text)
                     handle.flush()
                     os.fsync(handle.fileno())
-            os.chmod(staging, 0o755)
+            os.chmod(staging, 0o755)  # noqa: S103 - a deployment directory is readable like the compose files in it; settings.env stays 0600
             os.rename(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

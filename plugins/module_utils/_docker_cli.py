@@ -55,7 +55,7 @@ class DockerRunner(ToolRunner):
     def compose_version(self) -> str:
         return self._compose_version or "unknown"
 
-    def compose(self, project: "ComposeProject", args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
+    def compose(self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
         return self.docker(["compose", *project.global_args(), *args], what=what, check=check)
 
     def project_containers(self, project_name: str) -> list[RunningService]:

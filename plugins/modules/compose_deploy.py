@@ -277,7 +277,10 @@ def main() -> None:
     except StellaOpsError as error:
         module.fail_json(msg=str(error), **(deployer.result if deployer else {}))
     for job in result["unfinished_jobs"]:
-        module.warn(f"The journal holds job {job['id']} ({job['release_id']}, {job['status']} since {job['started_at']} on {job['host']}), left unfinished by an interrupted run.")
+        module.warn(
+            f"The journal holds job {job['id']} ({job['release_id']}, {job['status']} since {job['started_at']} on {job['host']}), "
+            "left unfinished by an interrupted run."
+        )
     if module._diff and "deployment" in result:
         result["diff"] = deployer.diff()
     module.exit_json(**result)
