@@ -63,6 +63,7 @@ def run_playbook(
     limit: str | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 900,
+    cwd: Path | None = None,
 ) -> PlaybookResult:
     """Run ``ansible-playbook`` from the repository root and parse its JSON report."""
     args = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
@@ -86,7 +87,7 @@ def run_playbook(
         "STELLAOPS_TOOLS_DIR": str(ROOT / ".tools" / "bin"),
         **(env or {}),
     }
-    proc = subprocess.run(args, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(args, cwd=cwd or ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False)
     start = proc.stdout.find("{")
     data = json.loads(proc.stdout[start:]) if start >= 0 else {}
     return PlaybookResult(proc.returncode, proc.stdout, proc.stderr, data)
@@ -95,3 +96,11 @@ def run_playbook(
 @pytest.fixture(scope="session")
 def playbook_runner():
     return run_playbook
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The collection built into a tarball and installed outside this checkout, as users get it."""
+    from fleet import build_and_install  # noqa: PLC0415 - only the fleet tests need it
+
+    return build_and_install(tmp_path_factory.mktemp("installed"))
