@@ -211,13 +211,14 @@ class ComposeDeployer:
         self._journal("completing")
         return self.result
 
-
     def diff(self) -> list[dict[str, str]]:
         """The lock change and the settings change against the bookmark; only values of O(settings) are shown."""
         shown = set(self.params["settings"] or {}) - set(self.params["secrets"] or {})
 
         def masked(env: str) -> str:
-            lines = [line for line in env.splitlines() if "=" in line and not line.startswith("#")]
+            # split at "\n" only, as render_env writes it: splitlines() would also split inside a value at
+            # \x0b, \x0c, \x1c-\x1e, \x85, \u2028 or \u2029 and show what follows as a line of its own
+            lines = [line for line in env.split("\n") if "=" in line and not line.startswith("#")]
             return "".join(f"{line.split('=', 1)[0]}=********\n" if line.split("=", 1)[0] not in shown else line + "\n" for line in lines)
 
         before_id = (self.result.get("bookmark") or {}).get("deployment_id") or "nothing"

@@ -88,6 +88,8 @@ class DeploymentStore:
     def content(self, deployment_id: str) -> tuple[str, str]:
         """The lock and env file of a kept deployment."""
         directory = self.path(deployment_id)
+        if not os.path.isdir(directory):
+            raise StellaOpsError(f"Deployment {deployment_id} is not kept on this host ({directory} does not exist).")
         try:
             return _read(os.path.join(directory, LOCK_FILE)), _read(os.path.join(directory, ENV_FILE))
         except OSError as error:

@@ -44,9 +44,11 @@ class DockerRunner(ToolRunner):
             )
         rc, version, err = self.run(["compose", "version", "--short"], check=False)
         if rc != 0:
+            # docker without the plugin prints its reason first, then usage and a help hint
+            said = (err or version).strip().splitlines()
             raise StellaOpsError(
                 f"The Docker Compose v2 plugin is missing on this host ('docker compose version' failed: "
-                f"{(err or version).strip().splitlines()[-1:] or ['no output']}); install it as a Docker CLI plugin."
+                f"{said[0].strip() if said else 'no output'}); install it as a Docker CLI plugin."
             )
         self._compose_version = version.strip().lstrip("v")
         return out.strip()

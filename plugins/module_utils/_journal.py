@@ -306,6 +306,9 @@ class Journal:
         rollback_of: Optional[str] = None,
         now: Optional[datetime] = None,
         message: Optional[str] = None,
+        *,
+        deployment_id: Optional[str] = None,
+        previous_deployment_id: Optional[str] = None,
     ) -> dict[str, Any]:
         """Record a new job in state ``pending`` and return it."""
         job = self.plan_start(
@@ -319,6 +322,8 @@ class Journal:
             rollback_of=rollback_of,
             message=message,
             now=now,
+            deployment_id=deployment_id,
+            previous_deployment_id=previous_deployment_id,
         )
         self.write(job)
         return job
