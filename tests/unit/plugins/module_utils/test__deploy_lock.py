@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Environment lock: exclusive acquisition, refusal message, re-entry, release, stale holders."""
+"""Environment lock: exclusive acquisition, refusal message, re-entry, release, stale holders.
+
+Staleness is told on the controller (``is_stale``: same controller and the run's process gone);
+the host side breaks a lock only for the run the controller named (``stale_run_id``).
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import DeployLock, find_run_pid, pid_alive
+from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import (
+    DeployLock,
+    controller_identity,
+    describe,
+    is_stale,
+    make_record,
+    pid_alive,
+)
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 T0 = datetime(2025, 11, 22, 4, 0, 0, tzinfo=UTC)
+HERE = "controller-a/6f1c0f4e-0000-4000-8000-000000000001"
+ELSEWHERE = "controller-b/6f1c0f4e-0000-4000-8000-000000000002"
 
 
 def dead_pid() -> int:
@@ -28,21 +41,52 @@ def dead_pid() -> int:
 
 def test_acquire_creates_record_and_second_run_is_refused(tmp_path: Path) -> None:
     lock = DeployLock(str(tmp_path / "locks" / "production.lock"))
-    first = lock.acquire("run-1", owner="alice", pid=os.getpid(), release_id="2025.10.0-stable", now=T0)
+    first = lock.acquire("run-1", owner="alice", controller=HERE, pid=4242, release_id="2025.10.0-stable", now=T0)
     assert first.acquired and first.changed and not first.stale
     on_disk = json.loads((tmp_path / "locks" / "production.lock").read_text())
     assert on_disk == first.lock
-    assert on_disk["environment"] == "production" and on_disk["host"] == socket.gethostname()
+    assert on_disk == {
+        "owner": "alice",
+        "controller": HERE,
+        "pid": 4242,
+        "run_id": "run-1",
+        "since": "2025-11-22T04:00:00Z",
+        "release_id": "2025.10.0-stable",
+        "environment": "production",
+    }
+    assert "host" not in on_disk
 
     with pytest.raises(StellaOpsError) as caught:
-        lock.acquire("run-2", owner="bob", pid=os.getpid(), release_id="2025.11.0-edge")
+        lock.acquire("run-2", owner="bob", controller=ELSEWHERE, pid=os.getpid(), release_id="2025.11.0-edge")
     assert str(caught.value) == (
-        f"environment production is locked by alice on {socket.gethostname()} (pid {os.getpid()}) "
+        f"environment production is locked by alice, run run-1 from controller {HERE} (pid 4242) "
         "since 2025-11-22T04:00:00Z for 2025.10.0-stable; if that run is dead, clear it with state=absent force=true."
     )
     assert caught.value.details["lock"] == on_disk
     assert caught.value.details["stale"] is False
     assert json.loads((tmp_path / "locks" / "production.lock").read_text()) == on_disk
+
+
+def test_record_defaults_to_this_controller() -> None:
+    record = make_record("run-1", environment="prod", now=T0)
+    assert record["controller"] == controller_identity()
+    assert record["pid"] is None and record["release_id"] is None
+    with pytest.raises(StellaOpsError, match="run_id must be a non-empty string"):
+        make_record("", environment="prod")
+
+
+def test_controller_identity_is_host_name_and_boot_id() -> None:
+    identity = controller_identity()
+    boot_id = Path("/proc/sys/kernel/random/boot_id")
+    expected_boot = boot_id.read_text().strip() if boot_id.exists() else "unknown-boot"
+    assert identity == f"{socket.gethostname()}/{expected_boot}"
+    assert controller_identity() == identity
+
+
+def test_describe_without_details_says_unknown() -> None:
+    assert describe({}, "prod") == (
+        "environment prod is locked by unknown, run unknown from controller unknown (pid unknown) since unknown for an unknown release"
+    )
 
 
 def test_reacquire_by_same_run_is_no_change(tmp_path: Path) -> None:
@@ -83,37 +127,102 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     assert not path.exists()
 
 
-def test_dead_holder_is_stale_and_kept_unless_break_stale(tmp_path: Path) -> None:
+# --------------------------------------------------------------------------- staleness, told on the controller
+
+
+def test_is_stale() -> None:
+    gone = dead_pid()
+    assert is_stale({"unreadable": True}, HERE) is True  # a file that was never written, wherever it is read
+    assert is_stale({"unreadable": True, "controller": ELSEWHERE}, HERE) is True
+    assert is_stale({"controller": HERE, "pid": gone, "run_id": "r"}, HERE) is True
+    assert is_stale({"controller": HERE, "pid": os.getpid(), "run_id": "r"}, HERE) is False
+    assert is_stale({"controller": ELSEWHERE, "pid": gone, "run_id": "r"}, HERE) is False  # cannot be judged here
+    assert is_stale({"controller": HERE, "pid": None, "run_id": "r"}, HERE) is False  # no process recorded
+    assert is_stale({"pid": gone, "run_id": "r"}, HERE) is False  # an old record without a controller
+
+
+def test_is_stale_asks_alive_about_the_recorded_pid_only_for_this_controller() -> None:
+    asked: list[object] = []
+
+    def alive(pid: object) -> bool:
+        asked.append(pid)
+        return False
+
+    assert is_stale({"controller": HERE, "pid": 31337}, HERE, alive=alive) is True
+    assert is_stale({"controller": ELSEWHERE, "pid": 31338}, HERE, alive=alive) is False
+    assert asked == [31337]
+    assert is_stale({"controller": HERE, "pid": 31337}, HERE, alive=lambda _pid: True) is False
+
+
+@pytest.mark.parametrize("pid", [0, -1, None, True, "123", 1.5])
+def test_pid_alive_refuses_what_is_not_a_pid(pid: object) -> None:
+    assert pid_alive(pid) is False
+
+
+def test_pid_alive() -> None:
+    assert pid_alive(os.getpid()) is True
+    assert pid_alive(1) is True  # another user's process (PermissionError) or init: alive either way
+    assert pid_alive(dead_pid()) is False
+
+
+# --------------------------------------------------------------------------- breaking a stale lock on the host
+
+
+def test_a_dead_holder_is_not_judged_on_the_host(tmp_path: Path) -> None:
     path = tmp_path / "env.lock"
     lock = DeployLock(str(path))
-    lock.acquire("dead-run", pid=dead_pid(), release_id="2025.09.0-stable")
-    with pytest.raises(StellaOpsError, match="looks stale") as caught:
-        lock.acquire("run-2", pid=os.getpid())
+    lock.acquire("dead-run", controller=HERE, pid=dead_pid(), release_id="2025.09.0-stable")
+    # without the controller's word the host does not break it, even with break_stale
+    for break_stale in (False, True):
+        with pytest.raises(StellaOpsError, match="is locked by") as caught:
+            lock.acquire("run-2", controller=HERE, pid=os.getpid(), break_stale=break_stale)
+        assert caught.value.details["stale"] is False
+    assert json.loads(path.read_text())["run_id"] == "dead-run"
+
+
+def test_stale_run_id_marks_the_lock_stale_and_break_stale_clears_it(tmp_path: Path) -> None:
+    path = tmp_path / "env.lock"
+    lock = DeployLock(str(path))
+    lock.acquire("dead-run", controller=HERE, pid=dead_pid(), release_id="2025.09.0-stable")
+
+    with pytest.raises(StellaOpsError) as caught:
+        lock.acquire("run-2", controller=HERE, pid=os.getpid(), stale_run_id="dead-run")
+    assert str(caught.value).endswith(
+        "; if that run is dead, clear it with state=absent force=true (it is stale: its run is gone; break_stale=true clears it)."
+    )
     assert caught.value.details["stale"] is True
     assert json.loads(path.read_text())["run_id"] == "dead-run"
 
-    dry = lock.acquire("run-2", pid=os.getpid(), break_stale=True, dry_run=True)
-    assert dry.acquired and dry.stale and json.loads(path.read_text())["run_id"] == "dead-run"
+    dry = lock.acquire("run-2", controller=HERE, pid=os.getpid(), stale_run_id="dead-run", break_stale=True, dry_run=True)
+    assert dry.acquired and dry.changed and dry.stale
+    assert dry.broken is not None and dry.broken["run_id"] == "dead-run"
+    assert json.loads(path.read_text())["run_id"] == "dead-run"
 
-    broke = lock.acquire("run-2", pid=os.getpid(), break_stale=True)
+    broke = lock.acquire("run-2", controller=HERE, pid=os.getpid(), stale_run_id="dead-run", break_stale=True)
     assert broke.acquired and broke.changed and broke.stale
     assert broke.broken is not None and broke.broken["run_id"] == "dead-run"
     assert json.loads(path.read_text())["run_id"] == "run-2"
+    assert not (tmp_path / "env.lock.break").exists()
 
 
-def test_live_holder_is_not_broken_by_break_stale(tmp_path: Path) -> None:
-    lock = DeployLock(str(tmp_path / "env.lock"))
-    lock.acquire("run-1", pid=os.getpid())
-    with pytest.raises(StellaOpsError, match="is locked by"):
-        lock.acquire("run-2", pid=os.getpid(), break_stale=True)
-
-
-def test_holder_on_another_host_is_never_stale(tmp_path: Path) -> None:
-    lock = DeployLock(str(tmp_path / "env.lock"))
-    lock.acquire("run-1", host="elsewhere.example", pid=dead_pid())
-    with pytest.raises(StellaOpsError) as caught:
-        lock.acquire("run-2", pid=os.getpid(), break_stale=True)
+def test_stale_run_id_of_another_run_breaks_nothing(tmp_path: Path) -> None:
+    # the controller found run "dead-run" stale, but by now the lock is held by a live run
+    path = tmp_path / "env.lock"
+    lock = DeployLock(str(path))
+    lock.acquire("live-run", controller=ELSEWHERE, pid=os.getpid())
+    with pytest.raises(StellaOpsError, match="locked by .*, run live-run from controller") as caught:
+        lock.acquire("run-2", controller=HERE, pid=os.getpid(), stale_run_id="dead-run", break_stale=True)
     assert caught.value.details["stale"] is False
+    assert json.loads(path.read_text())["run_id"] == "live-run"
+
+
+def test_the_host_trusts_the_stale_run_id_it_is_given(tmp_path: Path) -> None:
+    # the host does not compare controllers: the action plugin names a run only after is_stale() on its controller
+    path = tmp_path / "env.lock"
+    lock = DeployLock(str(path))
+    lock.acquire("dead-run", controller=ELSEWHERE, pid=4242)
+    assert lock.acquire("run-2", controller=HERE, stale_run_id="dead-run", break_stale=True).broken is not None
+    assert json.loads(path.read_text())["controller"] == HERE
 
 
 def test_empty_lock_file_left_by_crash_is_stale(tmp_path: Path) -> None:
@@ -121,10 +230,22 @@ def test_empty_lock_file_left_by_crash_is_stale(tmp_path: Path) -> None:
     path.write_text("")
     lock = DeployLock(str(path), fresh_wait=0.0)
     record = lock.read()
-    assert record is not None and record["unreadable"]
-    with pytest.raises(StellaOpsError, match="locked by unknown"):
+    assert record is not None and record["unreadable"] and record["controller"] is None
+    with pytest.raises(StellaOpsError, match="locked by unknown.*it is stale") as caught:
         lock.acquire("run-1", pid=os.getpid())
-    assert lock.acquire("run-1", pid=os.getpid(), break_stale=True).acquired
+    assert caught.value.details["stale"] is True
+    # no stale_run_id is needed: a garbled file is stale wherever it is read
+    outcome = lock.acquire("run-1", pid=os.getpid(), break_stale=True)
+    assert outcome.acquired and outcome.stale and outcome.broken is not None and outcome.broken["unreadable"]
+    assert json.loads(path.read_text())["run_id"] == "run-1"
+
+
+def test_release_of_a_garbled_file_is_reported_stale(tmp_path: Path) -> None:
+    path = tmp_path / "env.lock"
+    path.write_text("{half")
+    outcome = DeployLock(str(path), fresh_wait=0.0).release("run-1", force=True)
+    assert outcome.changed and outcome.stale
+    assert not path.exists()
 
 
 def _race(path: str, run_id: str, barrier: Any, results: Any) -> None:
@@ -155,6 +276,38 @@ def test_racing_processes_exactly_one_wins(tmp_path: Path, round_no: int) -> Non
     assert json.loads(Path(path).read_text())["run_id"] == winners[0]
 
 
+def _break_race(path: str, run_id: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        DeployLock(path).acquire(run_id, pid=os.getpid(), stale_run_id="dead-run", break_stale=True)
+        results.put((run_id, True))
+    except StellaOpsError:
+        results.put((run_id, False))
+
+
+@pytest.mark.parametrize("round_no", range(3))
+def test_racing_breakers_of_one_stale_lock_exactly_one_wins(tmp_path: Path, round_no: int) -> None:
+    # every contender was told the same run is stale; the first to break it wins, the others then
+    # find a live run's lock (not the stale one) and are refused
+    ctx = multiprocessing.get_context("fork")
+    contenders = 6
+    path = str(tmp_path / f"stale-{round_no}.lock")
+    DeployLock(path).acquire("dead-run", controller=HERE, pid=dead_pid())
+    barrier = ctx.Barrier(contenders)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_break_race, args=(path, f"run-{i}", barrier, results)) for i in range(contenders)]
+    for proc in procs:
+        proc.start()
+    outcomes = dict(results.get(timeout=20) for _proc in procs)
+    for proc in procs:
+        proc.join(timeout=20)
+    winners = [run for run, won in outcomes.items() if won]
+    assert len(outcomes) == contenders
+    assert len(winners) == 1
+    assert json.loads(Path(path).read_text())["run_id"] == winners[0]
+    assert not Path(path + ".break").exists()
+
+
 def test_reader_waits_for_a_lock_file_being_written(tmp_path: Path) -> None:
     path = tmp_path / "env.lock"
     path.write_text("")
@@ -168,9 +321,3 @@ def test_reader_waits_for_a_lock_file_being_written(tmp_path: Path) -> None:
     record = DeployLock(str(path), sleep=sleep).read()
     assert written["n"] == 1
     assert record == {"run_id": "run-1", "owner": "alice"}
-
-
-def test_find_run_pid_walks_to_outermost_marked_ancestor() -> None:
-    # this test process is an ancestor-chain member whose command line mentions pytest
-    assert find_run_pid(start=os.getpid(), marker="pytest") is not None
-    assert find_run_pid(start=os.getpid(), marker="no-such-program-name-here") is None

@@ -15,6 +15,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._journal import (
     TRANSITIONS,
     Journal,
     apply_transition,
+    new_job,
     new_job_id,
 )
 
@@ -44,6 +45,45 @@ def test_start_writes_a_pending_job_file(tmp_path: Path) -> None:
     on_disk = json.loads((tmp_path / "journal" / "jobs" / f"{job['id']}.json").read_text())
     assert on_disk == job
     assert journal.get(job["id"]) == job
+
+
+def test_start_records_the_deployment_and_the_one_it_replaces(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(
+        journal,
+        previous="2025.10.0-stable",
+        deployment_id="2025.10.0-stable+2",
+        previous_deployment_id="2025.10.0-stable+1",
+    )
+    assert job["deployment_id"] == "2025.10.0-stable+2"
+    assert job["previous_deployment_id"] == "2025.10.0-stable+1"
+    assert job["release_id"] == job["previous_release_id"] == "2025.10.0-stable"  # a settings change of one release
+    assert journal.get(job["id"]) == job
+
+
+def test_deployment_ids_default_to_none(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    assert job["deployment_id"] is None and job["previous_deployment_id"] is None
+    blank = new_job(
+        release_id="A", release="1", channel="stable", host="h", environment="prod", previous_release_id="", digests=None,
+        deployment_id="", previous_deployment_id="",
+    )
+    assert blank["deployment_id"] is None and blank["previous_deployment_id"] is None and blank["previous_release_id"] is None
+
+
+def test_plan_start_writes_nothing_and_start_writes_the_same_record(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    fields = {
+        "release_id": "2025.10.0-stable", "release": "2025.10.0", "channel": "stable", "host": "fleet-1", "environment": "prod",
+        "previous_release_id": None, "digests": DIGESTS, "now": T0, "deployment_id": "2025.10.0-stable+1",
+    }
+    planned = journal.plan_start(**fields)  # type: ignore[arg-type]
+    assert journal.jobs() == []
+    written = journal.start(**fields)  # type: ignore[arg-type]
+    ignore_id = {k: v for k, v in written.items() if k != "id"}
+    assert ignore_id == {k: v for k, v in planned.items() if k != "id"}
+    assert written["deployment_id"] == "2025.10.0-stable+1"
 
 
 def test_job_ids_are_unique_and_sort_by_time() -> None:
@@ -142,6 +182,42 @@ def test_last_completed_skips_excluded_release_and_other_environments(tmp_path: 
     assert previous is not None and previous["id"] == a["id"]
     assert journal.last_completed("nowhere") is None
     assert [j["id"] for j in journal.jobs()] == [a["id"], other_env["id"], b["id"], failed["id"]]
+
+
+def test_last_completed_skips_the_excluded_deployment_of_the_same_release(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    first = start(journal, "2025.10.0-stable", now=T0, deployment_id="2025.10.0-stable+1")
+    complete(journal, first["id"], T0 + timedelta(minutes=1))
+    settings_change = start(
+        journal, "2025.10.0-stable", now=T0 + timedelta(minutes=2), deployment_id="2025.10.0-stable+2", previous_deployment_id="2025.10.0-stable+1"
+    )
+    complete(journal, settings_change["id"], T0 + timedelta(minutes=3))
+    older = start(journal, "2025.09.0-stable", now=T0 - timedelta(hours=1), deployment_id="2025.09.0-stable+1")
+    complete(journal, older["id"], T0 - timedelta(minutes=30))
+
+    def last(**exclude: str) -> str | None:
+        job = journal.last_completed("prod", **exclude)
+        return None if job is None else job["deployment_id"]
+
+    assert last() == "2025.10.0-stable+2"
+    # rolling back a settings change returns to the previous settings of the same release
+    assert last(exclude_deployment_id="2025.10.0-stable+2") == "2025.10.0-stable+1"
+    # excluding the release skips all of its deployments
+    assert last(exclude_release_id="2025.10.0-stable") == "2025.09.0-stable+1"
+    assert last(exclude_release_id="2025.10.0-stable", exclude_deployment_id="2025.09.0-stable+1") is None
+    assert last(exclude_deployment_id="2025.11.0-edge+1") == "2025.10.0-stable+2"  # excluding an unknown id excludes nothing
+    assert last(exclude_deployment_id="") == "2025.10.0-stable+2"
+
+
+def test_last_completed_with_excluded_deployment_keeps_jobs_recorded_without_one(tmp_path: Path) -> None:
+    # jobs written before deployments existed carry deployment_id None and stay candidates
+    journal = Journal(str(tmp_path))
+    legacy = start(journal, "2025.09.0-stable", now=T0)
+    complete(journal, legacy["id"], T0 + timedelta(minutes=1))
+    current = start(journal, "2025.10.0-stable", now=T0 + timedelta(minutes=2), deployment_id="2025.10.0-stable+1")
+    complete(journal, current["id"], T0 + timedelta(minutes=3))
+    found = journal.last_completed("prod", exclude_deployment_id="2025.10.0-stable+1")
+    assert found is not None and found["id"] == legacy["id"] and found["deployment_id"] is None
 
 
 def test_rollback_job_that_completes_becomes_last_completed(tmp_path: Path) -> None:
