@@ -48,6 +48,7 @@ class ComposeDeployer:
         self.timeout_bin = timeout_bin
         self.result: dict[str, Any] = {"changed": False, "touched": False}
         self._before_content: tuple[str, str] = ("", "")
+        self._before_secret_keys: set[str] = set()
         self._after_content: tuple[str, str] = ("", "")
 
     # ------------------------------------------------------------------ the target deployment
@@ -69,6 +70,8 @@ class ComposeDeployer:
             "release": release["version"],
             "channel": release["channel"],
             "images": dict(sorted((p["images"] or {}).items())),
+            # Names only: what a diff against this deployment must never show.
+            "secret_keys": sorted(p["secrets"] or {}),
         }
         if found:
             return found, p["lock"], env, {**self.store.meta(found), **record}, False
@@ -158,6 +161,7 @@ class ComposeDeployer:
         self._after_content = (lock, env)
         if bookmark_id:
             self._before_content = self.store.content(bookmark_id)
+            self._before_secret_keys = set(self.store.meta(bookmark_id).get("secret_keys") or [])
         kept_dir = None if new else self.store.path(deployment_id)
         if p["state"] == "absent":
             return self._absent(deployment_id, kept_dir, containers)
@@ -213,7 +217,7 @@ class ComposeDeployer:
 
     def diff(self) -> list[dict[str, str]]:
         """The lock change and the settings change against the bookmark; only values of O(settings) are shown."""
-        shown = set(self.params["settings"] or {}) - set(self.params["secrets"] or {})
+        shown = set(self.params["settings"] or {}) - set(self.params["secrets"] or {}) - self._before_secret_keys
 
         def masked(env: str) -> str:
             # split at "\n" only, as render_env writes it: splitlines() would also split inside a value at

@@ -523,11 +523,6 @@ def test_diff_does_not_split_a_secret_at_a_unicode_line_separator(tmp_path: Path
     assert run.diff()[1]["after"] == "AUTHORITY_LOG_LEVEL='info'\nDB_PASSWORD=********\nSIGNER_LOG_LEVEL='info'\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: deployment.json does not record which keys were secrets, so a key that was a secret in the "
-    "bookmarked deployment and is a setting now shows its old secret value on the before side of the diff",
-)
 def test_diff_masks_an_old_secret_whose_key_is_now_a_setting(tmp_path: Path) -> None:
     project = tmp_path / "project"
     docker = FakeDocker([])
