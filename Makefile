@@ -10,6 +10,8 @@ export STELLAOPS_TOOLS_DIR := $(ROOT)/.tools/bin
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 PYTHON := $(VENV)/bin/python
 CHANNEL ?= stable
+# The release the demo starts the fleet from, so that it has a deployment to roll back to.
+DEMO_FROM ?= 2025.09.0
 
 .PHONY: help setup sandbox-up sandbox-down sandbox-status demo test lint sanity unit integration bench build clean
 
@@ -26,9 +28,11 @@ sandbox-down:  ## stop what sandbox-up started
 	@if [ -x $(PYTHON) ]; then $(PYTHON) scripts/sandbox.py down; fi
 
 sandbox-status:  ## say which sandbox parts answer
-	@$(PYTHON) scripts/sandbox.py status
 
-demo: sandbox-up  ## set up, start the sandbox and upgrade it to the newest release of CHANNEL (default stable)
+demo: sandbox-up  ## set up, start the sandbox, then upgrade its SSH fleet to the newest CHANNEL release, roll back, upgrade again
+	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e release=$(DEMO_FROM)
+	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL)
+	ansible-playbook playbooks/rollback.yml
 	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL)
 
 test: setup lint sanity unit integration  ## every test: lint, sanity, unit, integration (starts the sandbox)
