@@ -72,7 +72,7 @@ options:
     description: Service name to pinned image (C(repository@sha256:...)) of the lock. Set by the action plugin.
     type: dict
   deployment_id:
-    description: A deployment kept on the host (C(<release_id>+<n>)) to bring back, such as RV(bookmark.deployment_id).
+    description: A deployment kept on the host (C(<release_id>+<n>)) to bring back, such as the C(deployment_id) of RV(bookmark).
     type: str
   settings:
     description: Values written to the deployment's env file (non-secret).
