@@ -857,7 +857,7 @@ def container_state(name: str) -> dict[str, str] | None:
     )
     if found.returncode != 0:
         return None
-    status, _, spec = found.stdout.strip().partition(" ")
+    status, _separator, spec = found.stdout.strip().partition(" ")
     return {"status": status, "spec": spec}
 
 
