@@ -256,6 +256,26 @@ ARGUMENT_SPEC: dict[str, Any] = {
 }
 
 
+class _RaisingModule:
+    """The module as the docker runner sees it: a failed docker command raises instead of exiting.
+
+    The failure then goes through main()'s handler with the deployer's result, so that ``touched``
+    and ``bookmark`` say whether anything running changed (a failed pull touches nothing).
+    """
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self._module = module
+
+    def get_bin_path(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module.get_bin_path(*args, **kwargs)
+
+    def run_command(self, *args: Any, **kwargs: Any) -> Any:
+        return self._module.run_command(*args, **kwargs)
+
+    def fail_json(self, msg: str, **kwargs: Any) -> Any:
+        raise StellaOpsError(msg, **kwargs)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
@@ -268,14 +288,15 @@ def main() -> None:
     try:
         deployer = ComposeDeployer(
             module.params,
-            DockerRunner(module, module.params["docker_host"]),
+            DockerRunner(_RaisingModule(module), module.params["docker_host"]),
             check_mode=module.check_mode,
             run_command=module.run_command,
             timeout_bin=module.get_bin_path("timeout"),
         )
         result = deployer.run()
     except StellaOpsError as error:
-        module.fail_json(msg=str(error), **(deployer.result if deployer else {}))
+        command = {key: value for key, value in error.details.items() if key in ("cmd", "rc", "stdout", "stderr")}
+        module.fail_json(msg=str(error), **command, **(deployer.result if deployer else {}))
     for job in result["unfinished_jobs"]:
         module.warn(
             f"The journal holds job {job['id']} ({job['release_id']}, {job['status']} since {job['started_at']} on {job['host']}), "

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -53,6 +56,46 @@ class PlaybookResult:
         return [str(r.get("msg", "")) for _name, r in self.tasks() if r.get("failed")]
 
 
+def _parse(rc: int, stdout: str, stderr: str) -> PlaybookResult:
+    """The report of the ansible.posix.json callback: the JSON document that runs to the end of stdout."""
+    decoder = json.JSONDecoder()
+    for line in re.finditer(r"^\{", stdout, re.MULTILINE):
+        try:
+            data, end = decoder.raw_decode(stdout, line.start())
+        except ValueError:
+            continue
+        if isinstance(data, dict) and not stdout[end:].strip():
+            return PlaybookResult(rc, stdout, stderr, data)
+    return PlaybookResult(rc, stdout, stderr, {})
+
+
+class RunningPlaybook:
+    """An ``ansible-playbook`` started without waiting, in a process group of its own (``pid`` is its pgid)."""
+
+    def __init__(self, process: subprocess.Popen, stdout: IO[str], stderr: IO[str]) -> None:
+        self.process = process
+        self.pid = process.pid
+        self._stdout = stdout
+        self._stderr = stderr
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def kill(self) -> None:
+        """SIGKILL the run's whole process group: the ansible-playbook process and its workers."""
+        os.killpg(self.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def wait(self, timeout: float = 900) -> PlaybookResult:
+        rc = self.process.wait(timeout=timeout)
+        outputs = []
+        for handle in (self._stdout, self._stderr):
+            handle.seek(0)
+            outputs.append(handle.read())
+            handle.close()
+        return _parse(rc, outputs[0], outputs[1])
+
+
 def run_playbook(
     playbook: str | Path,
     *,
@@ -64,8 +107,15 @@ def run_playbook(
     env: dict[str, str] | None = None,
     timeout: float = 900,
     cwd: Path | None = None,
-) -> PlaybookResult:
-    """Run ``ansible-playbook`` from the repository root and parse its JSON report."""
+    background: bool = False,
+    verbosity: int = 0,
+) -> Any:
+    """Run ``ansible-playbook`` from the repository root and parse its JSON report.
+
+    With ``background`` it returns a ``RunningPlaybook`` at once, the same command line started
+    in a process group of its own; its ``wait()`` gives the ``PlaybookResult``. With ``verbosity``
+    (``-v`` that many times) Ansible's own lines come before the report.
+    """
     args = [str(VENV_BIN / "ansible-playbook"), str(playbook)]
     if inventory is not None:
         args += ["-i", str(inventory)]
@@ -77,6 +127,8 @@ def run_playbook(
         args.append("--diff")
     if limit:
         args += ["--limit", limit]
+    if verbosity:
+        args.append("-" + "v" * verbosity)
     environ = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
@@ -87,10 +139,13 @@ def run_playbook(
         "STELLAOPS_TOOLS_DIR": str(ROOT / ".tools" / "bin"),
         **(env or {}),
     }
+    if background:
+        # Files, not pipes: nobody reads the output until the run ends.
+        stdout, stderr = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by wait()
+        process = subprocess.Popen(args, cwd=cwd or ROOT, env=environ, stdout=stdout, stderr=stderr, text=True, start_new_session=True)
+        return RunningPlaybook(process, stdout, stderr)
     proc = subprocess.run(args, cwd=cwd or ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False)
-    start = proc.stdout.find("{")
-    data = json.loads(proc.stdout[start:]) if start >= 0 else {}
-    return PlaybookResult(proc.returncode, proc.stdout, proc.stderr, data)
+    return _parse(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture(scope="session")

@@ -165,19 +165,27 @@ class Fleet:
             **extra,
         }
 
-    def run(self, playbook: str, *, check: bool = False, diff: bool = False, limit: Optional[str] = None, timeout: float = 900, **extra: Any) -> Any:
-        """``ansible-playbook stellaops.deploy.<playbook>`` from the installed collection."""
-        return self.runner(
-            f"stellaops.deploy.{playbook}",
-            inventory=self.inventory,
-            extra_vars=self.vars(**extra),
-            check=check,
-            diff=diff,
-            limit=limit,
-            timeout=timeout,
-            env={"ANSIBLE_CONFIG": str(self.workdir / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(self.collections)},
-            cwd=self.workdir,
-        )
+    def run(
+        self, playbook: str, *, check: bool = False, diff: bool = False, limit: Optional[str] = None, timeout: float = 900, verbosity: int = 0, **extra: Any
+    ) -> Any:
+        """``ansible-playbook stellaops.deploy.<playbook>`` from the installed collection (``-v`` ``verbosity`` times)."""
+        return self.runner(**self._command(playbook, check=check, diff=diff, limit=limit, extra=extra), timeout=timeout, verbosity=verbosity)
+
+    def start(self, playbook: str, *, check: bool = False, diff: bool = False, limit: Optional[str] = None, **extra: Any) -> Any:
+        """The same run as ``run``, started without waiting: a ``RunningPlaybook`` in a process group of its own."""
+        return self.runner(**self._command(playbook, check=check, diff=diff, limit=limit, extra=extra), background=True)
+
+    def _command(self, playbook: str, *, check: bool, diff: bool, limit: Optional[str], extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "playbook": f"stellaops.deploy.{playbook}",
+            "inventory": self.inventory,
+            "extra_vars": self.vars(**extra),
+            "check": check,
+            "diff": diff,
+            "limit": limit,
+            "env": {"ANSIBLE_CONFIG": str(self.workdir / "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": str(self.collections)},
+            "cwd": self.workdir,
+        }
 
     def port(self, host: FleetHost, service: str = "authority") -> int:
         return host.port_base + 1 + SERVICES.index(service)
@@ -209,4 +217,3 @@ def sandbox_hosts(sandbox: dict[str, Any], port_offset: int) -> list[FleetHost]:
             )
         )
     return hosts
-

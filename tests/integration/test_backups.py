@@ -4,6 +4,13 @@
 Every test works on its own scratch database, bucket or prefix (created and removed by the test); the sandbox's
 ``stellaops`` database and the seeded ``stellaops-evidence`` objects are only read. The MongoDB path runs against a
 MongoDB-compatible server (a wire-protocol server started by the fixture), not a real mongod.
+
+The playbooks run against the sandbox inventory, whose compose hosts are the fleet reached over SSH: the backup
+is taken once per run on the controller (where the client tools and the backup sets are), and the change that
+follows a backup happens on every compose host, in its own filesystem (checked over SSH). playbooks/restore.yml
+stops the services of every compose host, restores once and brings every host's deployment back, so the restore
+tests run it from the installed collection against a project of this module's own (``it-backups`` on ports
+19201-19206, 19211-19216 and 19221-19226 of fleet-1..3), deployed once, never against the sandbox's ``stellaops``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_postgres import PgTools
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run import BackupRun
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import BackupSet, list_sets, load_manifest
@@ -29,13 +37,15 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location, iter_objects, make_client, stream_sha256
+from fleet import Fleet, FleetHost
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP_PLAYBOOK = ROOT / "playbooks" / "backup.yml"
-RESTORE_PLAYBOOK = ROOT / "playbooks" / "restore.yml"
 BACKUP_TASK = "stellaops.deploy.backup : Back up PostgreSQL, MongoDB, object storage and Kubernetes configuration"
 RESTORE_TASK = "stellaops.deploy.database_restore : Restore the backup set"
 GUARDED_PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "backup_then_change.yml"
+# The sandbox's compose template with a healthcheck a loaded shared machine can meet.
+PATIENT_TEMPLATE = ROOT / "tests" / "integration" / "fixtures" / "stellaops-patient-health.template.yml"
 # The sandbox inventory backs up its own database and evidence bucket; each test backs up only what it names.
 NOTHING_ELSE = {"backup_postgres": [], "backup_mongodb": [], "backup_object_storage": [], "backup_kubernetes": []}
 
@@ -50,6 +60,62 @@ CREATE SCHEMA "Other Schema";
 CREATE TABLE "Other Schema"."Mixed Case" (k int PRIMARY KEY, v text);
 INSERT INTO "Other Schema"."Mixed Case" SELECT g, repeat(chr(65 + g % 26), g % 40) FROM generate_series(1, 500) AS g;
 """
+
+
+@pytest.fixture(scope="module")
+def compose_hosts(sandbox: dict[str, Any]) -> list[FleetHost]:
+    """The compose hosts of the sandbox inventory (the fleet over SSH)."""
+    inventory = yaml.safe_load((ROOT / "inventory" / "local" / "hosts.yml").read_text())
+    names = set(inventory["all"]["children"]["compose_hosts"]["children"]["compose_fleet"]["hosts"])
+    hosts = [FleetHost(name=h["name"], ssh_port=h["ssh_port"], docker_host=h["docker_host"], key_file=h["ssh_private_key_file"])
+             for h in sandbox["fleet"]["hosts"] if h["name"] in names]
+    assert sorted(h.name for h in hosts) == sorted(names)
+    return hosts
+
+
+@pytest.fixture
+def marker(compose_hosts: list[FleetHost]) -> Iterator[str]:
+    """A file that the guarded play writes on every compose host after its backup; removed afterwards."""
+    path = f"/tmp/it-backups-{uuid.uuid4().hex[:12]}.changed"
+    yield path
+    for host in compose_hosts:
+        host.ssh(f"rm -f {path}", check=False)
+
+
+@pytest.fixture(scope="module")
+def fleet(compose_hosts: list[FleetHost], installed_collection: Path, playbook_runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The compose hosts running this module's project it-backups (2025.09.0-stable), for playbooks/restore.yml."""
+    hosts = [FleetHost(name=h.name, ssh_port=h.ssh_port, docker_host=h.docker_host, key_file=h.key_file, port_base=19200 + 10 * i)
+             for i, h in enumerate(sorted(compose_hosts, key=lambda h: h.name))]
+    fleet = Fleet(
+        workdir=tmp_path_factory.mktemp("backups-fleet"), collections=installed_collection, runner=playbook_runner, hosts=hosts,
+        project="it-backups", port_offset=0,
+        extra_vars={"compose_upgrade_backup": False, "compose_upgrade_evidence_gate": False, "compose_upgrade_template": str(PATIENT_TEMPLATE)},
+    )
+    fleet.clean()
+    fleet.write()
+    try:
+        deployed = fleet.run("upgrade", channel="stable", release="2025.09.0")
+        assert deployed.rc == 0, deployed.failure_messages or deployed.stdout[-3000:]
+        assert fleet.versions() == {host.name: "2025.09.0" for host in hosts}
+        yield fleet
+    finally:
+        fleet.clean()
+
+
+def _services(fleet: Fleet) -> dict[str, dict[str, tuple[str, str, str]]]:
+    """Host -> service -> (container id, state, when it last started), read from each host's engine."""
+    found = {}
+    for host in fleet.hosts:
+        containers = host.containers(fleet.project)
+        started = {c["Id"]: c["State"]["StartedAt"] for c in json.loads(host.docker("container", "inspect", *[c["id"] for c in containers.values()]))}
+        found[host.name] = {name: (c["id"], c["state"], started[c["id"]]) for name, c in containers.items()}
+    return found
+
+
+def _on_hosts(hosts: list[FleetHost], path: str) -> dict[str, bool]:
+    """Whether ``path`` exists on each host."""
+    return {host.name: host.ssh(f"test -e {path}", check=False).returncode == 0 for host in hosts}
 
 
 def _password(sandbox: dict[str, Any]) -> str:
@@ -107,7 +173,7 @@ def _complete_files(backup_dir: Path) -> list[str]:
 # --- PostgreSQL: back up, destroy, restore, prove identical -------------------------------------------------------
 
 
-def test_backup_destroy_restore_identical(sandbox, scratch_db, passfile, tools, tmp_path, playbook_runner) -> None:
+def test_backup_destroy_restore_identical(sandbox, scratch_db, passfile, tools, tmp_path, playbook_runner, compose_hosts, fleet) -> None:
     conn = _conn(sandbox, scratch_db)
     before = tools.psql.table_checksums(conn)
     assert before['public.kinds'].rows == 3000 and before['"Other Schema"."Mixed Case"'].rows == 500
@@ -121,6 +187,10 @@ def test_backup_destroy_restore_identical(sandbox, scratch_db, passfile, tools, 
 
     run = playbook_runner(BACKUP_PLAYBOOK, extra_vars={**common, "backup_postgres": pg_item, "backup_verify_restore": True})
     assert run.rc == 0, run.failure_messages
+    # one backup for the environment, taken on the controller; nothing on the compose hosts
+    assert [name for name, _result in run.tasks()].count(BACKUP_TASK) == 1
+    assert [s.status for s in list_sets(common["backup_dir"])] == ["complete"]
+    assert _on_hosts(compose_hosts, common["backup_dir"]) == {host.name: False for host in compose_hosts}
     taken = run.result(BACKUP_TASK)
     artifact = taken["artifacts"][0]
     assert artifact["verification"]["status"] == "passed" and artifact["verification"]["level"] == "scratch_restore"
@@ -134,49 +204,67 @@ def test_backup_destroy_restore_identical(sandbox, scratch_db, passfile, tools, 
                            'DROP TABLE "Other Schema"."Mixed Case";')
     assert tools.psql.table_checksums(conn) != before
 
-    restore = playbook_runner(RESTORE_PLAYBOOK, extra_vars={
-        "database_restore_backup_dir": common["backup_dir"],
-        "database_restore_postgres_bin_dir": sandbox["postgres"]["bin_dir"],
-        "database_restore_postgres": pg_item,
-    })
-    assert restore.rc == 0, restore.failure_messages
+    running = _services(fleet)
+    restore = fleet.run(
+        "restore",
+        database_restore_backup_dir=common["backup_dir"],
+        database_restore_postgres_bin_dir=sandbox["postgres"]["bin_dir"],
+        database_restore_postgres=pg_item,
+    )
+    assert restore.rc == 0, restore.failure_messages or restore.stdout[-3000:]
+    # restored once, not once per compose host
+    assert [name for name, _result in restore.tasks()].count(RESTORE_TASK) == 1
     assert "identical to the backup" in restore.result(RESTORE_TASK)["results"][0]["restored"]["verification"]
     assert tools.psql.table_checksums(conn) == before
+    # every host's services were stopped for the restore and run their deployment again, the same containers
+    after = _services(fleet)
+    for host in fleet.hosts:
+        assert restore.result("Stop the services", host.name)["changed"] is True
+        assert restore.result("Bring the running deployment back up and prove it", host.name)["verified"] is True
+        assert {s: c[:2] for s, c in after[host.name].items()} == {s: (c[0], "running") for s, c in running[host.name].items()}
+        assert all(after[host.name][s][2] != running[host.name][s][2] for s in running[host.name])
+    assert fleet.versions() == {host.name: "2025.09.0" for host in fleet.hosts}
 
 
-def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tmp_path, playbook_runner) -> None:
+def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tmp_path, playbook_runner, compose_hosts, marker, fleet) -> None:
     backup_dir = tmp_path / "sets"
     pg_item = _pg_item(sandbox, scratch_db, passfile)
-    run = playbook_runner(BACKUP_PLAYBOOK, extra_vars={**NOTHING_ELSE, "backup_dir": str(backup_dir), "backup_postgres": pg_item})
+    # the guarded play with a backup that succeeds: the change then happens on every compose host
+    run = _guarded(playbook_runner, tmp_path, marker, {"backup_postgres": pg_item})
     assert run.rc == 0, run.failure_messages
+    assert _on_hosts(compose_hosts, marker) == {host.name: True for host in compose_hosts}
     set_path = Path(run.result(BACKUP_TASK)["set_path"])
     dump = next(set_path.glob("*.dump"))
     data = bytearray(dump.read_bytes())
     data[len(data) // 2] ^= 0xFF
     dump.write_bytes(bytes(data))
-    restore = playbook_runner(RESTORE_PLAYBOOK, extra_vars={"database_restore_backup_dir": str(backup_dir),
-                                                            "database_restore_postgres": pg_item})
+    running = _services(fleet)
+    restore = fleet.run("restore", database_restore_backup_dir=str(backup_dir), database_restore_postgres=pg_item)
     assert restore.rc != 0
     assert any("cannot be proven" in m and "sha256" in m for m in restore.failure_messages), restore.failure_messages
     assert [name for name, _result in restore.tasks()].count(RESTORE_TASK) == 0
+    # refused before anything stopped: every host runs the same containers, never restarted
+    assert "Stop the services" not in [name.split(" : ", 1)[-1] for name, _result in restore.tasks()]
+    assert _services(fleet) == running
 
 
 # --- Faults: clear message, no complete-looking artifact, the play stops before any change ------------------------
 
 
-def _guarded(playbook_runner, tmp_path: Path, extra: dict[str, Any]) -> tuple[Any, Path]:
-    marker = tmp_path / "changed-after-backup"
-    result = playbook_runner(
-        GUARDED_PLAYBOOK, extra_vars={**NOTHING_ELSE, "backup_dir": str(tmp_path / "sets"), "guard_marker": str(marker), **extra}
+def _guarded(playbook_runner, tmp_path: Path, marker: str, extra: dict[str, Any]) -> Any:
+    return playbook_runner(
+        GUARDED_PLAYBOOK, extra_vars={**NOTHING_ELSE, "backup_dir": str(tmp_path / "sets"), "guard_marker": marker, **extra}
     )
-    return result, marker
 
 
-def _assert_failed_cleanly(result: Any, marker: Path, backup_dir: Path, expected: str) -> None:
+def _assert_failed_cleanly(result: Any, marker: str, hosts: list[FleetHost], backup_dir: Path, expected: str) -> None:
     assert result.rc != 0
     assert any(expected in m for m in result.failure_messages), result.failure_messages
     assert any("marked failed" in m for m in result.failure_messages), result.failure_messages
-    assert not marker.exists(), "the play went on to change something after a failed backup"
+    # the backup failed once, on the controller, and stopped the play on every compose host
+    assert sum(1 for _name, r in result.tasks() if r.get("failed")) == 1, result.failure_messages
+    assert _on_hosts(hosts, marker) == {host.name: False for host in hosts}, "the play went on to change something after a failed backup"
+    assert "Change something after the backup" not in [name for name, _result in result.tasks()]
     assert _complete_files(backup_dir) == []
     sets = list_sets(str(backup_dir))
     assert sets and all(s.status == "failed" and s.path.endswith(".failed") for s in sets)
@@ -184,32 +272,32 @@ def _assert_failed_cleanly(result: Any, marker: Path, backup_dir: Path, expected
         assert not [f for f in os.listdir(info.path) if f.endswith(".dump")], os.listdir(info.path)
 
 
-def test_fault_wrong_password(sandbox, scratch_db, tmp_path, playbook_runner) -> None:
+def test_fault_wrong_password(sandbox, scratch_db, tmp_path, playbook_runner, compose_hosts, marker) -> None:
     bad = tmp_path / "badpass"
     pg = sandbox["postgres"]
     bad.write_text(f"{pg['host']}:{pg['port']}:*:{pg['user']}:not-the-password\n")
     bad.chmod(0o600)
-    result, marker = _guarded(playbook_runner, tmp_path, {"backup_postgres": _pg_item(sandbox, scratch_db, str(bad))})
-    _assert_failed_cleanly(result, marker, tmp_path / "sets", "password authentication failed")
+    result = _guarded(playbook_runner, tmp_path, marker, {"backup_postgres": _pg_item(sandbox, scratch_db, str(bad))})
+    _assert_failed_cleanly(result, marker, compose_hosts, tmp_path / "sets", "password authentication failed")
     assert "not-the-password" not in result.stdout
 
 
-def test_fault_missing_database(sandbox, passfile, tmp_path, playbook_runner) -> None:
+def test_fault_missing_database(sandbox, passfile, tmp_path, playbook_runner, compose_hosts, marker) -> None:
     item = _pg_item(sandbox, "bk_does_not_exist", passfile)
-    result, marker = _guarded(playbook_runner, tmp_path, {"backup_postgres": item})
-    _assert_failed_cleanly(result, marker, tmp_path / "sets", 'database "bk_does_not_exist" does not exist')
+    result = _guarded(playbook_runner, tmp_path, marker, {"backup_postgres": item})
+    _assert_failed_cleanly(result, marker, compose_hosts, tmp_path / "sets", 'database "bk_does_not_exist" does not exist')
 
 
-def test_fault_unreachable_bucket(sandbox, tmp_path, playbook_runner) -> None:
+def test_fault_unreachable_bucket(sandbox, tmp_path, playbook_runner, compose_hosts, marker) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     item = {"bucket": "stellaops-evidence", "endpoint": f"http://127.0.0.1:{port}", "access_key": "x", "secret_key": "y"}
-    result, marker = _guarded(playbook_runner, tmp_path, {"backup_object_storage": item})
-    _assert_failed_cleanly(result, marker, tmp_path / "sets", f"Cannot reach the S3 endpoint http://127.0.0.1:{port}")
+    result = _guarded(playbook_runner, tmp_path, marker, {"backup_object_storage": item})
+    _assert_failed_cleanly(result, marker, compose_hosts, tmp_path / "sets", f"Cannot reach the S3 endpoint http://127.0.0.1:{port}")
 
 
-def test_fault_pg_dump_killed(sandbox, scratch_db, passfile, tmp_path, playbook_runner) -> None:
+def test_fault_pg_dump_killed(sandbox, scratch_db, passfile, tmp_path, playbook_runner, compose_hosts, marker) -> None:
     """pg_dump is killed with SIGKILL after it wrote part of the archive (a wrapper in the bin dir does it)."""
     real = sandbox["postgres"]["bin_dir"]
     bin_dir = tmp_path / "bin"
@@ -226,12 +314,12 @@ kill -KILL $$
 """)
     wrapper.chmod(0o755)
     item = _pg_item(sandbox, scratch_db, passfile)
-    result, marker = _guarded(playbook_runner, tmp_path, {"backup_postgres": item, "backup_postgres_bin_dir": str(bin_dir)})
-    _assert_failed_cleanly(result, marker, tmp_path / "sets", "pg_dump of database")
+    result = _guarded(playbook_runner, tmp_path, marker, {"backup_postgres": item, "backup_postgres_bin_dir": str(bin_dir)})
+    _assert_failed_cleanly(result, marker, compose_hosts, tmp_path / "sets", "pg_dump of database")
     assert any("killed by SIGKILL" in m for m in result.failure_messages), result.failure_messages
 
 
-def test_fault_disk_full(sandbox, scratch_db, passfile, tools, tmp_path, playbook_runner) -> None:
+def test_fault_disk_full(sandbox, scratch_db, passfile, tools, tmp_path, playbook_runner, compose_hosts, marker) -> None:
     """A 256 KiB tmpfs mounted by the test is the backup directory; the dump of the scratch database does not fit."""
     conn = _conn(sandbox, scratch_db)
     tools.psql.query(conn, "CREATE TABLE noise AS SELECT g, md5(random()::text) || md5(random()::text) AS v "
@@ -240,11 +328,10 @@ def test_fault_disk_full(sandbox, scratch_db, passfile, tools, tmp_path, playboo
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], check=True)
     try:
-        marker = tmp_path / "changed-after-backup"
         result = playbook_runner(GUARDED_PLAYBOOK, extra_vars={
-            **NOTHING_ELSE, "backup_dir": str(mount / "sets"), "guard_marker": str(marker),
+            **NOTHING_ELSE, "backup_dir": str(mount / "sets"), "guard_marker": marker,
             "backup_postgres": _pg_item(sandbox, scratch_db, passfile)})
-        _assert_failed_cleanly(result, marker, mount / "sets", "No space left on device")
+        _assert_failed_cleanly(result, marker, compose_hosts, mount / "sets", "No space left on device")
     finally:
         subprocess.run(["umount", str(mount)], check=True)
 
@@ -283,7 +370,7 @@ def _digests(location: S3Location) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("destination", ["local", "bucket"])
-def test_object_storage_mirror_destroy_restore(sandbox, own_bucket, tmp_path, playbook_runner, destination) -> None:
+def test_object_storage_mirror_destroy_restore(sandbox, own_bucket, tmp_path, playbook_runner, destination, fleet) -> None:
     before = _digests(own_bucket)
     assert len(before) == 12
     item: dict[str, Any] = {"bucket": own_bucket.bucket, "prefix": own_bucket.prefix, "endpoint": own_bucket.endpoint,
@@ -302,12 +389,14 @@ def test_object_storage_mirror_destroy_restore(sandbox, own_bucket, tmp_path, pl
     client.put_object(Bucket=own_bucket.bucket, Key=keys[1], Body=b"tampered")
     assert _digests(own_bucket) != before
 
-    restore = playbook_runner(RESTORE_PLAYBOOK, extra_vars={
-        "database_restore_backup_dir": str(tmp_path / "sets"),
-        "database_restore_kinds": ["object_storage"],
-        "database_restore_object_storage": {k: item[k] for k in ("endpoint", "region", "access_key", "secret_key")},
-    })
-    assert restore.rc == 0, restore.failure_messages
+    restore = fleet.run(
+        "restore",
+        database_restore_backup_dir=str(tmp_path / "sets"),
+        database_restore_kinds=["object_storage"],
+        database_restore_object_storage={k: item[k] for k in ("endpoint", "region", "access_key", "secret_key")},
+    )
+    assert restore.rc == 0, restore.failure_messages or restore.stdout[-3000:]
+    assert [name for name, _result in restore.tasks()].count(RESTORE_TASK) == 1
     assert _digests(own_bucket) == before
 
 

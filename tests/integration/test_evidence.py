@@ -62,7 +62,7 @@ def _run(step: str, store: dict[str, Any], directory: Path, check: bool = False,
 
 
 def _task(result: Any, name: str) -> dict[str, Any]:
-    return result.result(name, "sandbox")
+    return result.result(name, "localhost")
 
 
 class _Text(HTMLParser):
