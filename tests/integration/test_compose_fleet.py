@@ -311,7 +311,7 @@ def test_backup_and_evidence_gates_once_per_environment(fleet: Fleet, tmp_path: 
 
     def assert_gated_once(result: Any, set_path: Path) -> None:
         backed_up = ran(result, BACKUP_TASK)
-        assert len(backed_up) == 1, [host for host, _ in backed_up]
+        assert len(backed_up) == 1, [host for host, _result in backed_up]
         assert backed_up[0][1]["_ansible_delegated_vars"]["ansible_delegated_host"] == "localhost"
         assert backed_up[0][1]["set_path"] == str(set_path) and (set_path / "manifest.json").is_file()
         baselined = ran(result, BASELINE_TASK)
