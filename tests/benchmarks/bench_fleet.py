@@ -16,8 +16,9 @@ Floor, in the same run: `ansible compose_hosts -m ansible.builtin.ping -f 25`. B
 with warm SSH connections (a ping before either, with a ControlPath directory of this run) and
 report through the ansible.posix.json callback, from which the benchmark checks that every host
 answered the ping and that every host's plan creates every service. Goal: the check takes at most
-5x the ping. The CPU time of this machine's side of each run (ansible and its workers) is printed
-too: contention inflates it much less than wall-clock time.
+5x the ping. Printed with each time: the load average after it (the machine is shared; the 25
+forks add to it) and the CPU time of this machine's side of the run (ansible, its workers and the
+ssh clients), which includes the main process's result polling, so it grows with wall-clock time.
 
 Run with `make bench` (the sandbox must be up); BENCH_FLEET_HOSTS=N runs it with N hosts (at most 99).
 """
