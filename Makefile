@@ -28,6 +28,7 @@ sandbox-down:  ## stop what sandbox-up started
 	@if [ -x $(PYTHON) ]; then $(PYTHON) scripts/sandbox.py down; fi
 
 sandbox-status:  ## say which sandbox parts answer
+	@$(PYTHON) scripts/sandbox.py status
 
 demo: sandbox-up  ## set up, start the sandbox, then upgrade its SSH fleet to the newest CHANNEL release, roll back, upgrade again
 	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e release=$(DEMO_FROM)
