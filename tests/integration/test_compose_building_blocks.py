@@ -291,29 +291,34 @@ def test_environment_lock_check_take_again_release(fleet1: FleetHost, remote_dir
 
 def test_environment_lock_two_runs_at_once(fleet1: FleetHost, remote_dir: str) -> None:
     lock_path = f"{remote_dir}/locks/sandbox.lock"
+    let_go = f"{remote_dir}/let-go"  # the run that takes the lock holds it until this file exists on fleet-1
     results: dict[str, Any] = {}
 
     def contender(run_id: str) -> None:
         results[run_id] = run(
             "env_lock", blocks_lock_path=lock_path, blocks_run_id=run_id, blocks_owner=run_id,
-            blocks_release_id="2025.10.0-stable", blocks_hold_seconds=6,
+            blocks_release_id="2025.10.0-stable", blocks_hold_until=let_go,
         )
 
     threads = [threading.Thread(target=contender, args=(f"run-{i}",)) for i in (1, 2)]
-    for thread in threads:
-        thread.start()
-    # while the winner holds the lock, its pid is its ansible-playbook process on this machine
-    holder = None
-    deadline = time.monotonic() + 90
-    while holder is None and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+    try:
+        for thread in threads:
+            thread.start()
+        # the run that lost is refused at once; the other one still holds the lock
+        deadline = time.monotonic() + 600
+        while not results and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(results) == 1, results
         holder = remote_json(fleet1, lock_path)
-        time.sleep(0.2)
-    assert holder is not None, "no run took the lock"
-    cmdline = Path(f"/proc/{holder['pid']}/cmdline").read_bytes().split(b"\0")
-    assert any(part.endswith(b"ansible-playbook") for part in cmdline), cmdline
-    assert str(PLAYBOOK).encode() in cmdline
-    for thread in threads:
-        thread.join(timeout=120)
+        assert holder is not None and holder["run_id"] not in results
+        # while it holds the lock, its pid is its ansible-playbook process on this machine
+        cmdline = Path(f"/proc/{holder['pid']}/cmdline").read_bytes().split(b"\0")
+        assert any(part.endswith(b"ansible-playbook") for part in cmdline), cmdline
+        assert str(PLAYBOOK).encode() in cmdline and holder["run_id"].encode() in b" ".join(cmdline)
+    finally:
+        fleet1.ssh(f"mkdir -p {shlex.quote(remote_dir)} && touch {shlex.quote(let_go)}", check=False)
+        for thread in threads:
+            thread.join(timeout=600)
 
     winners = [run_id for run_id, result in results.items() if result.rc == 0]
     losers = [run_id for run_id, result in results.items() if result.rc != 0]
