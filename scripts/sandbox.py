@@ -288,15 +288,25 @@ def storage_driver(host: str = DOCKER_SOCKET) -> str:
     return run(["docker", "-H", host, "info", "--format", "{{.Driver}}"]).stdout.strip()
 
 
+def pid_from_file(pid_file: Path) -> int:
+    try:
+        return int(pid_file.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def runs_with(pid: int, argument: str) -> bool:
+    """Whether process ``pid`` runs with ``argument`` in its command line: pid numbers are reused."""
+    try:
+        return pid_alive(pid) and argument in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
 def stop_managed_containerd(name: str, exec_root: Path) -> None:
     """Stop the containerd that our dockerd started under ``exec_root``, if it outlived that dockerd."""
-    pid_file = exec_root / "containerd" / "containerd.pid"
-    try:
-        pid = int(pid_file.read_text().strip() or 0)
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError):
-        return
-    if not pid_alive(pid) or str(exec_root) not in cmdline:
+    pid = pid_from_file(exec_root / "containerd" / "containerd.pid")
+    if not runs_with(pid, str(exec_root)):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
@@ -307,8 +317,26 @@ def stop_managed_containerd(name: str, exec_root: Path) -> None:
     log(f"stopped the containerd of {name} (pid {pid})")
 
 
+def remove_stale_pidfiles(name: str, pidfile_argument: str, exec_root: Path) -> None:
+    """Remove the pid files of a dockerd and its containerd that were killed (machine or session stop).
+
+    Left behind, they make a new dockerd refuse to start, or wait for a containerd that is gone
+    when their numbers now name other processes.
+    """
+    pid_files = {
+        Path(pidfile_argument.removeprefix("--pidfile=")): pidfile_argument,
+        exec_root / "containerd" / "containerd.pid": str(exec_root),
+    }
+    for pid_file, argument in pid_files.items():
+        pid = pid_from_file(pid_file)
+        if pid_file.exists() and not runs_with(pid, argument):
+            pid_file.unlink()
+            log(f"{name}: removed {pid_file}; its process {pid} no longer runs")
+
+
 def start_dockerd(name: str, args: list[str], docker_host: str, exec_root: Path, state: dict[str, Any]) -> str:
     """Start ``dockerd ARGS`` with overlay2, or with vfs when overlay2 does not start; return the driver."""
+    remove_stale_pidfiles(name, next(arg for arg in args if arg.startswith("--pidfile=")), exec_root)
     for driver in STORAGE_DRIVERS:
         pid = start_background(name, ["dockerd", *args, f"--storage-driver={driver}"], state)
         deadline = time.monotonic() + 90
