@@ -57,6 +57,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 REGISTRY_PORT = 5000
 POSTGRES_PORT = 55432
 S3_PORT = 59000
+REDIS_PORT = 56379
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 REGISTRY = f"127.0.0.1:{REGISTRY_PORT}"
@@ -81,7 +82,7 @@ RELEASE_DATES = {
 }
 EVIDENCE_BUCKET = "stellaops-evidence"
 BACKUP_BUCKET = "stellaops-backups"
-BUSYBOX_APPLETS = ("sh", "httpd", "wget", "cat", "echo", "sleep", "ls", "nc", "env", "true", "false")
+BUSYBOX_APPLETS = ("sh", "httpd", "wget", "cat", "echo", "sleep", "ls", "nc", "env", "true", "false", "head", "mkdir", "sha256sum", "cut", "tr")
 DEBIAN_PACKAGES = {
     "dockerd": "docker.io",
     "docker-registry": "docker-registry",
@@ -91,6 +92,7 @@ DEBIAN_PACKAGES = {
     "ssh": "openssh-client",
     "ssh-keygen": "openssh-client",
     "ip": "iproute2",
+    "redis-server": "redis-server",
 }
 # overlay2 shares image layers between containers; vfs (the fallback) copies them for each one.
 STORAGE_DRIVERS = ("overlay2", "vfs")
@@ -440,6 +442,40 @@ def busybox_rootfs() -> bytes:
     return buffer.getvalue()
 
 
+# What the smoke tests after a cutover ask for: the Authority's OpenID configuration, and a scan
+# submission (POST /cgi-bin/scans, busybox httpd CGI) that records the SBOM's digest and answers
+# on GET /cgi-bin/scans/<id> with the completed scan.
+SCAN_CGI = r"""#!/bin/sh
+mkdir -p /tmp/scans
+if [ "$REQUEST_METHOD" = POST ]; then
+    digest=$(head -c "${CONTENT_LENGTH:-0}" | sha256sum | cut -c1-64)
+    id=$(echo "$digest" | cut -c1-16)
+    echo "{\"id\": \"$id\", \"status\": \"completed\", \"sbom_sha256\": \"$digest\"}" > "/tmp/scans/$id"
+    printf 'Status: 202 Accepted\r\nContent-Type: application/json\r\n\r\n{"id": "%s", "status": "queued"}\n' "$id"
+    exit 0
+fi
+id=$(echo "${PATH_INFO#/}" | tr -cd 'a-f0-9')
+if [ -n "$id" ] && [ -f "/tmp/scans/$id" ]; then
+    printf 'Content-Type: application/json\r\n\r\n'
+    cat "/tmp/scans/$id"
+else
+    printf 'Status: 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"status": "unknown"}\n'
+fi
+"""
+OPENID_CONFIGURATION = json.dumps(
+    {
+        "issuer": "https://authority.sandbox.stellaops.local",
+        "token_endpoint": "https://authority.sandbox.stellaops.local/connect/token",
+        "jwks_uri": "https://authority.sandbox.stellaops.local/jwks",
+        "grant_types_supported": ["client_credentials"],
+    }
+)
+SMOKE_ENDPOINTS = {
+    "authority": {"www/.well-known/openid-configuration": OPENID_CONFIGURATION + "\n"},
+    "scanner-web": {"www/cgi-bin/scans": SCAN_CGI},
+}
+
+
 def build_context(version: str, component: str, healthy: bool) -> bytes:
     health = json.dumps({"status": "ok", "release": version, "component": component}) + "\n"
     dockerfile = "\n".join(
@@ -457,6 +493,7 @@ def build_context(version: str, component: str, healthy: bool) -> bytes:
     files = {"Dockerfile": dockerfile, "www/index.html": f"stellaops {component} {version}\n"}
     if healthy:
         files["www/health"] = health
+    files.update(SMOKE_ENDPOINTS.get(component, {}))
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, content in sorted(files.items()):
@@ -464,6 +501,7 @@ def build_context(version: str, component: str, healthy: bool) -> bytes:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mtime = 0
+            info.mode = 0o755 if name.startswith("www/cgi-bin/") else 0o644
             archive.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer.getvalue()
@@ -476,12 +514,16 @@ def ensure_images() -> dict[str, dict[str, str]]:
     client = docker.DockerClient(base_url=DOCKER_SOCKET)
     digests: dict[str, dict[str, str]] = {}
     base_ready = False
+    # The recipe of each pushed image: an image whose recipe changed (new endpoints) is built again.
+    recipes_file = SANDBOX / "images.json"
+    recipes = json.loads(recipes_file.read_text()) if recipes_file.exists() else {}
     for version, (_channels, healthy) in RELEASES.items():
         digests[version] = {}
         for component in COMPONENTS:
             repository = f"stellaops/{component}"
+            recipe = hashlib.sha256(build_context(version, component, healthy)).hexdigest()
             digest = registry_digest(repository, version)
-            if digest is None:
+            if digest is None or recipes.get(f"{component}:{version}") != recipe:
                 if not base_ready:
                     try:
                         client.images.get("stellaops-sandbox/base:1")
@@ -497,6 +539,8 @@ def ensure_images() -> dict[str, dict[str, str]]:
                 if digest is None:
                     raise SandboxError(f"registry has no manifest for {tag} after push")
                 log(f"pushed {tag} {digest}")
+                recipes[f"{component}:{version}"] = recipe
+                recipes_file.write_text(json.dumps(recipes, indent=2, sort_keys=True) + "\n")
             digests[version][component] = digest
     return digests
 
@@ -636,6 +680,30 @@ def ensure_object_storage(state: dict[str, Any], access_key: str, secret_key: st
                 s3.put_object(Bucket=EVIDENCE_BUCKET, Key=f"evidence/{tenant}/{kind}/bundle-{number:04d}.json", Body=body)
                 count += 1
     log(f"seeded {count} evidence bundles into s3://{EVIDENCE_BUCKET}")
+
+
+# --------------------------------------------------------------------------- Redis (queues)
+
+
+def redis_ready() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", REDIS_PORT), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def ensure_redis(state: dict[str, Any]) -> None:
+    """Redis (Debian's redis-server) on 127.0.0.1: the queues whose depth pre-flight checks; nothing persisted."""
+    if redis_ready():
+        return
+    directory = SANDBOX / "redis"
+    directory.mkdir(parents=True, exist_ok=True)
+    args = ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no",
+            "--dir", str(directory), "--protected-mode", "yes"]  # fmt: skip
+    start_background("redis", args, state)
+    wait_for("redis", redis_ready)
 
 
 # --------------------------------------------------------------------------- the fleet: host image
@@ -1041,6 +1109,7 @@ def up() -> int:
     ensure_postgres(state, pg_password)
     s3_access, s3_secret = "stellaops-sandbox", secret("s3_secret_key")
     ensure_object_storage(state, s3_access, s3_secret)
+    ensure_redis(state)
     fleet = ensure_fleet(state)
     info = {
         "root": str(SANDBOX),
@@ -1074,6 +1143,7 @@ def up() -> int:
             "evidence_bucket": EVIDENCE_BUCKET,
             "backup_bucket": BACKUP_BUCKET,
         },
+        "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
         "fleet": fleet,
     }
     INFO_FILE.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -1094,6 +1164,7 @@ def down() -> int:
     for name in list(state["engines"]):
         stop_engine(name, state)
     stop_pid("s3", state)
+    stop_pid("redis", state)
     stop_postgres(state)
     stop_pid("registry", state)
     started_dockerd = pid_alive(state["pids"].get("dockerd"))
@@ -1130,8 +1201,9 @@ def status() -> int:
         "registry": http_ok(f"http://{REGISTRY}/v2/"),
         "postgres": postgres_ready() if (PG_BIN / "pg_isready").exists() else False,
         "s3": http_ok(f"http://127.0.0.1:{S3_PORT}/moto-api/"),
+        "redis": redis_ready(),
     }
-    names = {"docker": "dockerd", "registry": "registry", "postgres": "postgres", "s3": "s3"}
+    names = {"docker": "dockerd", "registry": "registry", "postgres": "postgres", "s3": "s3", "redis": "redis"}
     for name, spec in FLEET_ENGINES.items():
         checks[name] = docker_answers(spec.docker_host)
         names[name] = name
