@@ -706,6 +706,65 @@ def ensure_redis(state: dict[str, Any]) -> None:
     wait_for("redis", redis_ready)
 
 
+# --------------------------------------------------------------------------- Prometheus and what it scrapes
+
+PROMETHEUS_PORT = 59090
+METRICS_PORT = 59091
+
+
+def prometheus_ready() -> bool:
+    return http_ok(f"http://127.0.0.1:{PROMETHEUS_PORT}/-/ready")
+
+
+def metrics_exporter_ready() -> bool:
+    return http_ok(f"http://127.0.0.1:{METRICS_PORT}/health")
+
+
+def ensure_prometheus(state: dict[str, Any]) -> dict[str, Any]:
+    """Prometheus (Debian's ``prometheus``) on 127.0.0.1 with its own data directory, scraping every second
+    the sandbox's metrics exporter (scripts/metrics_exporter.py), whose request counters tests drive so
+    that the metric gates see real PromQL results."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise SandboxError("prometheus is not installed (Debian package prometheus): run 'make setup'")
+    if not pid_alive(state["pids"].get("metrics-exporter")):
+        if metrics_exporter_ready():
+            raise SandboxError(f"something else already answers on 127.0.0.1:{METRICS_PORT}")
+        exporter = [str(VENV_BIN / "python"), str(ROOT / "scripts" / "metrics_exporter.py"), "--port", str(METRICS_PORT)]
+        start_background("metrics-exporter", exporter, state)
+        wait_for("metrics exporter", metrics_exporter_ready)
+    directory = SANDBOX / "prometheus"
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    config = directory / "prometheus.yml"
+    text = (
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: stellaops-sandbox\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{METRICS_PORT}']\n"
+    )
+    rewritten = not config.exists() or config.read_text() != text
+    if rewritten:
+        config.write_text(text)
+    pid = state["pids"].get("prometheus")
+    if pid_alive(pid) and prometheus_ready():
+        if rewritten:
+            os.kill(pid, signal.SIGHUP)  # Prometheus reloads its configuration on SIGHUP
+    else:
+        if prometheus_ready():
+            raise SandboxError(f"something else already answers on 127.0.0.1:{PROMETHEUS_PORT}")
+        args = [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--storage.tsdb.retention.time=2d", "--log.level=warn"]  # fmt: skip
+        start_background("prometheus", args, state)
+        wait_for("prometheus", prometheus_ready)
+    return {
+        "url": f"http://127.0.0.1:{PROMETHEUS_PORT}",
+        "pid": state["pids"]["prometheus"],
+        "config": str(config),
+        "data_dir": str(directory / "data"),
+        "scrape_interval_seconds": 1,
+        "exporter": {"url": f"http://127.0.0.1:{METRICS_PORT}", "pid": state["pids"]["metrics-exporter"]},
+    }
+
+
 # --------------------------------------------------------------------------- the fleet: host image
 
 
@@ -1109,6 +1168,7 @@ def up() -> int:
     ensure_postgres(state, pg_password)
     s3_access, s3_secret = "stellaops-sandbox", secret("s3_secret_key")
     ensure_object_storage(state, s3_access, s3_secret)
+    prometheus = ensure_prometheus(state)
     ensure_redis(state)
     fleet = ensure_fleet(state)
     info = {
@@ -1144,6 +1204,7 @@ def up() -> int:
             "backup_bucket": BACKUP_BUCKET,
         },
         "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
+        "prometheus": prometheus,
         "fleet": fleet,
     }
     INFO_FILE.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -1163,6 +1224,8 @@ def down() -> int:
     remove_sandbox_containers()
     for name in list(state["engines"]):
         stop_engine(name, state)
+    stop_pid("prometheus", state)
+    stop_pid("metrics-exporter", state)
     stop_pid("s3", state)
     stop_pid("redis", state)
     stop_postgres(state)
@@ -1200,10 +1263,13 @@ def status() -> int:
         "docker": docker_answers(),
         "registry": http_ok(f"http://{REGISTRY}/v2/"),
         "postgres": postgres_ready() if (PG_BIN / "pg_isready").exists() else False,
+        "prometheus": prometheus_ready(),
+        "metrics": metrics_exporter_ready(),
         "s3": http_ok(f"http://127.0.0.1:{S3_PORT}/moto-api/"),
         "redis": redis_ready(),
     }
     names = {"docker": "dockerd", "registry": "registry", "postgres": "postgres", "s3": "s3", "redis": "redis"}
+    names.update(prometheus="prometheus", metrics="metrics-exporter")
     for name, spec in FLEET_ENGINES.items():
         checks[name] = docker_answers(spec.docker_host)
         names[name] = name

@@ -77,6 +77,17 @@ with zipfile.ZipFile(layer) as archive:
 PY
 }
 
+# Prometheus (Debian package) for the metric gates of blue/green; `sandbox.py up` starts it.
+setup_prometheus() {
+  if command -v prometheus >/dev/null 2>&1; then
+    log "$(prometheus --version 2>&1 | head -n1) present"; return
+  fi
+  log "installing the Debian package prometheus"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+}
+
 # Ansible, pytest and ansible-test find the collection as ansible_collections/stellaops/deploy.
 setup_collection_link() {
   mkdir -p "$ROOT/.build/ansible_collections/stellaops"
@@ -86,5 +97,6 @@ setup_collection_link() {
 setup_venv
 setup_compose
 setup_helm
+setup_prometheus
 setup_collection_link
 log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short)"
