@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +36,7 @@ ALGORITHM = {
     "order": "keys sorted by Unicode code point (= UTF-8 byte order)",
 }
 MAX_LISTED = 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def utc_now() -> str:
@@ -77,13 +79,25 @@ def write_text_atomic(path: str, text: str, mode: int = 0o644) -> None:
 
 
 def read_json(path: str, what: str) -> Any:
+    """The JSON document at ``path``; a key given twice in one object is an error, not a silent overwrite."""
+
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in document:
+                raise StellaOpsError(f"The {what} {path} has the key {key!r} twice in one object; expected each key once.")
+            document[key] = value
+        return document
+
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return json.load(handle, object_pairs_hook=unique_keys)
     except FileNotFoundError as exc:
         raise StellaOpsError(f"The {what} {path} does not exist.", kind="unreadable") from exc
     except OSError as exc:
         raise StellaOpsError(f"Cannot read the {what} {path}: {exc.strerror}.", kind="unreadable") from exc
+    except RecursionError as exc:
+        raise StellaOpsError(f"The {what} {path} is nested too deeply; expected a flat JSON document.") from exc
     except ValueError as exc:
         raise StellaOpsError(f"The {what} {path} is not valid JSON ({exc}).") from exc
 
@@ -157,9 +171,10 @@ class HashCache:
             return cache
         if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not same_store(data.get("store") or {}, store):
             return cache
-        for key, value in (data.get("entries") or {}).items():
-            if isinstance(value, list) and len(value) == 3:
-                cache.entries[key] = (str(value[0]), str(value[1]), int(value[2]))
+        entries = data.get("entries")
+        for key, value in entries.items() if isinstance(entries, dict) else ():
+            if isinstance(value, list) and len(value) == 3 and isinstance(value[2], int):
+                cache.entries[key] = (str(value[0]), str(value[1]), value[2])
         return cache
 
     def lookup(self, bundle: Bundle) -> Optional[HashResult]:
@@ -278,17 +293,112 @@ def load_checked(path: str, fmt: str, what: str) -> dict[str, Any]:
     return data
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_summary(node: Any, path: str, where: str) -> None:
+    if not isinstance(node, dict) or not _is_count(node.get("count")) or not _is_count(node.get("bytes")) \
+            or not isinstance(node.get("root"), str) or not _HEX64.fullmatch(node["root"]):
+        raise StellaOpsError(f"The baseline file {path} field {where} is malformed; expected count, bytes and a 64-hex root.")
+
+
+def _check_baseline_fields(data: dict[str, Any], path: str) -> None:
+    """Every field the verification reads has the type it expects; bundle keys are unique."""
+    if not _is_count(data.get("partition_depth")):
+        raise StellaOpsError(f"The baseline file {path} field partition_depth is {data.get('partition_depth')!r}; expected a whole number of 0 or more.")
+    if not isinstance(data.get("store"), dict) or data["store"].get("type") not in ("directory", "s3"):
+        raise StellaOpsError(f"The baseline file {path} field store is malformed; expected a mapping with type directory or s3.")
+    if not isinstance(data.get("created"), str):
+        raise StellaOpsError(f"The baseline file {path} field created is malformed; expected a UTC time string.")
+    bundles = data.get("bundles")
+    if not isinstance(bundles, list):
+        raise StellaOpsError(f"The baseline file {path} field bundles is malformed; expected a list of [key, size, sha256].")
+    seen: set[str] = set()
+    for index, entry in enumerate(bundles):
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str) and entry[0]
+                and _is_count(entry[1]) and isinstance(entry[2], str) and _HEX64.fullmatch(entry[2])):
+            raise StellaOpsError(
+                f"The baseline file {path} field bundles[{index}] is {entry!r}; expected [key, size, lower-case sha256 hex].")
+        if entry[0] in seen:
+            raise StellaOpsError(f"The baseline file {path} lists the bundle {entry[0]!r} twice; expected each key once.")
+        seen.add(entry[0])
+    _check_summary(data.get("total"), path, "total")
+    partitions = data.get("partitions")
+    if not isinstance(partitions, dict):
+        raise StellaOpsError(f"The baseline file {path} field partitions is malformed; expected a mapping of partition roots.")
+    for name, node in partitions.items():
+        _check_summary(node, path, f"partitions.{name}")
+
+
+def _check_roots_recompute(data: Mapping[str, Any], path: str) -> None:
+    """The recorded roots, counts and bytes are those of the bundle list: a baseline cannot claim bundles it does not list."""
+    summary = summarize(baseline_entries(data), int(data["partition_depth"]))
+    recorded = {"total": data["total"], "partitions": data["partitions"]}
+    if summary != recorded:
+        raise StellaOpsError(
+            f"The baseline file {path} is inconsistent: its {summary['total']['count']} listed bundles hash to root "
+            f"{summary['total']['root']}, but it records root {data['total']['root']} of {data['total']['count']} bundles; "
+            "it was edited after it was written, so it proves nothing (use an untouched copy)."
+        )
+
+
 def load_baseline(path: str) -> dict[str, Any]:
+    """A baseline that passes its checksum, has well-typed fields and whose roots recompute from its bundle list."""
     data = load_checked(path, BASELINE_FORMAT, "baseline file")
-    try:
-        bundles = data["bundles"]
-        data["total"]["root"]
-        int(data["partition_depth"])
-        if not all(isinstance(b, list) and len(b) == 3 for b in bundles):
-            raise TypeError("bundles")
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StellaOpsError(f"The baseline file {path} lacks field {exc.args[0]!s}; expected a complete evidence baseline.") from exc
+    _check_baseline_fields(data, path)
+    _check_roots_recompute(data, path)
     return data
+
+
+def load_roots(path: str) -> dict[str, Any]:
+    """A roots export that passes its checksum and has a well-typed total and partitions."""
+    data = load_checked(path, ROOTS_FORMAT, "roots export")
+    nodes = [("total", data.get("total"))]
+    partitions = data.get("partitions")
+    if not isinstance(partitions, dict):
+        raise StellaOpsError(f"The roots export {path} field partitions is malformed; expected a mapping of partition roots.")
+    nodes += [(f"partitions.{name}", node) for name, node in partitions.items()]
+    for where, node in nodes:
+        if not isinstance(node, dict) or not _is_count(node.get("count")) or not isinstance(node.get("root"), str) \
+                or not _HEX64.fullmatch(node["root"]):
+            raise StellaOpsError(f"The roots export {path} field {where} is malformed; expected count and a 64-hex root.")
+    return data
+
+
+def default_roots_path(path: str) -> str:
+    """Where the roots export of the baseline ``path`` goes unless told otherwise."""
+    return (path[: -len(".json")] if path.endswith(".json") else path) + ".roots.json"
+
+
+def check_anchor(baseline: Mapping[str, Any], path: str, anchor: Mapping[str, Any], source: str) -> None:
+    """Raise unless the baseline's roots equal those recorded in ``source``, outside the baseline file.
+
+    The baseline's checksum is unkeyed: whoever can edit the file can recompute it. Roots recorded
+    elsewhere (a roots export kept apart, the root registered by the run that took the baseline)
+    are what an edited baseline cannot match without editing those too.
+    """
+    expected_total = anchor.get("total") or {}
+    mismatches = []
+    if expected_total.get("root") != baseline["total"]["root"]:
+        mismatches.append(f"root {baseline['total']['root']} instead of {expected_total.get('root')}")
+    if "count" in expected_total and expected_total["count"] != baseline["total"]["count"]:
+        mismatches.append(f"{baseline['total']['count']} bundles instead of {expected_total['count']}")
+    if "partitions" in anchor:
+        expected_parts = {name: (p.get("root"), p.get("count")) for name, p in anchor["partitions"].items()}
+        actual_parts = {name: (p["root"], p["count"]) for name, p in baseline["partitions"].items()}
+        differing = sorted(name for name in set(expected_parts) | set(actual_parts) if expected_parts.get(name) != actual_parts.get(name))
+        if differing:
+            mismatches.append(f"other roots for partition(s) {_listed(differing)}")
+    if "store" in anchor and not same_store(anchor["store"], baseline["store"]):
+        mismatches.append(f"store {describe_identity(baseline['store'])} instead of {describe_identity(anchor['store'])}")
+    if "partition_depth" in anchor and anchor["partition_depth"] != baseline["partition_depth"]:
+        mismatches.append(f"partition depth {baseline['partition_depth']} instead of {anchor['partition_depth']}")
+    if mismatches:
+        raise StellaOpsError(
+            f"The baseline file {path} does not match {source}: it records {'; '.join(mismatches)}; "
+            "the baseline was replaced or edited after it was taken, so it proves nothing."
+        )
 
 
 def baseline_entries(baseline: Mapping[str, Any]) -> list[tuple[str, int, str]]:
@@ -352,7 +462,7 @@ def verify_scan(baseline: Mapping[str, Any], scan: Scan, store: EvidenceStore, v
         "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
         "verified": verified or utc_now(),
         "complete": complete,
-        "status": "incomplete" if not complete else ("failed" if lost or modified else "passed"),
+        "status": "incomplete" if not complete else ("failed" if lost or modified or not roots_match else "passed"),
         "store": store.identity(),
         "baseline": {"created": baseline["created"], "checksum": baseline["checksum"], "partition_depth": depth,
                      "total": baseline["total"]},
@@ -387,6 +497,8 @@ def failure_message(report: Mapping[str, Any]) -> str:
         parts.append(f"{len(report['lost'])} lost ({_listed([f['key'] for f in report['lost']])})")
     if report["modified"]:
         parts.append(f"{len(report['modified'])} modified ({_listed([f['key'] for f in report['modified']])})")
+    if not parts and not report["roots_match"]:
+        parts.append("the baseline's roots do not recompute from its own bundles, so the baseline proves nothing")
     if not parts:
         return ""
     return "Evidence continuity failed: " + "; ".join(parts) + "."

@@ -140,16 +140,13 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import 
     HashCache,
     build_baseline,
     content_of,
+    default_roots_path,
     load_checked,
     roots_export,
     scan_store,
     write_json_atomic,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import STORE_ARGUMENT_SPEC, store_from_options
-
-
-def default_roots_path(path: str) -> str:
-    return (path[: -len(".json")] if path.endswith(".json") else path) + ".roots.json"
 
 
 def _existing(path: str, fmt: str, what: str) -> Optional[dict[str, Any]]:

@@ -9,13 +9,15 @@ DOCUMENTATION = r"""
 module: evidence_verify
 short_description: Prove evidence continuity against a baseline after an upgrade
 description:
-  - Checks the baseline file's own checksum, hashes every bundle of the evidence store again (SHA-256, streamed,
+  - Checks the baseline file's own checksum and that its recorded roots recompute from its own bundle list,
+    then that those roots equal the roots recorded outside the file (O(roots_path), O(expected_root)).
+  - Hashes every bundle of the evidence store again (SHA-256, streamed,
     in parallel) and reports bundles V(lost) (keys gone), V(modified) (hash changed) and V(added) (new since the
     baseline, allowed), and whether the baseline's Merkle roots recompute from the bundles still there (RV(roots_match)).
   - Fails when a bundle was lost or modified, naming the bundles; fails when a bundle cannot be read, and then
     the report says V(incomplete) in its status and never claims continuity.
-  - Writes a JSON report and a self-contained HTML report (status, counts, roots, every finding), each atomically.
-  - The store and the baseline are only read. The report files are the only files written, on every real run.
+  - Writes a JSON report and a self-contained HTML report (status, counts, roots, every finding), each atomically,
+    and only when its content changes. The store and the baseline are only read.
   - A baseline taken of another store (other endpoint, bucket, prefix or directory) is refused unless O(allow_other_store).
 version_added: 1.0.0
 author:
@@ -27,7 +29,7 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Verifies exactly as a real run (and fails the same way) but writes no report file.
+      - Verifies exactly as a real run (and fails the same way) but writes no report file; RV(changed) says whether it would.
   diff_mode:
     description: Will return details on what has changed when in diff mode.
     support: none
@@ -35,7 +37,8 @@ attributes:
     description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details:
-      - Always reports no change, since the store and the baseline are only read; the reports are rewritten with the time of each run.
+      - A report whose findings equal those of the existing O(report_json) keeps the time of that report and is not rewritten.
+      - Without O(report_json), an O(report_html) carries the time of each run and is rewritten every time.
 options:
   baseline_path:
     description: Baseline file written by M(stellaops.deploy.evidence_baseline).
@@ -47,6 +50,22 @@ options:
   report_html:
     description: HTML report to write. None when omitted.
     type: path
+  roots_path:
+    description:
+      - Roots export written with the baseline by M(stellaops.deploy.evidence_baseline), kept apart from the baseline.
+      - Its own checksum is checked, then the baseline's store, partition depth, roots and counts must equal it.
+      - By default the baseline path with C(.json) replaced by C(.roots.json), when that file exists.
+      - The empty string checks no roots export.
+    type: path
+  expected_root:
+    description:
+      - Global Merkle root of the baseline as recorded when it was taken, outside the baseline file
+        (RV(stellaops.deploy.evidence_baseline#module:total.root) registered by the run, or the root recorded in the deployment journal).
+      - The baseline's root must equal it.
+    type: str
+  expected_count:
+    description: Number of bundles recorded with O(expected_root); the baseline's count must equal it.
+    type: int
   allow_other_store:
     description: Accept a baseline taken of another store, for example to verify a restored copy of the bucket.
     type: bool
@@ -70,6 +89,9 @@ EXAMPLES = r"""
     baseline_path: /backup/pre-upgrade-evidence-baseline.json
     report_json: /reports/continuity-report.json
     report_html: /reports/continuity-report.html
+    roots_path: /srv/audit/pre-upgrade-merkle-roots.json
+    expected_root: "{{ evidence_baseline.total.root }}"
+    expected_count: "{{ evidence_baseline.total.count }}"
 
 - name: Look at the findings without failing
   stellaops.deploy.evidence_verify:
@@ -129,29 +151,39 @@ roots:
   returned: always
   type: dict
   sample: {total: {baseline_root: 940f1e2b21270086244e93db2ff7a4285a2802060da215122d11d19f2ca29801, recomputed_root: null, match: false}}
+anchors:
+  description: What the baseline's roots were checked against, outside the baseline file.
+  returned: always
+  type: list
+  elements: str
+  sample: ["roots export /srv/audit/pre-upgrade-merkle-roots.json", "expected_root"]
 report_json:
-  description: The JSON report written (null in check mode or when not requested).
+  description: The JSON report (null when not requested); written unless its findings are unchanged or in check mode.
   returned: always
   type: str
   sample: /reports/continuity-report.json
 report_html:
-  description: The HTML report written (null in check mode or when not requested).
+  description: The HTML report (null when not requested); written unless unchanged or in check mode.
   returned: always
   type: str
   sample: /reports/continuity-report.html
 """
 
-from typing import Any
+import json
+import os
+from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
+    check_anchor,
     check_same_store,
+    default_roots_path,
     failure_message,
     load_baseline,
+    load_roots,
     scan_store,
     verify_scan,
-    write_json_atomic,
     write_text_atomic,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_report import render_html
@@ -164,25 +196,46 @@ class VerifyManager:
         self.params = module.params
         self.store = store_from_options(self.params["store"], workers=self.params["workers"])
 
+    def anchors(self, baseline: dict[str, Any]) -> list[str]:
+        """Check the baseline against the roots recorded outside it; the names of those checked."""
+        p = self.params
+        checked = []
+        roots_path = default_roots_path(p["baseline_path"]) if p["roots_path"] is None else p["roots_path"]
+        if roots_path and (p["roots_path"] or os.path.exists(roots_path)):
+            roots = load_roots(roots_path)
+            check_anchor(baseline, p["baseline_path"], roots, f"the roots export {roots_path}")
+            checked.append(f"roots export {roots_path}")
+        if p["expected_root"]:
+            total: dict[str, Any] = {"root": p["expected_root"]}
+            if p["expected_count"] is not None:
+                total["count"] = p["expected_count"]
+            check_anchor(baseline, p["baseline_path"], {"total": total}, "the expected_root recorded when it was taken")
+            checked.append("expected_root")
+        return checked
+
     def run(self) -> dict[str, Any]:
         p = self.params
         baseline = load_baseline(p["baseline_path"])
+        anchors = self.anchors(baseline)
         if not p["allow_other_store"]:
             check_same_store(baseline, self.store, p["baseline_path"])
         scan = scan_store(self.store, workers=p["workers"])
         report = verify_scan(baseline, scan, self.store)
-        written: dict[str, Any] = {"report_json": None, "report_html": None}
+        previous = _previous_report(p["report_json"])
+        if previous is not None and _findings(previous) == _findings(report):
+            report["verified"] = previous["verified"]  # same findings: keep the report and its time
+        outputs = [(path, text) for path, text in (
+            (p["report_json"], json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"),
+            (p["report_html"], render_html(report) if p["report_html"] else ""),
+        ) if path]
+        changed = [path for path, text in outputs if _read_text(path) != text]
         if not self.module.check_mode:
-            if p["report_json"]:
-                write_json_atomic(p["report_json"], report, indent=2)
-                written["report_json"] = p["report_json"]
-            if p["report_html"]:
-                write_text_atomic(p["report_html"], render_html(report))
-                written["report_html"] = p["report_html"]
-        continuity = report["status"] == "passed"
+            for path, text in outputs:
+                if path in changed:
+                    write_text_atomic(path, text)
         result: dict[str, Any] = {
-            "changed": False,
-            "continuity": continuity,
+            "changed": bool(changed),
+            "continuity": report["status"] == "passed",
             "status": report["status"],
             "roots_match": report["roots_match"],
             "counts": report["counts"],
@@ -191,12 +244,36 @@ class VerifyManager:
             "added": [f["key"] for f in report["added"]],
             "unreadable": report["unreadable"],
             "roots": report["roots"],
-            **written,
+            "anchors": anchors,
+            "report_json": p["report_json"],
+            "report_html": p["report_html"],
         }
         message = failure_message(report)
         if message and (p["fail_on_loss"] or not report["complete"]):
             self.module.fail_json(msg=message, **result)
         return result
+
+
+def _read_text(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, ValueError):
+        return None
+
+
+def _previous_report(path: Optional[str]) -> Optional[dict[str, Any]]:
+    """The existing JSON report at ``path``, or None when there is none or it cannot be read."""
+    text = _read_text(path) if path else None
+    try:
+        data = json.loads(text) if text else None
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("verified"), str) else None
+
+
+def _findings(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "verified"}
 
 
 def main() -> None:
@@ -206,6 +283,9 @@ def main() -> None:
             "baseline_path": {"type": "path", "required": True},
             "report_json": {"type": "path"},
             "report_html": {"type": "path"},
+            "roots_path": {"type": "path"},
+            "expected_root": {"type": "str"},
+            "expected_count": {"type": "int"},
             "allow_other_store": {"type": "bool", "default": False},
             "fail_on_loss": {"type": "bool", "default": True},
         },

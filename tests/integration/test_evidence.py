@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import checksum_of, summarize
 from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location, iter_objects, make_client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,7 +107,11 @@ def test_continuity_names_exactly_the_lost_and_modified_bundles(evidence_copy: d
     assert json.loads((tmp_path / "baseline.roots.json").read_text())["total"]["root"] == applied["total"]["root"]
     # the untouched copy passes
     clean = _task(_run("verify", store, tmp_path), "Evidence verify")
-    assert clean["continuity"] is True and clean["roots_match"] is True and clean["changed"] is False
+    assert clean["continuity"] is True and clean["roots_match"] is True and clean["changed"] is True  # reports written
+    assert clean["anchors"] == [f"roots export {tmp_path / 'baseline.roots.json'}"]
+    written = (tmp_path / "report.json").read_text()
+    again = _task(_run("verify", store, tmp_path), "Evidence verify")
+    assert again["continuity"] is True and again["changed"] is False and (tmp_path / "report.json").read_text() == written
 
     client.delete_object(Bucket=bucket, Key="evidence/" + DELETED)
     client.put_object(Bucket=bucket, Key="evidence/" + ALTERED, Body=b'{"altered": true}')
@@ -220,3 +225,28 @@ def test_evidence_gate_role_fails_listing_bundles(evidence_copy: dict[str, Any],
     [message] = after.failure_messages
     assert "1 lost (" + DELETED + ")" in message and "1 modified (" + ALTERED + ")" in message
     assert "continuity-report.html" in message
+
+
+def test_edited_baseline_with_recomputed_checksum_is_refused(evidence_copy: dict[str, Any], tmp_path: Path) -> None:
+    """The attacks of issue 10 class 1: an emptied bundle list, then a whole consistent forgery, each re-checksummed."""
+    store, client, bucket = evidence_copy["store"], evidence_copy["client"], evidence_copy["bucket"]
+    assert _run("baseline", store, tmp_path).rc == 0
+    genuine = json.loads((tmp_path / "baseline.json").read_text())
+    client.delete_object(Bucket=bucket, Key="evidence/" + DELETED)
+
+    emptied = dict(genuine, bundles=[])
+    emptied["checksum"] = checksum_of(emptied)
+    (tmp_path / "baseline.json").write_text(json.dumps(emptied))
+    result = _run("verify", store, tmp_path)
+    task = _task(result, "Evidence verify")
+    assert result.rc != 0 and "is inconsistent: its 0 listed bundles hash to root" in task["msg"]
+    assert task.get("continuity") is not True and "Traceback" not in result.stdout
+
+    bundles = [b for b in genuine["bundles"] if b[0] != DELETED]
+    forged = dict(genuine, bundles=bundles, **summarize((tuple(b) for b in bundles), genuine["partition_depth"]))
+    forged["checksum"] = checksum_of(forged)
+    (tmp_path / "baseline.json").write_text(json.dumps(forged))
+    result = _run("verify", store, tmp_path)
+    task = _task(result, "Evidence verify")
+    assert result.rc != 0 and "does not match the roots export" in task["msg"] and "59 bundles instead of 60" in task["msg"]
+    assert not (tmp_path / "report.json").exists()

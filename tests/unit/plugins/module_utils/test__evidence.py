@@ -10,16 +10,21 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
     TOOL_VERSION,
     HashCache,
     build_baseline,
+    check_anchor,
     check_same_store,
+    checksum_of,
     failure_message,
     inclusion_proof,
     load_baseline,
     load_checked,
+    load_roots,
     roots_export,
     scan_store,
     verify_scan,
@@ -33,7 +38,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store i
     partition_of,
     store_from_options,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._merkle import evidence_root, proof_from_dict
+from ansible_collections.stellaops.deploy.plugins.module_utils._merkle import EMPTY_ROOT, evidence_root, proof_from_dict
 from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -255,3 +260,128 @@ def test_store_options() -> None:
     with pytest.raises(StellaOpsError, match="does not exist or is not a directory"):
         scan_store(DirectoryStore("/nonexistent/evidence"))
     assert S3Store(S3Location("b", prefix="")).identity()["prefix"] == ""
+
+
+# --- a baseline is trusted only as far as its roots recompute and match roots kept elsewhere -----------
+
+
+def _rewrite(path: Path, document: dict) -> None:
+    """Write ``document`` with a freshly recomputed checksum: what anyone who can edit the file can do."""
+    document["checksum"] = checksum_of(document)
+    path.write_text(json.dumps(document))
+
+
+def _baseline_files(tmp_path: Path) -> tuple[DirectoryStore, Path, dict]:
+    root = tmp_path / "store"
+    _make_store(root)
+    store = DirectoryStore(str(root))
+    baseline = build_baseline(store, scan_store(store), 2)
+    path = tmp_path / "baseline.json"
+    write_json_atomic(str(path), baseline)
+    write_json_atomic(str(tmp_path / "baseline.roots.json"), roots_export(baseline))
+    return store, path, baseline
+
+
+def test_emptied_bundle_list_with_recomputed_checksum_is_refused(tmp_path: Path) -> None:
+    store, path, baseline = _baseline_files(tmp_path)
+    for bundle in sorted((tmp_path / "store").rglob("*.json")):
+        bundle.unlink()
+    forged = dict(baseline, bundles=[])
+    _rewrite(path, forged)
+    with pytest.raises(StellaOpsError, match="inconsistent: its 0 listed bundles hash to root .* records root .* of 12 bundles"):
+        load_baseline(str(path))
+    # verification alone (without the load check) no longer claims continuity either
+    report = verify_scan(forged, scan_store(store), store)
+    assert report["roots_match"] is False and report["status"] == "failed"
+    assert "do not recompute" in failure_message(report)
+
+
+def test_consistent_forgery_is_caught_by_the_roots_export_and_the_run_record(tmp_path: Path) -> None:
+    store, path, baseline = _baseline_files(tmp_path)
+    gone = sorted((tmp_path / "store").rglob("*.json"))[:3]
+    for bundle in gone:
+        bundle.unlink()
+    forged = build_baseline(store, scan_store(store), 2, created=baseline["created"])  # every root recomputed: self-consistent
+    _rewrite(path, forged)
+    loaded = load_baseline(str(path))  # checksum and roots agree with its own bundle list
+    assert verify_scan(loaded, scan_store(store), store)["status"] == "passed"
+    roots = load_roots(str(tmp_path / "baseline.roots.json"))
+    with pytest.raises(StellaOpsError, match=r"does not match the roots export .*: it records root .* 9 bundles instead of 12"):
+        check_anchor(loaded, str(path), roots, "the roots export baseline.roots.json")
+    with pytest.raises(StellaOpsError, match="does not match the run's record"):
+        check_anchor(loaded, str(path), {"total": {"root": baseline["total"]["root"]}}, "the run's record")
+    check_anchor(baseline, str(path), roots, "the roots export")  # the genuine baseline matches its export
+    check_anchor(baseline, str(path), {"total": {"root": baseline["total"]["root"], "count": 12}}, "the run's record")
+
+
+def test_duplicate_keys_are_an_error(tmp_path: Path) -> None:
+    _store, path, baseline = _baseline_files(tmp_path)
+    text = path.read_text()
+    path.write_text(text[:-2] + ', "partition_depth": 0}\n' if text.endswith("}\n") else text[:-1] + ', "partition_depth": 0}')
+    with pytest.raises(StellaOpsError, match="has the key 'partition_depth' twice"):
+        load_baseline(str(path))
+    doubled = dict(baseline, bundles=[baseline["bundles"][0], *baseline["bundles"]])
+    _rewrite(path, doubled)
+    with pytest.raises(StellaOpsError, match=f"lists the bundle {baseline['bundles'][0][0]!r} twice"):
+        load_baseline(str(path))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("bundles", [["a/b/c.json", "12", "0" * 64]]),
+        ("bundles", [["a/b/c.json", 12]]),
+        ("bundles", [[None, 12, "0" * 64]]),
+        ("bundles", [["a/b/c.json", 12, "XYZ"]]),
+        ("bundles", {"a": 1}),
+        ("bundles", [["a/b/c.json", True, "0" * 64]]),
+        ("partition_depth", "two"),
+        ("partition_depth", -1),
+        ("total", {"count": 1}),
+        ("total", []),
+        ("partitions", [1, 2]),
+        ("partitions", {"acme/sbom": "root"}),
+        ("store", "directory"),
+        ("created", 5),
+    ],
+)
+def test_malformed_baseline_with_valid_checksum_is_one_sentence(tmp_path: Path, field: str, value: object) -> None:
+    _store, path, baseline = _baseline_files(tmp_path)
+    _rewrite(path, dict(baseline, **{field: value}))
+    with pytest.raises(StellaOpsError, match=str(path)):
+        load_baseline(str(path))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4) | st.just("0" * 64),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["bundles", "partition_depth", "total", "partitions", "store", "created"]), value=_JSON)
+def test_any_field_value_loads_or_fails_with_a_sentence(tmp_path: Path, field: str, value: object) -> None:
+    path = tmp_path / "fuzzed.json"
+    document = {"format": "stellaops-evidence-baseline/1", "tool": {}, "created": "t", "store": {"type": "directory", "path": "/x"},
+                "partition_depth": 0, "total": {"count": 0, "bytes": 0, "root": EMPTY_ROOT}, "partitions": {}, "bundles": []}
+    document[field] = value
+    _rewrite(path, document)
+    try:
+        loaded = load_baseline(str(path))
+    except StellaOpsError as err:
+        assert str(path) in str(err)
+    else:  # whatever loads is internally consistent
+        assert loaded["total"]["root"] == evidence_root((k, d) for k, _s, d in loaded["bundles"])
+
+
+def test_roots_export_fields_are_checked(tmp_path: Path) -> None:
+    _store, _path, _baseline = _baseline_files(tmp_path)
+    roots_path = tmp_path / "baseline.roots.json"
+    roots = json.loads(roots_path.read_text())
+    _rewrite(roots_path, dict(roots, partitions=["not", "a", "mapping"]))
+    with pytest.raises(StellaOpsError, match="roots export .* field partitions is malformed"):
+        load_roots(str(roots_path))
+    _rewrite(roots_path, dict(roots, total={"count": "12", "root": roots["total"]["root"]}))
+    with pytest.raises(StellaOpsError, match="field total is malformed"):
+        load_roots(str(roots_path))
