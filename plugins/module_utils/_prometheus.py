@@ -1,0 +1,296 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Metric gates between the traffic steps of a blue/green cutover, judged by Prometheus.
+
+A gate is a PromQL query, a threshold and what a breach does: ``abort`` (stop, traffic back to
+blue), ``hold`` (stay at this step and ask again until the hold limit, then abort) or
+``rollback`` (traffic back to blue at once, canary removed). The guide's defaults: error rate
+above 1 % aborts, p99 latency above 5 s holds, any evidence failure rolls back.
+
+A query that returns no data, or only NaN (a ratio of zero traffic), is *inconclusive*: never a
+pass. The gates are asked again every ``interval`` seconds; a gate inconclusive past its limit
+aborts. A query that returns several series is judged by its worst one. Messages name the gate,
+the query and the value it saw.
+
+Only the Python standard library (urllib); ``clock``, ``sleep`` and ``opener`` are injectable so
+that unit tests control time and HTTP. Prometheus is reached directly, never through a proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+from ._errors import StellaOpsError
+
+ACTIONS = ("abort", "hold", "rollback")
+COMPARISONS = ("above", "below")
+PASS, BREACH, INCONCLUSIVE = "pass", "breach", "inconclusive"
+_BODY_LIMIT = 8 * 1024 * 1024
+
+
+class PromQLError(StellaOpsError):
+    """Prometheus rejected a query (syntax, unknown function, wrong result type)."""
+
+
+class PrometheusUnreachable(StellaOpsError):
+    """Prometheus did not answer, or did not answer with its API."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    query: str
+    threshold: float
+    comparison: str = "above"
+    action: str = "abort"
+    inconclusive_limit: float = 60.0
+    hold_limit: float = 300.0
+
+    def breached_by(self, value: float) -> bool:
+        return value > self.threshold if self.comparison == "above" else value < self.threshold
+
+    def worst(self, values: Sequence[float]) -> float:
+        return max(values) if self.comparison == "above" else min(values)
+
+
+@dataclass
+class Reading:
+    """What one gate saw at one evaluation."""
+
+    gate: Gate
+    state: str
+    value: Optional[float] = None
+    series: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.gate.name,
+            "query": self.gate.query,
+            "state": self.state,
+            "value": self.value,
+            "series": self.series,
+            "threshold": self.gate.threshold,
+            "comparison": self.gate.comparison,
+            "action": self.gate.action,
+        }
+
+
+@dataclass
+class Verdict:
+    """``pass``, ``abort`` or ``rollback``, the gate that decided it and why."""
+
+    verdict: str
+    message: str
+    readings: list[Reading] = field(default_factory=list)
+    gate: Optional[Reading] = None
+    evaluations: int = 0
+    elapsed: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        decided = self.gate.as_dict() if self.gate else None
+        return {
+            "verdict": self.verdict,
+            "message": self.message,
+            "gate": decided,
+            "gates": [reading.as_dict() for reading in self.readings],
+            "evaluations": self.evaluations,
+            "elapsed": round(self.elapsed, 3),
+        }
+
+
+def gate_from_dict(raw: dict[str, Any], where: str) -> Gate:
+    """A Gate from an option dict; ``where`` (e.g. ``gates[2]``) names it in errors."""
+    name = raw.get("name")
+    query = raw.get("query")
+    if not isinstance(name, str) or not name.strip():
+        raise StellaOpsError(f"{where}.name: expected a non-empty string.")
+    if not isinstance(query, str) or not query.strip():
+        raise StellaOpsError(f"{where}.query (gate {name}): expected a non-empty PromQL expression.")
+    threshold = raw.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
+        raise StellaOpsError(f"{where}.threshold (gate {name}): expected a number, got {threshold!r}.")
+    comparison = raw.get("comparison") or "above"
+    action = raw.get("action") or "abort"
+    if comparison not in COMPARISONS:
+        raise StellaOpsError(f"{where}.comparison (gate {name}): expected one of {', '.join(COMPARISONS)}, got {comparison!r}.")
+    if action not in ACTIONS:
+        raise StellaOpsError(f"{where}.action (gate {name}): expected one of {', '.join(ACTIONS)}, got {action!r}.")
+    limits = {}
+    for key, default in (("inconclusive_limit", 60.0), ("hold_limit", 300.0)):
+        value = raw.get(key)
+        value = default if value is None else value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise StellaOpsError(f"{where}.{key} (gate {name}): expected seconds >= 0, got {value!r}.")
+        limits[key] = float(value)
+    return Gate(name.strip(), query.strip(), float(threshold), comparison, action, **limits)
+
+
+def gates_from_list(raw: Sequence[dict[str, Any]]) -> list[Gate]:
+    if not raw:
+        raise StellaOpsError("gates: expected at least one gate.")
+    gates = [gate_from_dict(item, f"gates[{index}]") for index, item in enumerate(raw)]
+    seen: set[str] = set()
+    for gate in gates:
+        if gate.name in seen:
+            raise StellaOpsError(f"gates: the name {gate.name!r} is used twice; each gate needs its own name.")
+        seen.add(gate.name)
+    return gates
+
+
+def _first_line(text: str) -> str:
+    return " ".join(text.split())[:300]
+
+
+class PrometheusClient:
+    """Instant queries through Prometheus' HTTP API (``/api/v1/query``)."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        bearer_token: Optional[str] = None,
+        opener: Optional[urllib.request.OpenerDirector] = None,
+    ) -> None:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise StellaOpsError(f"url: expected the http:// or https:// address of Prometheus, got {url!r}.")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._headers = {"Accept": "application/json"}
+        if bearer_token:
+            self._headers["Authorization"] = f"Bearer {bearer_token}"
+        # metrics servers are reached directly, never through a proxy
+        self._opener = opener or urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
+        """The series of an instant query as (labels, value); raises PromQLError or PrometheusUnreachable."""
+        body = urllib.parse.urlencode({"query": promql}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/api/v1/query",
+            data=body,
+            method="POST",
+            headers={**self._headers, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        status, payload = self._send(request)
+        try:
+            document = json.loads(payload)
+        except ValueError:
+            raise PrometheusUnreachable(
+                f"{self.url} answered HTTP {status} without Prometheus' JSON API: {_first_line(payload.decode(errors='replace'))}"
+            ) from None
+        if not isinstance(document, dict) or document.get("status") != "success":
+            error_type = document.get("errorType", "error") if isinstance(document, dict) else "error"
+            error = document.get("error", "") if isinstance(document, dict) else ""
+            if error_type in ("bad_data", "execution") or status == 400:
+                raise PromQLError(f"Prometheus rejected the query {promql!r}: {_first_line(str(error))}.")
+            raise PrometheusUnreachable(f"Prometheus at {self.url} failed the query {promql!r} (HTTP {status}, {error_type}): {_first_line(str(error))}.")
+        return _series(document.get("data") or {}, promql)
+
+    def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                return response.status, response.read(_BODY_LIMIT)
+        except urllib.error.HTTPError as error:
+            # Prometheus answers a bad query with 400 or 422 and its JSON error document
+            with error:
+                return error.code, error.read(_BODY_LIMIT)
+        except OSError as error:  # URLError and timeouts included
+            reason = getattr(error, "reason", error)
+            raise PrometheusUnreachable(f"Prometheus at {self.url} does not answer: {reason}.") from None
+
+
+def _series(data: dict[str, Any], promql: str) -> list[tuple[dict[str, str], float]]:
+    kind = data.get("resultType")
+    result = data.get("result")
+    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+        return [({}, float(result[1]))]
+    if kind == "vector" and isinstance(result, list):
+        return [(item.get("metric", {}), float(item["value"][1])) for item in result]
+    raise PromQLError(f"The query {promql!r} returns a {kind or 'malformed'} result; a gate needs an instant vector or a scalar.")
+
+
+def read_gate(client: PrometheusClient, gate: Gate) -> Reading:
+    """One evaluation of one gate. NaN values (0/0 ratios) count as no data."""
+    try:
+        series = client.query(gate.query)
+    except PromQLError as error:
+        raise PromQLError(f"Gate {gate.name}: {error.message[0].lower()}{error.message[1:]}") from None
+    values = [value for _labels, value in series if not math.isnan(value)]
+    if not values:
+        return Reading(gate, INCONCLUSIVE)
+    worst = gate.worst(values)
+    return Reading(gate, BREACH if gate.breached_by(worst) else PASS, worst, len(values))
+
+
+def _value(value: Optional[float]) -> str:
+    return "no data" if value is None else f"{value:.6g}"
+
+
+def _breach_message(reading: Reading, verdict: str, extra: str = "") -> str:
+    gate = reading.gate
+    return (
+        f"Gate {gate.name} {'rolls back' if verdict == 'rollback' else 'aborts'}{extra}: "
+        f"query {gate.query!r} returned {_value(reading.value)}, {gate.comparison} the threshold {gate.threshold:g}."
+    )
+
+
+def evaluate(
+    client: PrometheusClient,
+    gates: Sequence[Gate],
+    interval: float = 15.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Verdict:
+    """Ask every gate until all pass, one decides (rollback before abort), or a limit runs out."""
+    start = clock()
+    # (gate, state) -> when the gate entered that state; a gate that changes state starts a new wait
+    since: dict[tuple[str, str], float] = {}
+    evaluations = 0
+    while True:
+        readings = [read_gate(client, gate) for gate in gates]
+        evaluations += 1
+        now = clock()
+        outcome = _decide(readings, since, now)
+        if outcome is not None:
+            kind, message, reading = outcome
+            return Verdict(kind, message, readings, reading, evaluations, now - start)
+        if all(reading.state == PASS for reading in readings):
+            return Verdict(PASS, f"All {len(readings)} gates pass.", readings, None, evaluations, now - start)
+        sleep(interval)
+
+
+def _decide(readings: Sequence[Reading], since: dict[tuple[str, str], float], now: float) -> Optional[tuple[str, str, Reading]]:
+    """The verdict that one evaluation forces (rollback before abort before a limit), or None to go on."""
+    breaches = [reading for reading in readings if reading.state == BREACH]
+    for action in ("rollback", "abort"):
+        for reading in breaches:
+            if reading.gate.action == action:
+                return action, _breach_message(reading, action), reading
+    for reading in readings:
+        gate = reading.gate
+        for state in (BREACH, INCONCLUSIVE):
+            if state != reading.state:
+                since.pop((gate.name, state), None)
+        if reading.state == PASS:
+            continue
+        waited = now - since.setdefault((gate.name, reading.state), now)
+        if reading.state == BREACH and waited >= gate.hold_limit:
+            return "abort", _breach_message(reading, "abort", f" after holding {waited:.0f} s (its hold limit is {gate.hold_limit:g} s)"), reading
+        if reading.state == INCONCLUSIVE and waited >= gate.inconclusive_limit:
+            message = (
+                f"Gate {gate.name} aborts: it stayed inconclusive for {waited:.0f} s (its limit is "
+                f"{gate.inconclusive_limit:g} s); query {gate.query!r} returned no data."
+            )
+            return "abort", message, reading
+    return None
+
+
+def check_queries(client: PrometheusClient, gates: Sequence[Gate]) -> list[Reading]:
+    """Run every query once (PromQL errors and an unreachable Prometheus surface), judging nothing."""
+    return [read_gate(client, gate) for gate in gates]
