@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import http.server
-import json
 import math
 import threading
 import urllib.parse
@@ -149,7 +148,7 @@ class Script:
 
 
 def run(script: Script, gates: list[Gate], interval: float = 5.0) -> Any:
-    return evaluate(script, gates, interval=interval, clock=script.clock, sleep=script.sleep)  # type: ignore[arg-type]
+    return evaluate(script, gates, interval=interval, clock=script.clock, sleep=script.sleep)
 
 
 GUIDE = [
@@ -215,5 +214,5 @@ def test_inconclusive_then_data_passes_and_a_new_gap_starts_a_new_wait() -> None
 
 
 def test_check_queries_judges_nothing() -> None:
-    readings = check_queries(Script({"errors": [[0.9]], "p99": [[]], "evidence": [[3.0]]}), GUIDE)  # type: ignore[arg-type]
+    readings = check_queries(Script({"errors": [[0.9]], "p99": [[]], "evidence": [[3.0]]}), GUIDE)
     assert [reading.state for reading in readings] == ["breach", "inconclusive", "breach"]
