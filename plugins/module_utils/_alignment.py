@@ -6,9 +6,13 @@ only compose top-level keys; its images are ``services.<name>.image``. Anything 
 values: every ``image`` key at any depth, either a string or a mapping with ``repository``
 (plus optional ``registry``, ``tag`` and ``digest``).
 
-Every finding is returned. By default only ``digest_mismatch`` and ``unpinned`` block (the
-target would deploy something other than the release); ``missing_in_target`` and
-``unknown_repository`` are reported and block only in strict mode.
+Repositories are compared by the name Docker resolves them to (``postgres`` is
+``docker.io/library/postgres``), never by spelling.
+
+Every finding is returned. By default ``digest_mismatch``, ``unpinned`` (the target would deploy
+something other than the release) and ``tag_mismatch`` (a tag next to the right digest that names
+another version than the release) block; ``missing_in_target`` and ``unknown_repository`` are
+reported and block only in strict mode.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from ._errors import StellaOpsError
-from ._image_ref import ImageRef, parse_image_ref, repo_matches
+from ._image_ref import ImageRef, normalize_repository, parse_image_ref, repo_matches
 from ._manifest import Component, Release, field_path, load_yaml_file
 
-REASONS: tuple[str, ...] = ("digest_mismatch", "unpinned", "missing_in_target", "unknown_repository")
-BLOCKING_BY_DEFAULT: frozenset[str] = frozenset({"digest_mismatch", "unpinned"})
+REASONS: tuple[str, ...] = ("digest_mismatch", "unpinned", "tag_mismatch", "missing_in_target", "unknown_repository")
+BLOCKING_BY_DEFAULT: frozenset[str] = frozenset({"digest_mismatch", "unpinned", "tag_mismatch"})
 BLOCKING_IN_STRICT: frozenset[str] = frozenset(REASONS)
 COMPOSE_TOP_LEVEL: frozenset[str] = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets", "include"})
 _VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -260,19 +264,26 @@ class _Expected:
     first: Component
     digests: frozenset[str]
     tags: frozenset[str]
+    tags_by_digest: dict[str, frozenset[str]]
 
 
 def _expected_by_repository(release: Release) -> dict[str, _Expected]:
+    """What the release says, by normalised repository."""
     grouped: dict[str, list[Component]] = {}
     for component in release.images():
-        grouped.setdefault(component.repository, []).append(component)
+        grouped.setdefault(normalize_repository(component.repository), []).append(component)
     expected = {}
     for repository, components in grouped.items():
         pinned = [c for c in components if c.digest]
+        tags_by_digest: dict[str, set[str]] = {}
+        for component in pinned:
+            if component.digest and component.tag:
+                tags_by_digest.setdefault(component.digest, set()).add(component.tag)
         expected[repository] = _Expected(
             first=pinned[0] if pinned else components[0],
             digests=frozenset(c.digest for c in pinned if c.digest),
             tags=frozenset(c.tag or "latest" for c in components),
+            tags_by_digest={digest: frozenset(tags) for digest, tags in tags_by_digest.items()},
         )
     return expected
 
@@ -281,7 +292,11 @@ def _reason(found: ImageRef, expected: _Expected) -> Optional[str]:
     if expected.digests:
         if found.digest is None:
             return "unpinned"
-        return None if found.digest in expected.digests else "digest_mismatch"
+        if found.digest not in expected.digests:
+            return "digest_mismatch"
+        # The digest decides what runs, but a tag naming another version misleads whoever reads the target.
+        release_tags = expected.tags_by_digest.get(found.digest)
+        return "tag_mismatch" if found.tag is not None and release_tags and found.tag not in release_tags else None
     # The release names this repository by tag only (edge, non-strict): compare tags.
     if found.digest is None and (found.tag or "latest") not in expected.tags:
         return "digest_mismatch"
@@ -303,10 +318,13 @@ def check_alignment(
     expected = _expected_by_repository(release)
     ignored: dict[str, bool] = {}
 
+    ignore_full = frozenset(normalize_repository(name.strip("/")) for name in ignore if name.strip("/"))
+
     def is_ignored(repository: str) -> bool:
+        """``repository`` is normalised; a name matches it whole (as Docker resolves it) or as its trailing path."""
         hit = ignored.get(repository)
         if hit is None:
-            hit = ignored[repository] = repo_matches(repository, ignore)
+            hit = ignored[repository] = repository in ignore_full or repo_matches(repository, ignore)
         return hit
 
     cache = _RefCache()
@@ -317,7 +335,7 @@ def check_alignment(
         summaries.append(TargetSummary(target.path, target.kind, len(target.uses)))
         seen: set[str] = set()
         for use in target.uses:
-            repository = use.ref.repository
+            repository = normalize_repository(use.ref.repository)
             if is_ignored(repository):
                 continue
             want = expected.get(repository)

@@ -4,6 +4,10 @@
 The repository is everything before ``@`` and before the ``:tag`` (a ``:`` that
 follows the last ``/``), so ``127.0.0.1:5000/stellaops/authority:1.0`` has the
 repository ``127.0.0.1:5000/stellaops/authority`` and the tag ``1.0``.
+
+Two spellings name the same repository when they normalise to the same name, as Docker
+resolves them (:func:`normalize_repository`): ``postgres``, ``library/postgres``,
+``docker.io/library/postgres`` and ``index.docker.io/library/postgres`` are one repository.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ REPOSITORY_RE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONE
 # Used by the JSON Schema: any well-formed reference, and a reference pinned by digest.
 IMAGE_PATTERN = r"^[^\s@:/][^\s@]*(@sha256:[0-9a-f]{64})?$"
 PINNED_IMAGE_PATTERN = r"^[^\s@:/][^\s@]*@sha256:[0-9a-f]{64}$"
+DOCKER_HUB = "docker.io"
+_DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_DEFAULT_PORTS = frozenset({"443", "80"})
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,26 @@ def parse_image_ref(ref: str, where: str = "") -> ImageRef:
     if not REPOSITORY_RE.fullmatch(name):
         raise StellaOpsError(f"{_prefix(where)}image reference {ref!r} has a malformed repository {name!r}; expected [registry[:port]/]lowercase/path.")
     return ImageRef(repository=name, tag=tag, digest=digest if at else None)
+
+
+def normalize_repository(repository: str) -> str:
+    """The full name Docker resolves ``repository`` to: registry host (lower case, no default port) and path.
+
+    As in Docker's reference parser, the first segment is a registry only when it holds ``.`` or ``:``,
+    is ``localhost`` or has upper-case letters; otherwise the image is on Docker Hub, whose one-segment
+    names live under ``library/``. Ports 443 and 80 are the defaults of HTTPS and HTTP and are dropped.
+    """
+    first, slash, rest = repository.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        host, colon, port = first.lower().partition(":")
+        registry, path = (host if port in _DEFAULT_PORTS else host + colon + port), rest
+    else:
+        registry, path = DOCKER_HUB, repository
+    if registry in _DOCKER_HUB_ALIASES:
+        registry = DOCKER_HUB
+        if "/" not in path:
+            path = f"library/{path}"
+    return f"{registry}/{path}"
 
 
 def repo_matches(repository: str, names: Iterable[str]) -> bool:

@@ -16,12 +16,16 @@ description:
     a variable without a default is an error, since the image it names cannot be checked.
   - Any other file is read as Helm values, where every C(image) key at any depth counts, either a string
     or a mapping with C(repository) and optional C(registry), C(tag) and C(digest).
+  - Repositories are compared by the name Docker resolves them to, never by spelling - C(postgres),
+    C(library/postgres) and C(docker.io/library/postgres) are one repository; the registry host's case and
+    its default port (443, 80) do not count, C(index.docker.io) is C(docker.io).
   - Each difference is a finding with a reason. V(digest_mismatch) is a different digest (or, for a
     release that names a tag only, a different tag); V(unpinned) is a target image without a digest
-    where the release pins one; V(missing_in_target) is a release image the target does not use;
+    where the release pins one; V(tag_mismatch) is a target tag next to the release's digest that is not
+    the release's tag for it; V(missing_in_target) is a release image the target does not use;
     V(unknown_repository) is a target image the release does not name.
-  - V(digest_mismatch) and V(unpinned) block by default. V(missing_in_target) and V(unknown_repository)
-    are reported and block only with O(strict=true). Every finding is always returned in RV(mismatches).
+  - V(digest_mismatch), V(unpinned) and V(tag_mismatch) block by default. V(missing_in_target) and
+    V(unknown_repository) are reported and block only with O(strict=true). Every finding is always returned in RV(mismatches).
   - The command-line tool C(tools/check-channel-alignment) runs the same code for pipelines without Ansible.
 version_added: 1.0.0
 author:
@@ -148,7 +152,7 @@ summary:
   description: Number of findings per reason.
   returned: success or a blocking finding
   type: dict
-  sample: {digest_mismatch: 1, unpinned: 0, missing_in_target: 0, unknown_repository: 1}
+  sample: {digest_mismatch: 1, unpinned: 0, tag_mismatch: 0, missing_in_target: 0, unknown_repository: 1}
 mismatches:
   description: Every finding, blocking or not, in target order.
   returned: success or a blocking finding
@@ -165,7 +169,7 @@ mismatches:
       description: Release component or infrastructure service concerned; null for V(unknown_repository).
       type: str
     repository:
-      description: Image repository (registry and path).
+      description: Image repository as Docker resolves it (registry and path, for example C(docker.io/library/postgres)).
       type: str
     expected:
       description: Image reference from the release; null for V(unknown_repository).
@@ -174,7 +178,7 @@ mismatches:
       description: Image reference from the target; null for V(missing_in_target).
       type: str
     reason:
-      description: V(digest_mismatch), V(unpinned), V(missing_in_target) or V(unknown_repository).
+      description: V(digest_mismatch), V(unpinned), V(tag_mismatch), V(missing_in_target) or V(unknown_repository).
       type: str
     blocking:
       description: Whether this finding makes the target misaligned.

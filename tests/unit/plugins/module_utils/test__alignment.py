@@ -209,7 +209,7 @@ def test_report_dict_is_json_with_summary(tmp_path: Path, release: Release) -> N
     target = write(tmp_path, "c.yaml", compose(authority=f"{REG}/authority@{D_OTHER}", redis="redis:7"))
     data = check_alignment(release, [target]).to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert data["summary"] == {"digest_mismatch": 1, "unpinned": 0, "missing_in_target": 2, "unknown_repository": 1}
+    assert data["summary"] == {"digest_mismatch": 1, "unpinned": 0, "tag_mismatch": 0, "missing_in_target": 2, "unknown_repository": 1}
     assert data["aligned"] is False and data["blocking_reasons"] == sorted(BLOCKING_BY_DEFAULT)
     assert data["msg"].startswith("Release 2025.10.0-stable is not aligned: 1 blocking finding(s) in 1 target(s)")
 
@@ -235,3 +235,53 @@ def test_example_tree_detects_cross_channel_drift() -> None:
     assert not report.aligned
     assert {f.reason for f in report.findings} == {"digest_mismatch"}
     assert len(report.findings) == len(stable.images())
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "postgres",
+        "library/postgres",
+        "docker.io/postgres",
+        "index.docker.io/library/postgres",
+        "registry-1.docker.io/library/postgres",
+        "Docker.IO/library/postgres",
+        "docker.io:443/library/postgres",
+    ],
+)
+def test_repositories_are_compared_as_docker_resolves_them(tmp_path: Path, release: Release, spelling: str) -> None:
+    """Issue 10, class 2: the release pins docker.io/library/postgres; a target spelling it otherwise is the same image."""
+    other = write(tmp_path, "other.yaml", compose(**{**ALIGNED_COMPOSE, "postgres": f"{spelling}@{D_OTHER}"}))
+    report = check_alignment(release, [other])
+    assert reasons(report) == [("postgres", "digest_mismatch")] and not report.aligned
+    assert report.findings[0].repository == "docker.io/library/postgres"
+    same = write(tmp_path, "same.yaml", compose(**{**ALIGNED_COMPOSE, "postgres": f"{spelling}@{D_PG}"}))
+    assert check_alignment(release, [same], strict=True).findings == []
+
+
+@pytest.mark.parametrize("spelling", ["Registry.Stella-Ops.org/stellaops/authority", "registry.stella-ops.org:443/stellaops/authority"])
+def test_registry_host_case_and_default_port_do_not_hide_a_digest(tmp_path: Path, release: Release, spelling: str) -> None:
+    target = write(tmp_path, "c.yaml", compose(**{**ALIGNED_COMPOSE, "authority": f"{spelling}@{D_OTHER}"}))
+    assert reasons(check_alignment(release, [target])) == [("authority", "digest_mismatch")]
+
+
+def test_other_registry_or_port_is_another_repository(tmp_path: Path, release: Release) -> None:
+    target = write(tmp_path, "c.yaml", compose(**{**ALIGNED_COMPOSE, "authority": f"registry.stella-ops.org:5000/stellaops/authority@{D_AUTH}"}))
+    assert reasons(check_alignment(release, [target])) == [("authority", "unknown_repository"), (None, "missing_in_target")]
+
+
+def test_tag_next_to_the_right_digest_must_agree_with_the_release(tmp_path: Path) -> None:
+    tagged = parse_manifest(RELEASE_TEXT.replace(f"{REG}/signer@", f"{REG}/signer:2025.10.0@"), "deploy/releases/2025.10.0-stable.yaml")
+    lying = write(tmp_path, "c.yaml", compose(**{**ALIGNED_COMPOSE, "signer": f"{REG}/signer:2025.09.2@{D_SIGN}"}))
+    report = check_alignment(tagged, [lying])
+    assert reasons(report) == [("signer", "tag_mismatch")] and not report.aligned
+    assert report.findings[0].found == f"{REG}/signer:2025.09.2@{D_SIGN}"
+    honest = write(tmp_path, "ok.yaml", compose(**{**ALIGNED_COMPOSE, "signer": f"{REG}/signer:2025.10.0@{D_SIGN}"}))
+    bare = write(tmp_path, "bare.yaml", compose(**{**ALIGNED_COMPOSE, "signer": f"{REG}/signer@{D_SIGN}"}))
+    assert check_alignment(tagged, [honest, bare], strict=True).findings == []
+
+
+def test_ignore_names_match_after_normalisation(tmp_path: Path, release: Release) -> None:
+    target = write(tmp_path, "c.yaml", compose(**ALIGNED_COMPOSE, nats="nats:2.10"))
+    for name in ("nats", "library/nats", "docker.io/nats", "index.docker.io/library/nats"):
+        assert check_alignment(release, [target], ignore_repos=[name], strict=True).findings == [], name

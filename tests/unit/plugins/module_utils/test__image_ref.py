@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._image_ref import ImageRef, parse_image_ref, repo_matches
+from ansible_collections.stellaops.deploy.plugins.module_utils._image_ref import (
+    REPOSITORY_RE,
+    ImageRef,
+    normalize_repository,
+    parse_image_ref,
+    repo_matches,
+)
+from hypothesis import given
+from hypothesis import strategies as st
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -82,3 +90,47 @@ def test_non_string_reference_is_an_error() -> None:
 )
 def test_repo_matches_last_segments_or_whole(repository: str, names: list[str], expected: bool) -> None:
     assert repo_matches(repository, names) is expected
+
+
+@pytest.mark.parametrize(
+    ("repository", "normalized"),
+    [
+        ("postgres", "docker.io/library/postgres"),
+        ("library/postgres", "docker.io/library/postgres"),
+        ("bitnami/postgresql", "docker.io/bitnami/postgresql"),
+        ("docker.io/postgres", "docker.io/library/postgres"),
+        ("index.docker.io/library/postgres", "docker.io/library/postgres"),
+        ("registry-1.docker.io/bitnami/redis", "docker.io/bitnami/redis"),
+        ("DOCKER.IO/library/postgres", "docker.io/library/postgres"),
+        ("Registry.Example.COM/team/app", "registry.example.com/team/app"),
+        ("registry.example.com:443/team/app", "registry.example.com/team/app"),
+        ("registry.example.com:80/team/app", "registry.example.com/team/app"),
+        ("registry.example.com:5000/team/app", "registry.example.com:5000/team/app"),
+        ("127.0.0.1:5000/stellaops/authority", "127.0.0.1:5000/stellaops/authority"),
+        ("localhost/app", "localhost/app"),
+        ("localhost:5000/app", "localhost:5000/app"),
+        ("ghcr.io/a/b", "ghcr.io/a/b"),
+    ],
+)
+def test_normalize_repository_as_docker_does(repository: str, normalized: str) -> None:
+    assert REPOSITORY_RE.fullmatch(repository)
+    assert normalize_repository(repository) == normalized
+
+
+_COMPONENT = st.from_regex(r"[a-z0-9]+(?:[._-][a-z0-9]+)?", fullmatch=True)
+
+
+@given(path=st.lists(_COMPONENT, min_size=1, max_size=3).map("/".join),
+       hub=st.sampled_from(["", "docker.io/", "index.docker.io/", "Docker.io/", "docker.io:443/", "registry-1.docker.io/"]))
+def test_every_docker_hub_spelling_is_one_repository(path: str, hub: str) -> None:
+    if "/" not in path and hub == "":
+        spellings = [path, f"library/{path}"]
+    else:
+        spellings = [hub + path]
+    first = path.split("/")[0]
+    if hub == "" and "/" in path and ("." in first):
+        return  # the first segment names a registry, not a Docker Hub path
+    for spelling in spellings:
+        name = normalize_repository(spelling)
+        assert name.startswith("docker.io/") and name.count("/") >= 2
+        assert normalize_repository(name) == name  # normalising twice changes nothing
