@@ -113,8 +113,10 @@ def new_job(
     now: Optional[datetime] = None,
     deployment_id: Optional[str] = None,
     previous_deployment_id: Optional[str] = None,
+    details: Optional[Mapping[str, Any]] = None,
 ) -> dict[str, Any]:
-    """The record of a new job in state ``pending`` (not written)."""
+    """The record of a new job in state ``pending`` (not written); ``details`` holds what a profile
+    adds (for Helm: namespace, chart version, revisions, the deploy repository's git SHA)."""
     for field, value in (("release_id", release_id), ("environment", environment), ("host", host)):
         if not isinstance(value, str) or not value:
             raise StellaOpsError(f"deployment journal: field {field} of a new job must be a non-empty string.")
@@ -136,6 +138,7 @@ def new_job(
         "digests": _check_digests(digests, "deployment journal"),
         "rollback_of": rollback_of or None,
         "message": message or "",
+        "details": dict(details or {}),
         "history": [{"status": "pending", "at": started}],
     }
 
@@ -146,11 +149,13 @@ def apply_transition(
     message: Optional[str] = None,
     digests: Optional[Mapping[str, Any]] = None,
     now: Optional[datetime] = None,
+    details: Optional[Mapping[str, Any]] = None,
 ) -> tuple[dict[str, Any], bool]:
     """The job after moving it to ``status`` and whether anything changed (pure, nothing written).
 
-    Moving a job to the status it already has changes nothing unless a new message or
-    new digests are given, which are then recorded without a new history entry.
+    Moving a job to the status it already has changes nothing unless a new message,
+    new digests or new details (merged into the job's) are given, which are then recorded
+    without a new history entry.
     """
     job_id = str(job.get("id", ""))
     current = str(job.get("status", ""))
@@ -169,6 +174,10 @@ def apply_transition(
         changed = True
     if new_digests is not None and new_digests != updated.get("digests"):
         updated["digests"] = new_digests
+        changed = True
+    merged = {**(updated.get("details") or {}), **(details or {})}
+    if details and merged != updated.get("details"):
+        updated["details"] = merged
         changed = True
     return updated, changed
 
@@ -275,6 +284,7 @@ class Journal:
         now: Optional[datetime] = None,
         deployment_id: Optional[str] = None,
         previous_deployment_id: Optional[str] = None,
+        details: Optional[Mapping[str, Any]] = None,
     ) -> dict[str, Any]:
         """The job ``start`` would write, without writing it."""
         if rollback_of:
@@ -292,6 +302,7 @@ class Journal:
             now=now,
             deployment_id=deployment_id,
             previous_deployment_id=previous_deployment_id,
+            details=details,
         )
 
     def start(  # noqa: PLR0917 - positional order is the published interface
@@ -335,9 +346,10 @@ class Journal:
         message: Optional[str] = None,
         digests: Optional[Mapping[str, Any]] = None,
         now: Optional[datetime] = None,
+        details: Optional[Mapping[str, Any]] = None,
     ) -> tuple[dict[str, Any], bool]:
         """The job after the transition and whether it changes, without writing it."""
-        return apply_transition(self.get(job_id), status, message, digests, now)
+        return apply_transition(self.get(job_id), status, message, digests, now, details)
 
     def transition(
         self,
@@ -346,9 +358,10 @@ class Journal:
         message: Optional[str] = None,
         digests: Optional[Mapping[str, Any]] = None,
         now: Optional[datetime] = None,
+        details: Optional[Mapping[str, Any]] = None,
     ) -> dict[str, Any]:
         """Move a job to ``status`` (StellaOpsError when illegal) and return it; no write when nothing changes."""
-        job, changed = self.plan_transition(job_id, status, message, digests, now)
+        job, changed = self.plan_transition(job_id, status, message, digests, now, details)
         if changed:
             self.write(job)
         return job

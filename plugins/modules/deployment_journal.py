@@ -96,6 +96,11 @@ options:
   rollback_of:
     description: Id of the job this job rolls back; it must exist in the journal.
     type: str
+  details:
+    description:
+      - What the deployment profile adds to the job, for example for Helm the namespace, chart version,
+        revision, bookmark revision and the deploy repository's git SHA. A transition merges them into the job's.
+    type: dict
   job_message:
     description: Free text stored with the job, for example what failed.
     type: str
@@ -212,6 +217,7 @@ class JournalManager:
             message=p["job_message"],
             deployment_id=p["deployment_id"],
             previous_deployment_id=p["previous_deployment_id"],
+            details=p["details"],
         )
         if not self.module.check_mode:
             self.journal.write(job)
@@ -220,7 +226,8 @@ class JournalManager:
     def transition(self) -> dict[str, Any]:
         self._require("job_id", "status")
         p = self.params
-        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["job_message"], digests=p["digests"])
+        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["job_message"], digests=p["digests"],
+                                                   details=p["details"])
         if changed and not self.module.check_mode:
             self.journal.write(job)
         return {"changed": changed, "job": job, **self._context(job.get("environment"))}
@@ -255,6 +262,7 @@ def main() -> None:
             "digests": {"type": "dict"},
             "rollback_of": {"type": "str"},
             "job_message": {"type": "str"},
+            "details": {"type": "dict"},
         },
         required_if=[
             ("action", "start", ("environment", "release_id", "host")),
