@@ -12,6 +12,8 @@ PYTHON := $(VENV)/bin/python
 CHANNEL ?= stable
 # The release the demo starts the fleet from, so that it has a deployment to roll back to.
 DEMO_FROM ?= 2025.09.0
+# Stable and airgap upgrades need an approval (pre-flight); the demo gives it as an operator would.
+DEMO_APPROVAL := '{"stellaops_approval": {"approved_by": "demo operator", "ticket": "DEMO-1"}}'
 
 .PHONY: help setup sandbox-up sandbox-down sandbox-status demo test lint sanity unit integration bench build clean
 
@@ -31,10 +33,10 @@ sandbox-status:  ## say which sandbox parts answer
 	@$(PYTHON) scripts/sandbox.py status
 
 demo: sandbox-up  ## set up, start the sandbox, then upgrade its SSH fleet to the newest CHANNEL release, roll back, upgrade again
-	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e release=$(DEMO_FROM)
-	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL)
+	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e release=$(DEMO_FROM) -e $(DEMO_APPROVAL)
+	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e $(DEMO_APPROVAL)
 	ansible-playbook playbooks/rollback.yml
-	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL)
+	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e $(DEMO_APPROVAL)
 
 test: setup lint sanity unit integration  ## every test: lint, sanity, unit, integration (starts the sandbox)
 

@@ -161,6 +161,8 @@ class Fleet:
             "compose_upgrade_project_name": self.project,
             "compose_upgrade_project_dir": self.project_dir,
             "compose_upgrade_environment": f"sandbox-{self.project}",
+            # Pre-flight has its own scenarios (test_operator_playbooks.py); the upgrade scenarios start at the upgrade.
+            "stellaops_preflight": False,
             **self.extra_vars,
             **extra,
         }
