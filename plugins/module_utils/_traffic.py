@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Traffic between blue and green: what the routing objects must look like for a given weight.
+
+Two routers:
+
+* ``nginx``: a canary Ingress in the green namespace carrying the NGINX ingress annotations
+  ``canary: "true"`` and ``canary-weight: "<percent>"``, with the class and the hosts and paths of
+  blue's main Ingress and every backend pointing at the green Service. Removing it (``absent``)
+  sends everything back to blue. ``promoted`` drops the canary annotations: the Ingress becomes
+  the main one, for when blue is decommissioned.
+* ``gateway``: a Gateway API HTTPRoute whose rules that reach the blue Service get the green
+  Service beside it, with backend weights ``100 - percent`` and ``percent``. ``absent`` removes the
+  green backend and gives blue 100; ``promoted`` removes the blue backend.
+
+When green takes all the traffic, the object carries ``deploy.stellaops.io/full-traffic-since``
+(UTC), kept while the weight stays at 100, so that blue is decommissioned only after the
+observation window. Pure functions of dicts: no Kubernetes client here, the module applies them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ._errors import StellaOpsError
+
+CANARY = "nginx.ingress.kubernetes.io/canary"
+CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+FULL_TRAFFIC_SINCE = "deploy.stellaops.io/full-traffic-since"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "stellaops.deploy"}
+ROUTERS = ("nginx", "gateway")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    namespace: str
+    port: int
+
+
+def check_weight(weight: Any) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 100:
+        raise StellaOpsError(f"weight: expected a whole percentage from 0 to 100, got {weight!r}.")
+    return weight
+
+
+def _annotations(obj: Optional[dict[str, Any]]) -> dict[str, str]:
+    return dict(((obj or {}).get("metadata") or {}).get("annotations") or {})
+
+
+def _since(current: Optional[dict[str, Any]], current_weight: Optional[int], weight: Optional[int], now: str) -> Optional[str]:
+    """When green got all the traffic: kept from ``current`` while it stays at 100, else now; None below 100."""
+    if weight != 100:
+        return None
+    if current_weight == 100 and _annotations(current).get(FULL_TRAFFIC_SINCE):
+        return _annotations(current)[FULL_TRAFFIC_SINCE]
+    return now
+
+
+# --------------------------------------------------------------------------- NGINX ingress canary
+
+
+def ingress_weight(ingress: Optional[dict[str, Any]]) -> Optional[int]:
+    """The canary weight of an Ingress; None when it is missing or not a canary."""
+    annotations = _annotations(ingress)
+    if ingress is None or annotations.get(CANARY) != "true":
+        return None
+    try:
+        return int(annotations.get(CANARY_WEIGHT, "0"))
+    except ValueError:
+        raise StellaOpsError(f"Ingress {ingress['metadata'].get('name')}: annotation {CANARY_WEIGHT} is not a whole number.") from None
+
+
+def ingress_view(ingress: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """What this collection manages of an Ingress: the routing annotations, its class and rules."""
+    if ingress is None:
+        return None
+    annotations = _annotations(ingress)
+    spec = ingress.get("spec") or {}
+    return {
+        "annotations": {key: annotations[key] for key in (CANARY, CANARY_WEIGHT, FULL_TRAFFIC_SINCE) if key in annotations},
+        "ingressClassName": spec.get("ingressClassName"),
+        "rules": spec.get("rules") or [],
+    }
+
+
+def canary_ingress(main: dict[str, Any], name: str, green: Backend, weight: int, current: Optional[dict[str, Any]], now: str) -> dict[str, Any]:
+    """The canary Ingress for ``weight``: main's class, hosts and paths, every backend the green Service."""
+    rules = copy.deepcopy((main.get("spec") or {}).get("rules") or [])
+    if not any((rule.get("http") or {}).get("paths") for rule in rules):
+        raise StellaOpsError(f"Ingress {main['metadata']['name']} in {main['metadata'].get('namespace')} has no http paths to copy into the canary.")
+    for rule in rules:
+        for path in (rule.get("http") or {}).get("paths") or []:
+            path["backend"] = {"service": {"name": green.name, "port": {"number": green.port}}}
+    annotations = {CANARY: "true", CANARY_WEIGHT: str(weight)}
+    since = _since(current, ingress_weight(current), weight, now)
+    if since:
+        annotations[FULL_TRAFFIC_SINCE] = since
+    spec: dict[str, Any] = {"rules": rules}
+    if (main.get("spec") or {}).get("ingressClassName"):
+        spec["ingressClassName"] = main["spec"]["ingressClassName"]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": name, "namespace": green.namespace, "labels": dict(MANAGED_BY), "annotations": annotations},
+        "spec": spec,
+    }
+
+
+def promoted_ingress_patch(current: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch that turns the canary into the main Ingress (canary annotations removed)."""
+    if ingress_weight(current) != 100:
+        raise StellaOpsError(
+            f"Ingress {current['metadata']['name']} sends {ingress_weight(current)}% of the traffic to green; "
+            "promote it only after the cutover to 100%."
+        )
+    return {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None}}}
+
+
+# --------------------------------------------------------------------------- Gateway API HTTPRoute
+
+
+def _is(ref: dict[str, Any], backend: Backend, route_namespace: str) -> bool:
+    return (
+        ref.get("name") == backend.name
+        and (ref.get("namespace") or route_namespace) == backend.namespace
+        and ref.get("kind", "Service") == "Service"
+        and ref.get("group", "") in ("", "core")
+    )
+
+
+def _ref(backend: Backend, route_namespace: str, weight: int) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": backend.name, "port": backend.port, "weight": weight}
+    if backend.namespace != route_namespace:
+        ref["namespace"] = backend.namespace
+    return ref
+
+
+def _route_rules(route: dict[str, Any], blue: Backend, green: Backend) -> tuple[list[dict[str, Any]], str]:
+    namespace = route["metadata"].get("namespace") or ""
+    rules = (route.get("spec") or {}).get("rules") or []
+    if not any(_is(ref, blue, namespace) or _is(ref, green, namespace) for rule in rules for ref in rule.get("backendRefs") or []):
+        raise StellaOpsError(
+            f"HTTPRoute {route['metadata']['name']} in {namespace} has no backendRef to the blue Service "
+            f"{blue.name} in {blue.namespace} (nor to green); expected a rule that routes to blue."
+        )
+    return rules, namespace
+
+
+def route_weight(route: dict[str, Any], blue: Backend, green: Backend) -> Optional[int]:
+    """Green's share in percent of the first rule that reaches blue or green; None when green is absent."""
+    rules, namespace = _route_rules(route, blue, green)
+    for rule in rules:
+        refs = rule.get("backendRefs") or []
+        greens = [ref for ref in refs if _is(ref, green, namespace)]
+        blues = [ref for ref in refs if _is(ref, blue, namespace)]
+        if not greens and not blues:
+            continue
+        if not greens:
+            return None
+        green_weight = sum(int(ref.get("weight", 1)) for ref in greens)
+        total = green_weight + sum(int(ref.get("weight", 1)) for ref in blues)
+        return round(100 * green_weight / total) if total else 0
+    return None
+
+
+def routed_rules(route: dict[str, Any], blue: Backend, green: Backend, state: str, weight: int = 0) -> list[dict[str, Any]]:
+    """The route's rules with blue and green weighted for ``weight`` (present), green removed (absent) or blue removed (promoted)."""
+    rules, namespace = _route_rules(route, blue, green)
+    if state == "promoted" and route_weight(route, blue, green) != 100:
+        raise StellaOpsError(
+            f"HTTPRoute {route['metadata']['name']} sends {route_weight(route, blue, green)}% of the traffic to green; "
+            "promote it only after the cutover to 100%."
+        )
+    result = []
+    for rule in copy.deepcopy(rules):
+        refs = rule.get("backendRefs") or []
+        if not any(_is(ref, blue, namespace) or _is(ref, green, namespace) for ref in refs):
+            result.append(rule)
+            continue
+        others = [ref for ref in refs if not (_is(ref, blue, namespace) or _is(ref, green, namespace))]
+        if state == "present":
+            ours = [_ref(blue, namespace, 100 - weight), _ref(green, namespace, weight)]
+        elif state == "absent":
+            ours = [_ref(blue, namespace, 100)]
+        else:
+            ours = [_ref(green, namespace, 100)]
+        rule["backendRefs"] = others + ours
+        result.append(rule)
+    return result
+
+
+def route_view(route: dict[str, Any]) -> dict[str, Any]:
+    annotations = _annotations(route)
+    return {
+        "annotations": {FULL_TRAFFIC_SINCE: annotations[FULL_TRAFFIC_SINCE]} if FULL_TRAFFIC_SINCE in annotations else {},
+        "rules": (route.get("spec") or {}).get("rules") or [],
+    }
+
+
+def routed_route(route: dict[str, Any], blue: Backend, green: Backend, state: str, weight: int, now: str) -> dict[str, Any]:
+    """The managed view of the HTTPRoute after the change (compare with ``route_view`` of the current one)."""
+    rules = routed_rules(route, blue, green, state, weight)
+    since = _since(route, route_weight(route, blue, green), weight if state == "present" else None, now)
+    return {"annotations": {FULL_TRAFFIC_SINCE: since} if since else {}, "rules": rules}

@@ -1,0 +1,149 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Routing objects for a traffic weight: the NGINX ingress canary and Gateway API HTTPRoute weights."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
+    CANARY,
+    CANARY_WEIGHT,
+    FULL_TRAFFIC_SINCE,
+    Backend,
+    canary_ingress,
+    check_weight,
+    ingress_view,
+    ingress_weight,
+    promoted_ingress_patch,
+    route_view,
+    route_weight,
+    routed_route,
+)
+
+GREEN = Backend("stellaops-green-scanner-web", "stellaops-green", 8444)
+BLUE = Backend("stellaops-scanner-web", "stellaops-prod", 8444)
+# Blue's main Ingress as the chart renders it (ingress.enabled=true).
+MAIN: dict[str, Any] = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {"name": "stellaops", "namespace": "stellaops-prod"},
+    "spec": {
+        "ingressClassName": "nginx",
+        "rules": [{"host": "stellaops.example.internal", "http": {"paths": [
+            {"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "stellaops-scanner-web", "port": {"number": 8444}}}}]}}],
+    },
+}  # fmt: skip
+ROUTE: dict[str, Any] = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
+    "metadata": {"name": "stellaops", "namespace": "stellaops-prod"},
+    "spec": {
+        "parentRefs": [{"name": "edge"}],
+        "rules": [
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": [{"name": "stellaops-scanner-web", "port": 8444}]},
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/docs"}}], "backendRefs": [{"name": "docs", "port": 80}]},
+        ],
+    },
+}
+T1, T2 = "2026-12-02T01:00:00.000000Z", "2026-12-02T02:00:00.000000Z"
+
+
+def test_canary_copies_class_hosts_and_paths_and_points_at_green() -> None:
+    canary = canary_ingress(MAIN, "stellaops-canary", GREEN, 10, None, T1)
+    assert canary["metadata"]["namespace"] == "stellaops-green"
+    assert canary["metadata"]["annotations"] == {CANARY: "true", CANARY_WEIGHT: "10"}
+    assert canary["spec"]["ingressClassName"] == "nginx"
+    [path] = canary["spec"]["rules"][0]["http"]["paths"]
+    assert canary["spec"]["rules"][0]["host"] == "stellaops.example.internal"
+    assert path["backend"] == {"service": {"name": "stellaops-green-scanner-web", "port": {"number": 8444}}}
+    assert MAIN["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] == "stellaops-scanner-web"  # not mutated
+    assert ingress_weight(canary) == 10
+
+
+def test_same_weight_is_the_same_view_and_full_traffic_time_is_kept() -> None:
+    at_10 = canary_ingress(MAIN, "stellaops-canary", GREEN, 10, None, T1)
+    assert ingress_view(canary_ingress(MAIN, "stellaops-canary", GREEN, 10, at_10, T2)) == ingress_view(at_10)
+    at_100 = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, at_10, T1)
+    assert at_100["metadata"]["annotations"][FULL_TRAFFIC_SINCE] == T1
+    again = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, at_100, T2)
+    assert ingress_view(again) == ingress_view(at_100)  # a second run at 100 changes nothing
+    back = canary_ingress(MAIN, "stellaops-canary", GREEN, 50, at_100, T2)
+    assert FULL_TRAFFIC_SINCE not in back["metadata"]["annotations"]
+
+
+def test_ingress_weight_of_non_canary_and_missing() -> None:
+    assert ingress_weight(None) is None
+    assert ingress_weight(MAIN) is None
+    assert ingress_view(None) is None
+
+
+def test_promote_only_at_100() -> None:
+    at_50 = canary_ingress(MAIN, "stellaops-canary", GREEN, 50, None, T1)
+    with pytest.raises(StellaOpsError, match="sends 50% of the traffic to green; promote it only after the cutover to 100%"):
+        promoted_ingress_patch(at_50)
+    at_100 = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, None, T1)
+    assert promoted_ingress_patch(at_100) == {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None}}}
+
+
+def test_main_ingress_without_paths_is_refused() -> None:
+    main = copy.deepcopy(MAIN)
+    main["spec"]["rules"] = [{"host": "x"}]
+    with pytest.raises(StellaOpsError, match="Ingress stellaops in stellaops-prod has no http paths to copy into the canary."):
+        canary_ingress(main, "stellaops-canary", GREEN, 10, None, T1)
+
+
+@pytest.mark.parametrize("weight", [-1, 101, 2.5, True, "10", None])
+def test_weight_must_be_a_percentage(weight: Any) -> None:
+    with pytest.raises(StellaOpsError, match="weight: expected a whole percentage from 0 to 100"):
+        check_weight(weight)
+
+
+def with_rules(route: dict[str, Any], rules: list[dict[str, Any]]) -> dict[str, Any]:
+    changed = copy.deepcopy(route)
+    changed["spec"]["rules"] = rules
+    return changed
+
+
+def test_route_weights_add_green_across_namespaces_and_leave_other_rules() -> None:
+    assert route_weight(ROUTE, BLUE, GREEN) is None
+    after = routed_route(ROUTE, BLUE, GREEN, "present", 25, T1)
+    assert after["rules"][0]["backendRefs"] == [
+        {"name": "stellaops-scanner-web", "port": 8444, "weight": 75},
+        {"name": "stellaops-green-scanner-web", "port": 8444, "weight": 25, "namespace": "stellaops-green"},
+    ]
+    assert after["rules"][0]["matches"] == ROUTE["spec"]["rules"][0]["matches"]
+    assert after["rules"][1] == ROUTE["spec"]["rules"][1]
+    assert after["annotations"] == {}
+    routed = with_rules(ROUTE, after["rules"])
+    assert route_weight(routed, BLUE, GREEN) == 25
+    assert routed_route(routed, BLUE, GREEN, "present", 25, T2) == route_view(routed)  # idempotent
+
+
+def test_route_at_100_keeps_blue_at_0_then_rollback_and_promotion() -> None:
+    full = routed_route(ROUTE, BLUE, GREEN, "present", 100, T1)
+    assert [ref["weight"] for ref in full["rules"][0]["backendRefs"]] == [0, 100]
+    assert full["annotations"] == {FULL_TRAFFIC_SINCE: T1}
+    routed = with_rules(ROUTE, full["rules"])
+    routed["metadata"]["annotations"] = full["annotations"]
+    assert route_weight(routed, BLUE, GREEN) == 100
+    back = routed_route(routed, BLUE, GREEN, "absent", 0, T2)
+    assert back["rules"][0]["backendRefs"] == [{"name": "stellaops-scanner-web", "port": 8444, "weight": 100}]
+    assert back["annotations"] == {}
+    promoted = routed_route(routed, BLUE, GREEN, "promoted", 0, T2)
+    assert promoted["rules"][0]["backendRefs"] == [{"name": "stellaops-green-scanner-web", "port": 8444, "weight": 100, "namespace": "stellaops-green"}]
+    half = with_rules(ROUTE, routed_route(ROUTE, BLUE, GREEN, "present", 50, T1)["rules"])
+    with pytest.raises(StellaOpsError, match="sends 50% of the traffic to green; promote it only after the cutover to 100%"):
+        routed_route(half, BLUE, GREEN, "promoted", 0, T2)
+
+
+def test_route_without_blue_backend_is_one_sentence() -> None:
+    other = Backend("api", "stellaops-prod", 80)
+    with pytest.raises(StellaOpsError) as raised:
+        route_weight(ROUTE, other, GREEN)
+    assert str(raised.value) == (
+        "HTTPRoute stellaops in stellaops-prod has no backendRef to the blue Service api in stellaops-prod (nor to green); "
+        "expected a rule that routes to blue."
+    )
