@@ -1,0 +1,446 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The helm CLI (Helm 3 and Helm 4) through one runner, and the pure logic around its releases.
+
+``HelmRunner`` finds ``helm`` once, probes its major version once and speaks to one release in one
+namespace of one kubeconfig context. The differences between the majors stay here: Helm 4 renamed
+``--atomic`` to ``--rollback-on-failure`` and lists releases of every status without ``--all``.
+
+The pure part reads ``helm history -o json`` (the bookmark: the last *deployed* revision, and a
+release stuck in ``pending-*``), lists the images of each workload in a rendered manifest, and makes
+the unified diff of two manifests with every Secret value masked. Nothing here imports Ansible.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence
+
+from ._errors import StellaOpsError
+from ._runner import ModuleLike, ToolRunner
+
+PENDING_PREFIX = "pending-"
+# A revision that ran: "deployed" now, or "superseded" by a later one.
+RAN_STATUSES = ("deployed", "superseded")
+MASK = "********"
+_DURATION_RE = re.compile(r"^(?:\d+h)?(?:\d+m)?(?:\d+s)?$")
+_CHART_RE = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d+\.\d+\.\d+\S*)$")
+_SOURCE_RE = re.compile(r"^# Source: (.+)$")
+_IMAGE_RE = re.compile(r"^\s*(?:-\s+)?image:\s*[\"']?([^\"'\s]+)[\"']?\s*$")
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod", "ReplicaSet")
+
+
+# --------------------------------------------------------------------------- history
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One row of ``helm history``."""
+
+    revision: int
+    status: str
+    chart: str
+    app_version: str
+    description: str
+    updated: str
+
+    @property
+    def chart_version(self) -> str:
+        match = _CHART_RE.match(self.chart)
+        return match.group("version") if match else ""
+
+    @property
+    def pending(self) -> bool:
+        return self.status.startswith(PENDING_PREFIX)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "status": self.status,
+            "chart": self.chart,
+            "chart_version": self.chart_version,
+            "app_version": self.app_version,
+            "description": self.description,
+            "updated": self.updated,
+        }
+
+
+def parse_history(text: str) -> list[Revision]:
+    """Rows of ``helm history -o json``, oldest first."""
+    try:
+        rows = json.loads(text or "[]")
+    except ValueError as err:
+        raise StellaOpsError(f"helm history printed output that is not JSON: {err}.") from None
+    if not isinstance(rows, list):
+        raise StellaOpsError("helm history printed JSON that is not a list of revisions.")
+    found = []
+    for row in rows:
+        if not isinstance(row, dict) or "revision" not in row:
+            raise StellaOpsError(f"helm history printed a row without a revision: {row!r}.")
+        found.append(
+            Revision(
+                revision=int(row["revision"]),
+                status=str(row.get("status") or ""),
+                chart=str(row.get("chart") or ""),
+                app_version=str(row.get("app_version") or ""),
+                description=str(row.get("description") or ""),
+                updated=str(row.get("updated") or ""),
+            )
+        )
+    return sorted(found, key=lambda r: r.revision)
+
+
+def last_deployed(history: Sequence[Revision]) -> Optional[Revision]:
+    """The bookmark: the newest revision that ran (``deployed``, else ``superseded``), never a failed one."""
+    for status in RAN_STATUSES:
+        ran = [r for r in history if r.status == status]
+        if ran:
+            return ran[-1]
+    return None
+
+
+def stuck_pending(history: Sequence[Revision]) -> Optional[Revision]:
+    """The newest revision when it is ``pending-*``: an install, upgrade or rollback that never finished."""
+    return history[-1] if history and history[-1].pending else None
+
+
+def find_revision(history: Sequence[Revision], number: int, release: str) -> Revision:
+    for row in history:
+        if row.revision == number:
+            return row
+    known = f"revisions {history[0].revision} to {history[-1].revision} exist" if history else "it has no revision"
+    raise StellaOpsError(f"Release {release} has no revision {number} ({known}); nothing was changed.")
+
+
+def pending_message(release: str, namespace: str, pending: Revision, target: Optional[Revision]) -> str:
+    back = f"roll back to revision {target.revision}" if target else "recover it"
+    return (
+        f"Release {release} in namespace {namespace} is stuck in {pending.status} at revision {pending.revision} "
+        f"({pending.description or 'a helm run that did not finish'}); make sure no helm process still works on it, "
+        f"then set recover_pending=true to {back}. Nothing was changed."
+    )
+
+
+# --------------------------------------------------------------------------- manifests
+
+
+@dataclass(frozen=True)
+class ManifestDocument:
+    """One document of a rendered manifest: where it came from, its kind and name, its text."""
+
+    source: str
+    kind: str
+    name: str
+    text: str
+
+
+def split_manifest(text: str) -> list[ManifestDocument]:
+    """The documents of ``helm get manifest`` or a dry run, in order; empty documents dropped."""
+    docs = []
+    for chunk in re.split(r"^---[ \t]*$", text or "", flags=re.MULTILINE):
+        lines = chunk.strip("\n").split("\n")
+        body = [line for line in lines if line.strip() and not line.startswith("#")]
+        if not body:
+            continue
+        source = next((m.group(1) for m in map(_SOURCE_RE.match, lines) if m), "")
+        kind = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("kind:")), "")
+        docs.append(ManifestDocument(source, kind, _metadata_name(lines), chunk.strip("\n")))
+    return docs
+
+
+def _metadata_name(lines: list[str]) -> str:
+    in_metadata = False
+    for line in lines:
+        if line.startswith("metadata:"):
+            in_metadata = True
+        elif in_metadata and line and not line[0].isspace():
+            return ""
+        elif in_metadata and re.match(r"^  name:\s*", line):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    return ""
+
+
+def workload_images(text: str) -> dict[str, list[str]]:
+    """``Kind/name`` of each workload in a manifest and the images of its containers, in order."""
+    images: dict[str, list[str]] = {}
+    for doc in split_manifest(text):
+        if doc.kind not in _WORKLOAD_KINDS:
+            continue
+        found = [m.group(1) for m in map(_IMAGE_RE.match, doc.text.split("\n")) if m]
+        images[f"{doc.kind}/{doc.name}"] = found
+    return dict(sorted(images.items()))
+
+
+def image_digests(images: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """The digest of each workload's image (``Kind/name``, ``Kind/name#N`` for the Nth container after the first),
+    as the deployment journal records digests."""
+    digests = {}
+    for workload, refs in images.items():
+        for index, ref in enumerate(refs):
+            if "@" in ref:
+                digests[workload if index == 0 else f"{workload}#{index}"] = ref.rsplit("@", 1)[1]
+    return digests
+
+
+def _secret_values(doc: ManifestDocument) -> dict[str, str]:
+    """``field.key`` -> raw value text of every entry under a Secret's top-level data/stringData."""
+    values: dict[str, str] = {}
+    field = ""
+    key = ""
+    for line in doc.text.split("\n"):
+        if line and not line[0].isspace():
+            field = line.split(":", 1)[0] if line.split(":", 1)[0] in ("data", "stringData") else ""
+            key = ""
+        elif field and re.match(r"^  \S", line):
+            key, _sep, value = line.strip().partition(":")
+            values[f"{field}.{key}"] = value.strip()
+        elif field and key:
+            values[f"{field}.{key}"] += "\n" + line
+    return values
+
+
+def mask_secrets(text: str, other: Optional[str] = None) -> str:
+    """``text`` with every Secret value replaced by a mask; with ``other`` (the other side of a
+    diff) a value that differs from it is marked ``(changed)``, so that a diff shows which key
+    changed and never what it holds."""
+    theirs: dict[tuple[str, str], str] = {}
+    for doc in split_manifest(other or ""):
+        if doc.kind == "Secret":
+            for entry, value in _secret_values(doc).items():
+                theirs[(doc.name, entry)] = value
+    out = []
+    for doc in split_manifest(text):
+        if doc.kind != "Secret":
+            out.append(doc.text)
+            continue
+        mine = _secret_values(doc)
+        field = ""
+        lines = []
+        for line in doc.text.split("\n"):
+            if line and not line[0].isspace():
+                field = line.split(":", 1)[0] if line.split(":", 1)[0] in ("data", "stringData") else ""
+                lines.append(line)
+            elif field and re.match(r"^  \S", line):
+                key = line.strip().partition(":")[0]
+                entry = f"{field}.{key}"
+                changed = other is not None and theirs.get((doc.name, entry)) != mine.get(entry)
+                lines.append(f"  {key}: {MASK}{' (changed)' if changed else ''}")
+            elif not field:
+                lines.append(line)
+        out.append("\n".join(lines))
+    return "".join(f"---\n{doc}\n" for doc in out)
+
+
+def masked_pair(before: str, after: str) -> tuple[str, str]:
+    """Both sides of a manifest diff, Secret values masked; the after side marks the changed ones."""
+    return mask_secrets(before), mask_secrets(after, before)
+
+
+def manifest_diff(before: str, after: str, before_name: str, after_name: str) -> str:
+    """Unified diff of two manifests, Secret values masked on both sides."""
+    masked_before, masked_after = masked_pair(before, after)
+    return "".join(
+        difflib.unified_diff(
+            masked_before.splitlines(keepends=True),
+            masked_after.splitlines(keepends=True),
+            fromfile=before_name,
+            tofile=after_name,
+        )
+    )
+
+
+def normalized(text: str) -> str:
+    """A manifest with its documents' surrounding blank lines removed, for comparison."""
+    return "".join(f"---\n{doc.text}\n" for doc in split_manifest(text))
+
+
+# --------------------------------------------------------------------------- options
+
+
+def check_duration(value: Any, option: str) -> str:
+    """A Go duration helm accepts (``15m``, ``600s``, ``1h30m``); a bare number counts as seconds."""
+    text = str(value).strip()
+    if text.isdigit():
+        return f"{text}s"
+    if not text or not _DURATION_RE.match(text):
+        raise StellaOpsError(f"Option {option} is {value!r}; expected a duration such as 15m, 600s or 1h30m.")
+    return text
+
+
+def merge_values(*layers: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Deep merge of values mappings, later layers winning (how helm merges several -f files)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+                merged[key] = merge_values(merged[key], value)
+            else:
+                merged[key] = dict(value) if isinstance(value, Mapping) else value
+    return merged
+
+
+# --------------------------------------------------------------------------- runner
+
+
+@dataclass(frozen=True)
+class KubeTarget:
+    """Where a release lives: kubeconfig file, context and namespace."""
+
+    namespace: str
+    context: Optional[str] = None
+    kubeconfig: Optional[str] = None
+
+    def describe(self) -> str:
+        return f"namespace {self.namespace}" + (f" of context {self.context}" if self.context else "")
+
+
+class HelmRunner(ToolRunner):
+    """``helm`` against one namespace of one kubeconfig context."""
+
+    binary = "helm"
+    version_args = ("version", "--short")
+
+    def __init__(self, module: ModuleLike, target: KubeTarget, executable: Optional[str] = None) -> None:
+        super().__init__(module, executable)
+        self.target = target
+
+    @property
+    def major(self) -> int:
+        try:
+            return int(self.version.split(".")[0])
+        except ValueError:
+            raise StellaOpsError(f"Cannot read the version of {self.path} (helm version --short); expected Helm 3 or 4.") from None
+
+    @property
+    def env(self) -> dict[str, str]:
+        environ = super().env
+        if self.target.kubeconfig:
+            environ["KUBECONFIG"] = self.target.kubeconfig
+        return environ
+
+    def _scope(self) -> list[str]:
+        args = ["--namespace", self.target.namespace]
+        if self.target.context:
+            args += ["--kube-context", self.target.context]
+        return args
+
+    def helm(self, args: Sequence[str], *, what: str, data: Optional[str] = None, check: bool = True) -> tuple[int, str, str]:
+        """Run helm; an unreachable API server or a missing release becomes one sentence."""
+        rc, out, err = self.run([*args, *self._scope()], check=False, data=data)
+        if rc != 0 and check:
+            raise StellaOpsError(self.explain(err or out, what), cmd=[self.path, *args], rc=rc, stderr=err)
+        return rc, out, err
+
+    def explain(self, output: str, what: str) -> str:
+        lines = [line.strip() for line in (output or "").strip().splitlines() if line.strip()]
+        reason = next((line for line in reversed(lines) if line.startswith("Error:")), lines[-1] if lines else "no output")
+        reason = reason.removeprefix("Error: ").rstrip(".")
+        if "cluster unreachable" in reason or "connection refused" in reason or "no such host" in reason or "i/o timeout" in reason:
+            return f"The Kubernetes API server of {self.target.describe()} is unreachable ({reason}); nothing was changed."
+        return f"{what} failed: {reason}."
+
+    def history(self, release: str) -> list[Revision]:
+        """The release's revisions, oldest first; empty when helm does not know the release."""
+        rc, out, err = self.helm(["history", release, "--output", "json", "--max", "0"], what=f"helm history {release}", check=False)
+        if rc != 0:
+            if re.search(r"release: not found", err or out or ""):
+                return []
+            raise StellaOpsError(self.explain(err or out, f"helm history {release}"), rc=rc, stderr=err)
+        return parse_history(out)
+
+    def releases(self) -> list[str]:
+        """Names of the releases in the namespace, whatever their status."""
+        args = ["list", "--output", "json", "--max", "0"] + (["--all"] if self.major < 4 else [])
+        _rc, out, _err = self.helm(args, what="helm list")
+        try:
+            return sorted(str(r.get("name")) for r in json.loads(out or "[]"))
+        except (ValueError, AttributeError):
+            raise StellaOpsError("helm list printed output that is not a JSON list of releases.") from None
+
+    def require_history(self, release: str) -> list[Revision]:
+        history = self.history(release)
+        if not history:
+            others = self.releases()
+            raise StellaOpsError(
+                f"Release {release} does not exist in {self.target.describe()} "
+                f"(releases there: {', '.join(others) if others else 'none'}); nothing was changed."
+            )
+        return history
+
+    def manifest(self, release: str, revision: int) -> str:
+        _rc, out, _err = self.helm(["get", "manifest", release, "--revision", str(revision)], what=f"helm get manifest {release}")
+        return out
+
+    def hooks(self, release: str, revision: int) -> str:
+        _rc, out, _err = self.helm(["get", "hooks", release, "--revision", str(revision)], what=f"helm get hooks {release}")
+        return out
+
+    def upgrade_args(
+        self, release: str, chart: str, values_files: Sequence[str], *, install: bool, wait: bool, atomic: bool, timeout: str
+    ) -> list[str]:
+        args = ["upgrade", release, chart, "--output", "json", "--timeout", timeout]
+        if install:
+            args.append("--install")
+        for path in values_files:
+            args += ["--values", path]
+        # Values given as data (digests, secrets) come last, on stdin, never on the command line.
+        args += ["--values", "-"]
+        if atomic:
+            args.append("--rollback-on-failure" if self.major >= 4 else "--atomic")
+        if wait or atomic:
+            args.append("--wait")
+        return args
+
+    def render(self, release: str, chart: str, values_files: Sequence[str], values: Mapping[str, Any], *, install: bool) -> dict[str, Any]:
+        """The release an upgrade would make (helm's own dry run): manifest, hooks, chart metadata."""
+        args = self.upgrade_args(release, chart, values_files, install=install, wait=False, atomic=False, timeout="5m")
+        _rc, out, _err = self.helm([*args, "--dry-run"], what=f"helm upgrade --dry-run {release}", data=json.dumps(values))
+        return release_json(out, "helm upgrade --dry-run")
+
+    def upgrade(
+        self, release: str, chart: str, values_files: Sequence[str], values: Mapping[str, Any], *,
+        install: bool, wait: bool, atomic: bool, timeout: str,
+    ) -> dict[str, Any]:
+        args = self.upgrade_args(release, chart, values_files, install=install, wait=wait, atomic=atomic, timeout=timeout)
+        _rc, out, _err = self.helm(args, what=f"helm upgrade {release}", data=json.dumps(values))
+        return release_json(out, "helm upgrade")
+
+    def rollback(self, release: str, revision: int, *, wait: bool, timeout: str) -> None:
+        args = ["rollback", release, str(revision), "--timeout", timeout]
+        if wait:
+            args.append("--wait")
+        self.helm(args, what=f"helm rollback {release} {revision}")
+
+
+def release_json(text: str, what: str) -> dict[str, Any]:
+    """The release object helm prints with ``--output json`` (manifest, hooks, chart, version)."""
+    try:
+        data = json.loads(text or "")
+    except ValueError as err:
+        raise StellaOpsError(f"{what} printed output that is not JSON: {err}.") from None
+    if not isinstance(data, dict):
+        raise StellaOpsError(f"{what} printed JSON that is not a release object.")
+    return data
+
+
+def hooks_text(release: Mapping[str, Any]) -> str:
+    """The hooks of a release object in the form ``helm get hooks`` prints them."""
+    return "".join(f"---\n# Source: {h.get('path', '')}\n{str(h.get('manifest', '')).strip()}\n" for h in release.get("hooks") or [])
+
+
+# Options every Helm module takes (documented in the stellaops.deploy.helm_target doc fragment).
+HELM_TARGET_SPEC: dict[str, dict[str, Any]] = {
+    "release": {"type": "str", "required": True},
+    "namespace": {"type": "str", "required": True},
+    "kube_context": {"type": "str"},
+    "kubeconfig": {"type": "path"},
+    "helm_path": {"type": "path"},
+}
+
+
+def helm_from_params(module: ModuleLike, params: Mapping[str, Any]) -> HelmRunner:
+    """The runner for the release named by the HELM_TARGET_SPEC options."""
+    target = KubeTarget(namespace=str(params["namespace"]), context=params.get("kube_context"), kubeconfig=params.get("kubeconfig"))
+    return HelmRunner(module, target, params.get("helm_path"))

@@ -1,0 +1,296 @@
+#!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: helm_release
+short_description: Upgrade a Helm release atomically, with check mode that shows the real manifest difference
+version_added: 1.1.0
+description:
+  - Runs C(helm upgrade) of a local chart with the environment's values files and values given as data
+    (image digests from the release manifest, secrets), atomically with a timeout on Helm 3 (C(--atomic))
+    and Helm 4 (C(--rollback-on-failure)).
+  - Before anything changes it reads the release history. The bookmark is the last I(deployed) revision,
+    never a failed one. A release stuck in C(pending-*) is refused with its name and revision; recovering it is
+    the operator's choice (M(stellaops.deploy.helm_rollback) with O(stellaops.deploy.helm_rollback#module:recover_pending=true)).
+  - The plan is helm's own dry run (C(helm upgrade --dry-run)) compared with the manifests and hooks of the
+    bookmark revision (C(helm get manifest), C(helm get hooks)). RV(changed) comes from that comparison,
+    in check mode and in a real run alike; a real run then upgrades only when something differs.
+  - Values given as data reach helm on its standard input, never on its command line. Secret values in the
+    diff are masked; a changed one is shown as changed, never its value.
+  - Unlike C(kubernetes.core.helm), check mode needs no helm-diff plugin and reports no change when the
+    manifests are equal, and the timeout is honoured with O(atomic=true) whatever O(wait) says.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The same dry run and comparison as a real run; check mode stops before C(helm upgrade).
+  diff_mode:
+    description: Will return details on what has changed when in diff mode.
+    support: full
+    details:
+      - The rendered manifests and hooks of the bookmark revision against the new ones, Secret values masked.
+  idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
+    support: full
+options:
+  chart:
+    description: Path of the chart directory or packaged chart on the host that runs helm.
+    type: path
+    required: true
+  values_files:
+    description: Values files of the environment, in order; each must exist.
+    type: list
+    elements: path
+    default: []
+  values:
+    description: Values given as data, applied after O(values_files) (for example the images of the release manifest).
+    type: dict
+    default: {}
+  secret_values:
+    description: Values that are secrets, applied last; never logged, masked in the diff.
+    type: dict
+    default: {}
+  install:
+    description: Install the release when it does not exist yet; otherwise an unknown release is an error.
+    type: bool
+    default: false
+  atomic:
+    description: Roll the release back to the bookmark when the upgrade fails (C(--atomic) or C(--rollback-on-failure)); implies waiting.
+    type: bool
+    default: true
+  wait:
+    description: Wait until the workloads are ready before the upgrade counts as done.
+    type: bool
+    default: true
+  timeout:
+    description: How long helm waits for the workloads and hooks (a duration such as C(15m), or seconds).
+    type: str
+    default: 15m
+  journal_dir:
+    description: Deployment journal (M(stellaops.deploy.deployment_journal)) whose job O(job_id) the upgrade moves on.
+    type: path
+  job_id:
+    description:
+      - Journal job of this upgrade, started by the caller. The module moves it to V(preparing), V(running) and
+        V(completing) with the new revision and chart version in its details; on a failure to V(rolled_back) when
+        helm rolled the release back atomically, else to V(failed), with helm's message.
+    type: str
+author:
+  - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.helm_target
+seealso:
+  - module: stellaops.deploy.helm_history_info
+  - module: stellaops.deploy.helm_rollback
+"""
+
+EXAMPLES = r"""
+- name: Show what the upgrade changes (check mode, with --diff)
+  stellaops.deploy.helm_release:
+    release: stellaops
+    namespace: stellaops
+    kube_context: stage
+    chart: deploy/helm/stellaops
+    values_files: [deploy/helm/stellaops/values-stage.yaml]
+    values:
+      services:
+        authority:
+          image: registry.stella-ops.org/stellaops/authority@sha256:0a55850270904158f3a328e31c56a74ad3e1356f61f1a713e907742dcb678c35
+  check_mode: true
+  diff: true
+
+- name: Upgrade atomically within 15 minutes
+  stellaops.deploy.helm_release:
+    release: stellaops
+    namespace: stellaops
+    chart: deploy/helm/stellaops
+    values_files: [deploy/helm/stellaops/values-prod.yaml]
+    secret_values:
+      credentials:
+        STELLAOPS_DATABASE_PASSWORD: "{{ database_password }}"
+    timeout: 15m
+  register: upgraded
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the rendered manifests or hooks differ from the bookmark revision, or the newest revision is not the bookmark.
+  returned: always
+  type: bool
+  sample: true
+bookmark:
+  description: The last deployed revision before the upgrade (RV(stellaops.deploy.helm_history_info#module:last_deployed)), or null for a new release.
+  returned: always
+  type: dict
+  sample: {revision: 3, status: deployed, chart: stellaops-1.0.0, chart_version: 1.0.0, app_version: "2025.10.0"}
+revision:
+  description: The revision the upgrade made; in check mode, or when nothing changed, the one it would make or the bookmark's.
+  returned: always
+  type: int
+  sample: 4
+status:
+  description: Status of RV(revision) after the run (V(deployed)), V(planned) in check mode, V(unchanged) when nothing differed.
+  returned: always
+  type: str
+  sample: deployed
+chart:
+  description: Name, version and app version of the chart that was (or would be) deployed.
+  returned: always
+  type: dict
+  sample: {name: stellaops, version: 1.0.0, app_version: "2025.10.0"}
+images:
+  description: Images of each workload of the new manifest (C(Kind/name) to images).
+  returned: always
+  type: dict
+  sample: {Deployment/stellaops-authority: ["registry.stella-ops.org/stellaops/authority@sha256:0a55..."]}
+manifest_diff:
+  description: Unified diff of the bookmark's manifests and hooks against the new ones, Secret values masked.
+  returned: always
+  type: str
+  sample: "--- stellaops revision 3\n+++ stellaops upgrade\n@@ -10 +10 @@\n-  image: ...@sha256:0a55...\n+  image: ...@sha256:c49b...\n"
+helm_version:
+  description: Version of the helm binary that ran.
+  returned: always
+  type: str
+  sample: 3.18.0
+"""
+
+import os
+from typing import Any, Optional
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
+    HELM_TARGET_SPEC,
+    check_duration,
+    helm_from_params,
+    hooks_text,
+    last_deployed,
+    manifest_diff,
+    masked_pair,
+    merge_values,
+    normalized,
+    pending_message,
+    stuck_pending,
+    workload_images,
+)
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+
+
+class ReleaseUpgrade:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params: dict[str, Any] = module.params
+
+    def check_input(self) -> str:
+        p = self.params
+        timeout = check_duration(p["timeout"], "timeout")
+        if not os.path.exists(p["chart"]):
+            raise StellaOpsError(f"Chart {p['chart']} (option chart) does not exist; expected a chart directory or a packaged chart.")
+        for path in p["values_files"]:
+            if not os.path.isfile(path):
+                raise StellaOpsError(
+                    f"Values file {path} (option values_files) does not exist; expected the environment's Helm values file. Nothing was changed."
+                )
+        return timeout
+
+    def run(self) -> dict[str, Any]:
+        p = self.params
+        timeout = self.check_input()
+        helm = helm_from_params(self.module, p)
+        release = p["release"]
+        history = helm.history(release) if p["install"] else helm.require_history(release)
+        pending = stuck_pending(history)
+        bookmark = last_deployed(history)
+        if pending is not None:
+            raise StellaOpsError(pending_message(release, p["namespace"], pending, bookmark))
+        values = merge_values(p["values"], p["secret_values"])
+        rendered = helm.render(release, p["chart"], p["values_files"], values, install=p["install"])
+        after = normalized(str(rendered.get("manifest") or "")) + normalized(hooks_text(rendered))
+        before = ""
+        if bookmark is not None:
+            before = normalized(helm.manifest(release, bookmark.revision)) + normalized(helm.hooks(release, bookmark.revision))
+        newest = history[-1].revision if history else 0
+        changed = bookmark is None or before != after or newest != bookmark.revision
+        metadata = (rendered.get("chart") or {}).get("metadata") or {}
+        before_name = f"{release} revision {bookmark.revision}" if bookmark else f"{release} (not installed)"
+        result: dict[str, Any] = {
+            "changed": changed,
+            "bookmark": bookmark.to_dict() if bookmark else None,
+            "revision": newest + 1 if changed else newest,
+            "status": "planned" if changed else "unchanged",
+            "chart": {"name": metadata.get("name", ""), "version": metadata.get("version", ""), "app_version": metadata.get("appVersion", "")},
+            "images": workload_images(str(rendered.get("manifest") or "")),
+            "manifest_diff": manifest_diff(before, after, before_name, f"{release} upgrade"),
+            "helm_version": helm.version,
+        }
+        masked_before, masked_after = masked_pair(before, after)
+        result["diff"] = {"before_header": before_name, "after_header": f"{release} upgrade", "before": masked_before, "after": masked_after}
+        if self.module.check_mode or not changed:
+            return result
+        self.journal("preparing")
+        self.journal("running")
+        try:
+            upgraded = helm.upgrade(release, p["chart"], p["values_files"], values, install=p["install"],
+                                    wait=p["wait"], atomic=p["atomic"], timeout=timeout)
+        except StellaOpsError as err:
+            raise self.failed(helm, err, bookmark) from None
+        result.update(revision=int(upgraded.get("version") or 0), status=str((upgraded.get("info") or {}).get("status", "")))
+        self.journal("completing", details={"revision": result["revision"], "chart_version": result["chart"]["version"]})
+        return result
+
+    def journal(self, status: str, message: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
+        if self.params["journal_dir"] and self.params["job_id"]:
+            Journal(self.params["journal_dir"]).transition(self.params["job_id"], status, message=message, details=details)
+
+    def failed(self, helm: Any, err: StellaOpsError, bookmark: Any) -> StellaOpsError:
+        """The upgrade's failure with what the history says now (failed revision, atomic rollback), journalled."""
+        after = helm.history(self.params["release"])
+        now = last_deployed(after)
+        newest = after[-1] if after else None
+        where = f" Newest revision {newest.revision} is {newest.status}" if newest else ""
+        back = f"; revision {now.revision} ({now.chart}) is deployed" if now else ""
+        rolled = bool(bookmark and now and newest and now.revision == newest.revision and newest.revision > bookmark.revision)
+        message = f"{str(err).rstrip('.')}.{where}{back}."
+        failed_revision = next((r.revision for r in reversed(after) if r.status == "failed"), None)
+        details = {"failed_revision": failed_revision, "revision": now.revision if now else None}
+        if rolled:
+            self.journal("rolling_back", message=message)
+            self.journal("rolled_back", details=details)
+        else:
+            self.journal("failed", message=message, details=details)
+        return StellaOpsError(message, history=[r.to_dict() for r in after], rolled_back=rolled,
+                              bookmark=bookmark.to_dict() if bookmark else None)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **HELM_TARGET_SPEC,
+            "chart": {"type": "path", "required": True},
+            "values_files": {"type": "list", "elements": "path", "default": []},
+            "values": {"type": "dict", "default": {}},
+            "secret_values": {"type": "dict", "default": {}, "no_log": True},
+            "install": {"type": "bool", "default": False},
+            "atomic": {"type": "bool", "default": True},
+            "wait": {"type": "bool", "default": True},
+            "timeout": {"type": "str", "default": "15m"},
+            "journal_dir": {"type": "path"},
+            "job_id": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = ReleaseUpgrade(module).run()
+    except StellaOpsError as err:
+        module.fail_json(msg=str(err), **{k: v for k, v in err.details.items() if k in ("rc", "history", "rolled_back", "bookmark")})
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+#!/usr/bin/python
+# Copyright (c) Stella Ops platform engineering
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: helm_rollback
+short_description: Roll a Helm release back to a revision that ran, by default the bookmark
+version_added: 1.1.0
+description:
+  - Runs C(helm rollback) to O(revision), or by default to the bookmark, the last I(deployed) revision of the
+    history. It never goes blindly to "the previous revision", which after a failed upgrade can be a failed one;
+    a failed or pending revision is refused as a target.
+  - A release stuck in C(pending-*) is refused with its name and revision unless O(recover_pending=true):
+    recovering it is the operator's choice, made once no helm process still works on the release.
+  - RV(changed) comes from a comparison of the newest revision (its status and manifests) with the target's;
+    check mode makes the same comparison and stops before C(helm rollback).
+  - Waits for the workloads (C(--wait)) within O(timeout), 10 minutes by default, on Helm 3 and Helm 4.
+  - Returns the images of each workload of the target revision, which the workloads must run afterwards.
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed when in diff mode.
+    support: full
+    details:
+      - The manifests of the newest revision against the target's, Secret values masked.
+  idempotent:
+    description: When run twice in a row with the same arguments, the second run reports no change.
+    support: full
+options:
+  revision:
+    description: Revision to return to; the last deployed revision (the bookmark) when omitted. It must have run (deployed or superseded).
+    type: int
+  recover_pending:
+    description: Roll back a release stuck in C(pending-*); without it such a release is refused and nothing changes.
+    type: bool
+    default: false
+  wait:
+    description: Wait until the workloads are ready.
+    type: bool
+    default: true
+  timeout:
+    description: How long helm waits (a duration such as C(10m), or seconds).
+    type: str
+    default: 10m
+  journal_dir:
+    description: Deployment journal (M(stellaops.deploy.deployment_journal)) whose job O(job_id) the rollback moves on.
+    type: path
+  job_id:
+    description:
+      - Journal job of this rollback, started by the caller. The module moves it to V(preparing), V(running) and
+        V(completing) with the new revision in its details, or to V(failed) with helm's message.
+    type: str
+author:
+  - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.helm_target
+seealso:
+  - module: stellaops.deploy.helm_history_info
+  - module: stellaops.deploy.helm_release
+"""
+
+EXAMPLES = r"""
+- name: Return to the bookmark taken before the upgrade
+  stellaops.deploy.helm_rollback:
+    release: stellaops
+    namespace: stellaops
+    revision: "{{ stellaops_helm_bookmark.revision }}"
+  register: stellaops_rollback
+
+- name: Recover a release stuck in pending-upgrade (an operator's decision)
+  stellaops.deploy.helm_rollback:
+    release: stellaops
+    namespace: stellaops
+    recover_pending: true
+"""
+
+RETURN = r"""
+target:
+  description: The revision returned to.
+  returned: always
+  type: dict
+  sample: {revision: 2, status: superseded, chart: stellaops-1.0.0, chart_version: 1.0.0, app_version: "2025.09.2"}
+revision:
+  description: The revision the rollback made; in check mode, or when nothing changed, the newest existing one.
+  returned: always
+  type: int
+  sample: 5
+status:
+  description: Status of RV(revision) after the run; V(planned) in check mode, V(unchanged) when nothing differed.
+  returned: always
+  type: str
+  sample: deployed
+recovered:
+  description: The stuck C(pending-*) revision that the rollback replaced, or null.
+  returned: always
+  type: dict
+  sample: {revision: 4, status: pending-upgrade}
+digests:
+  description: Image digest of each workload of the target revision (C(Kind/name)), as the journal records digests.
+  returned: always
+  type: dict
+  sample: {Deployment/stellaops-authority: "sha256:0a55850270904158f3a328e31c56a74ad3e1356f61f1a713e907742dcb678c35"}
+images:
+  description: Images of each workload of the target revision (C(Kind/name) to images).
+  returned: always
+  type: dict
+  sample: {Deployment/stellaops-authority: ["registry.stella-ops.org/stellaops/authority@sha256:0a55..."]}
+manifest_diff:
+  description: Unified diff of the newest revision's manifests against the target's, Secret values masked.
+  returned: always
+  type: str
+  sample: "--- stellaops revision 4\n+++ stellaops revision 2\n..."
+helm_version:
+  description: Version of the helm binary that ran.
+  returned: always
+  type: str
+  sample: 3.18.0
+"""
+
+from typing import Any, Optional
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
+    HELM_TARGET_SPEC,
+    RAN_STATUSES,
+    check_duration,
+    find_revision,
+    helm_from_params,
+    image_digests,
+    last_deployed,
+    manifest_diff,
+    masked_pair,
+    normalized,
+    pending_message,
+    stuck_pending,
+    workload_images,
+)
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+
+
+class ReleaseRollback:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params: dict[str, Any] = module.params
+
+    def run(self) -> dict[str, Any]:
+        p = self.params
+        release = p["release"]
+        timeout = check_duration(p["timeout"], "timeout")
+        helm = helm_from_params(self.module, p)
+        history = helm.require_history(release)
+        bookmark = last_deployed(history)
+        if p["revision"] is not None:
+            target = find_revision(history, p["revision"], release)
+        elif bookmark is not None:
+            target = bookmark
+        else:
+            raise StellaOpsError(f"Release {release} has no deployed or superseded revision to return to; give revision. Nothing was changed.")
+        if target.status not in RAN_STATUSES:
+            raise StellaOpsError(
+                f"Revision {target.revision} of release {release} is {target.status}; a rollback returns to a revision that ran "
+                f"(deployed or superseded){f', such as the bookmark {bookmark.revision}' if bookmark else ''}. Nothing was changed."
+            )
+        pending = stuck_pending(history)
+        if pending is not None and not p["recover_pending"]:
+            raise StellaOpsError(pending_message(release, p["namespace"], pending, target))
+        current = history[-1]
+        before = normalized(helm.manifest(release, current.revision))
+        after = normalized(helm.manifest(release, target.revision))
+        changed = current.status != "deployed" or before != after
+        before_name, after_name = f"{release} revision {current.revision}", f"{release} revision {target.revision}"
+        masked_before, masked_after = masked_pair(before, after)
+        result: dict[str, Any] = {
+            "changed": changed,
+            "target": target.to_dict(),
+            "revision": current.revision + 1 if changed else current.revision,
+            "status": "planned" if changed else "unchanged",
+            "recovered": pending.to_dict() if pending else None,
+            "images": workload_images(after),
+            "digests": image_digests(workload_images(after)),
+            "manifest_diff": manifest_diff(before, after, before_name, after_name),
+            "helm_version": helm.version,
+            "diff": {"before_header": before_name, "after_header": after_name, "before": masked_before, "after": masked_after},
+        }
+        if self.module.check_mode or not changed:
+            return result
+        self.journal("preparing")
+        self.journal("running")
+        try:
+            helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout)
+        except StellaOpsError as err:
+            self.journal("failed", message=str(err))
+            raise
+        newest = helm.history(release)[-1]
+        result.update(revision=newest.revision, status=newest.status)
+        self.journal("completing", details={"revision": newest.revision})
+        return result
+
+    def journal(self, status: str, message: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
+        if self.params["journal_dir"] and self.params["job_id"]:
+            Journal(self.params["journal_dir"]).transition(self.params["job_id"], status, message=message, details=details)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            **HELM_TARGET_SPEC,
+            "revision": {"type": "int"},
+            "recover_pending": {"type": "bool", "default": False},
+            "wait": {"type": "bool", "default": True},
+            "timeout": {"type": "str", "default": "10m"},
+            "journal_dir": {"type": "path"},
+            "job_id": {"type": "str"},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = ReleaseRollback(module).run()
+    except StellaOpsError as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
