@@ -765,6 +765,50 @@ def ensure_prometheus(state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- Kubernetes API emulator
+
+KUBE_DIR = SANDBOX / "kube"
+KUBECONFIG = KUBE_DIR / "config"
+KUBE_CONTEXT = "stellaops-sandbox"
+KUBE_EMULATOR = ROOT / "scripts" / "kube_emulator.py"
+
+
+def kube_emulator_port() -> int:
+    return pid_from_file(KUBE_DIR / "port")
+
+
+def kube_emulator_ready() -> bool:
+    port = kube_emulator_port()
+    return bool(port) and http_ok(f"http://127.0.0.1:{port}/readyz")
+
+
+def ensure_kube_emulator(state: dict[str, Any]) -> dict[str, Any]:
+    """The Kubernetes API emulator (scripts/kube_emulator.py; not a cluster: no Pods, no images) on a free
+    loopback port, with fake controllers (--ready) so that helm --wait, hooks and --atomic complete; a
+    kubeconfig for it at .sandbox/kube/config (context stellaops-sandbox)."""
+    pid = state["pids"].get("kube-emulator")
+    if not (runs_with(pid or 0, str(KUBE_EMULATOR)) and kube_emulator_ready() and KUBECONFIG.exists()):
+        if pid_alive(pid):
+            stop_pid("kube-emulator", state, timeout=1.0)
+        (KUBE_DIR / "port").unlink(missing_ok=True)
+        args = [str(VENV_BIN / "python"), str(KUBE_EMULATOR), "--port", "0", "--ready", "--port-file", str(KUBE_DIR / "port"),
+                "--kubeconfig", str(KUBECONFIG), "--context", KUBE_CONTEXT]  # fmt: skip
+        KUBE_DIR.mkdir(parents=True, exist_ok=True)
+        start_background("kube-emulator", args, state)
+        wait_for("the Kubernetes API emulator", kube_emulator_ready)
+    else:
+        log(f"Kubernetes API emulator answers on 127.0.0.1:{kube_emulator_port()}")
+    return {
+        "kubeconfig": str(KUBECONFIG),
+        "port": kube_emulator_port(),
+        "pid": state["pids"]["kube-emulator"],
+        "context": KUBE_CONTEXT,
+        "server": f"http://127.0.0.1:{kube_emulator_port()}",
+        "emulator": True,
+        "ready_controllers": True,
+    }
+
+
 # --------------------------------------------------------------------------- the fleet: host image
 
 
@@ -1169,6 +1213,7 @@ def up() -> int:
     s3_access, s3_secret = "stellaops-sandbox", secret("s3_secret_key")
     ensure_object_storage(state, s3_access, s3_secret)
     prometheus = ensure_prometheus(state)
+    kubernetes = ensure_kube_emulator(state)
     ensure_redis(state)
     fleet = ensure_fleet(state)
     info = {
@@ -1205,6 +1250,7 @@ def up() -> int:
         },
         "redis": {"host": "127.0.0.1", "port": REDIS_PORT},
         "prometheus": prometheus,
+        "kubernetes": kubernetes,
         "fleet": fleet,
     }
     INFO_FILE.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
@@ -1225,6 +1271,8 @@ def down() -> int:
     for name in list(state["engines"]):
         stop_engine(name, state)
     stop_pid("prometheus", state)
+    # The emulator can hold its exit while watch streams are open: SIGKILL after 1 s.
+    stop_pid("kube-emulator", state, timeout=1.0)
     stop_pid("metrics-exporter", state)
     stop_pid("s3", state)
     stop_pid("redis", state)
@@ -1267,9 +1315,10 @@ def status() -> int:
         "metrics": metrics_exporter_ready(),
         "s3": http_ok(f"http://127.0.0.1:{S3_PORT}/moto-api/"),
         "redis": redis_ready(),
+        "kubernetes": kube_emulator_ready(),
     }
     names = {"docker": "dockerd", "registry": "registry", "postgres": "postgres", "s3": "s3", "redis": "redis"}
-    names.update(prometheus="prometheus", metrics="metrics-exporter")
+    names.update(prometheus="prometheus", metrics="metrics-exporter", kubernetes="kube-emulator")
     for name, spec in FLEET_ENGINES.items():
         checks[name] = docker_answers(spec.docker_host)
         names[name] = name
