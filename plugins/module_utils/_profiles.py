@@ -13,28 +13,19 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
 from ._errors import StellaOpsError
+from ._docker_cli import DockerRunner
+from ._helm import HelmRunner, KubeTarget, workload_images
 from ._image_ref import parse_image_ref, repo_matches
 from ._manifest import Release, load_manifest, load_yaml_file
-from ._runner import ModuleLike, ToolRunner
+from ._runner import ModuleLike
 
-_RENDERED_IMAGE = re.compile(r"^\s*(?:-\s*)?image:\s*[\"']?([^\"'\s]+)", re.MULTILINE)
-
-
-class Helm(ToolRunner):
-    binary = "helm"
-    version_args = ("version", "--short")
-
-
-class DockerCompose(ToolRunner):
-    """``docker compose`` for rendering files only: it needs no engine."""
-
-    binary = "docker"
-    version_args = ("compose", "version", "--short")
+# Rendering needs neither a Docker engine nor a Kubernetes API server.
+_RENDER_DOCKER_HOST = "unix:///var/run/docker.sock"
+_RENDER_NAMESPACE = "stellaops"
 
 
 @dataclass
@@ -98,8 +89,8 @@ class ProfileValidator:
         self.module = module
         self.releases_dir = releases_dir
         self.ignore_repos = tuple(ignore_repos)
-        self._docker: Optional[DockerCompose] = None
-        self._helm: Optional[Helm] = None
+        self._docker: Optional[DockerRunner] = None
+        self._helm: Optional[HelmRunner] = None
 
     def _release(self, result: ProfileResult, document: Any) -> Optional[Release]:
         declared = declared_release(document, result.kind)
@@ -125,7 +116,7 @@ class ProfileValidator:
             result.step("read", False, str(error))
             return result
         release = self._release(result, document)
-        self._docker = self._docker or DockerCompose(self.module)
+        self._docker = self._docker or DockerRunner(self.module, _RENDER_DOCKER_HOST)
         args = ["compose", "--file", path, *(["--env-file", env_file] if env_file else []), "config", "--format", "json"]
         rc, out, err = self._docker.run(args, check=False, cwd=os.path.dirname(path) or ".")
         if rc != 0:
@@ -150,14 +141,14 @@ class ProfileValidator:
             result.step("read", False, str(error))
             return result
         release = self._release(result, document)
-        self._helm = self._helm or Helm(self.module)
-        rc, out, err = self._helm.run(["lint", chart, "--values", path], check=False)
+        self._helm = self._helm or HelmRunner(self.module, KubeTarget(_RENDER_NAMESPACE))
+        rc, out, err = self._helm.helm(["lint", chart, "--values", path], what="helm lint", check=False)
         result.step("helm lint", rc == 0, "helm lint passed" if rc == 0 else f"helm lint failed: {_last_line(out + err)}")
-        rc, out, err = self._helm.run(["template", "stellaops", chart, "--values", path], check=False)
+        rc, out, err = self._helm.helm(["template", "stellaops", chart, "--values", path], what="helm template", check=False)
         if rc != 0:
             result.step("helm template", False, f"helm template failed: {_last_line(err or out)}")
             return result
-        images = _RENDERED_IMAGE.findall(out)
+        images = [image for found in workload_images(out).values() for image in found]
         result.step("helm template", True, f"helm template rendered {len(images)} images")
         if release is not None:
             self._digests(result, images, release)
