@@ -112,9 +112,46 @@ setup_collection_link() {
   ln -sfn ../../.. "$ROOT/.build/ansible_collections/stellaops/deploy"
 }
 
+# Reports are checked in headless Chromium (Debian's package); the AWX job template definitions are
+# checked against the awx.awx modules, taken from the last ansible package that bundled the collection.
+AWX_COLLECTION_PACKAGE="ansible==7.7.0"   # awx.awx 21.14.0
+setup_report_tools() {
+  if command -v chromium >/dev/null 2>&1; then
+    log "$(chromium --version 2>/dev/null | head -n1) present"
+  elif command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium (Debian package)"
+    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+  fi
+  local target="$ROOT/.tools/collections/ansible_collections/awx/awx"
+  if [ -f "$target/MANIFEST.json" ]; then
+    log "awx.awx collection present"; return
+  fi
+  log "installing the awx.awx collection into $ROOT/.tools/collections"
+  mkdir -p "$CACHE/awx"
+  "$VENV/bin/python" -m pip download --quiet --disable-pip-version-check --no-deps -d "$CACHE/awx" "$AWX_COLLECTION_PACKAGE" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  "$VENV/bin/python" - "$CACHE/awx" "$target" <<'PY'
+import glob, os, shutil, sys, zipfile
+wheel, target = sorted(glob.glob(os.path.join(sys.argv[1], "ansible-*.whl")))[-1], sys.argv[2]
+prefix = "ansible_collections/awx/awx/"
+staging = target + ".tmp"
+shutil.rmtree(staging, ignore_errors=True)
+with zipfile.ZipFile(wheel) as archive:
+    for member in archive.namelist():
+        if member.startswith(prefix) and not member.endswith("/"):
+            path = os.path.join(staging, member[len(prefix):])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with archive.open(member) as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+shutil.rmtree(target, ignore_errors=True)
+os.replace(staging, target)
+PY
+}
+
 setup_venv
 setup_compose
 setup_helm
 setup_prometheus
 setup_collection_link
+setup_report_tools
 log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short), helm4 $("$TOOLS/helm4" version --short)"
