@@ -1248,10 +1248,15 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port}: expected 0 (a free port) or 1-65535")
     try:
-        return asyncio.run(serve(args))
+        code = asyncio.run(serve(args))
     except OSError as error:
         print(f"kube-emulator: cannot listen on 127.0.0.1:{args.port}: {error.strerror}", file=sys.stderr)
         return 1
+    # The server is closed and every file written; the interpreter's own teardown of aiohttp and
+    # kmock took seconds on a loaded machine, longer than callers wait before SIGKILL.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
