@@ -118,6 +118,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+differs:
+  description: Whether the new manifests or hooks differ from the bookmark revision, or its newest revision is not the bookmark; equal to RV(changed), and kept when a task overrides C(changed).
+  returned: always
+  type: bool
+  sample: true
 changed:
   description: Whether the rendered manifests or hooks differ from the bookmark revision, or the newest revision is not the bookmark.
   returned: always
@@ -221,6 +226,7 @@ class ReleaseUpgrade:
         before_name = f"{release} revision {bookmark.revision}" if bookmark else f"{release} (not installed)"
         result: dict[str, Any] = {
             "changed": changed,
+            "differs": changed,
             "bookmark": bookmark.to_dict() if bookmark else None,
             "revision": newest + 1 if changed else newest,
             "status": "planned" if changed else "unchanged",

@@ -80,6 +80,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+differs:
+  description: Whether the rollback changes the release (the newest revision is not deployed, or its manifests differ from the target); equal to RV(changed), and kept when a task overrides C(changed).
+  returned: always
+  type: bool
+  sample: true
 target:
   description: The revision returned to.
   returned: always
@@ -178,6 +183,7 @@ class ReleaseRollback:
         masked_before, masked_after = masked_pair(before, after)
         result: dict[str, Any] = {
             "changed": changed,
+            "differs": changed,
             "target": target.to_dict(),
             "revision": current.revision + 1 if changed else current.revision,
             "status": "planned" if changed else "unchanged",
