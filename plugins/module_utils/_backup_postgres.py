@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """PostgreSQL artifacts of a backup set: dump, verify (two levels) and restore.
 
-Level 1 (always): ``pg_restore --list`` reads the whole archive's table of contents.
+Level 1 (always): ``pg_restore --list`` reads the table of contents and ``pg_restore --file=/dev/null``
+reads the whole archive, every data block decompressed, so a truncated or damaged dump fails.
 Level 2 (``verify_restore``): the archive is restored into a scratch database, every
 table's row count and checksum is compared with the source, and the scratch
 database is dropped whatever the outcome. The scratch checksums are stored in the
@@ -44,7 +45,7 @@ def plan(conn: PgConnection, verify_restore: bool) -> dict[str, Any]:
         "name": artifact_name(conn),
         "source": conn.describe(),
         "tool": "pg_dump --format=custom",
-        "verification": ["pg_restore --list"] + (["scratch restore compared table by table"] if verify_restore else []),
+        "verification": ["pg_restore reads the whole archive"] + (["scratch restore compared table by table"] if verify_restore else []),
     }
 
 
@@ -89,12 +90,14 @@ def backup(
 
 
 def verify_archive(pg_restore: PgRestore, path: str) -> dict[str, Any]:
+    """The archive's table of contents, and every byte of it read through pg_restore."""
     toc = pg_restore.list(path)
+    pg_restore.read_all(path)
     tables = table_data_entries(toc)
     return {
         "toc_entries": len(toc),
         "tables_with_data": len(tables),
-        "summary": f"pg_restore --list: {len(toc)} entries, {len(tables)} tables with data",
+        "summary": f"pg_restore read the whole archive: {len(toc)} entries, {len(tables)} tables with data",
     }
 
 
@@ -119,6 +122,20 @@ def verify_by_scratch_restore(
     return restored
 
 
+def recorded_tables(artifact: dict[str, Any]) -> dict[str, TableSum]:
+    """Row count and checksum per table as the backup recorded them (sets taken with ``verify_restore``)."""
+    return {k: TableSum(int(v["rows"]), str(v["checksum"])) for k, v in (artifact["details"].get("tables") or {}).items()}
+
+
+def differs_from_backup(tools: PgTools, conn: PgConnection, artifact: dict[str, Any]) -> bool:
+    """Whether a restore would change ``conn.database``: its tables are not exactly those the backup recorded.
+
+    A set without recorded checksums cannot be compared, so its restore counts as a change.
+    """
+    recorded = recorded_tables(artifact)
+    return not recorded or tools.psql.table_checksums(conn) != recorded
+
+
 def restore(
     tools: PgTools,
     conn: PgConnection,
@@ -132,10 +149,9 @@ def restore(
     verify_archive(tools.pg_restore, path)
     tools.pg_restore.restore(conn, path, clean=True, single_transaction=single_transaction)
     actual = tools.psql.table_checksums(conn)
-    recorded = artifact.get("details", {}).get("tables")
+    expected = recorded_tables(artifact)
     result: dict[str, Any] = {"database": conn.database, "artifact": artifact["name"], "tables": len(actual)}
-    if recorded:
-        expected = {k: TableSum(int(v["rows"]), str(v["checksum"])) for k, v in recorded.items()}
+    if expected:
         extra = sorted(set(actual) - set(expected))
         problems = compare_checksums(expected, {k: v for k, v in actual.items() if k in expected})
         if extra:

@@ -33,7 +33,7 @@ from ._backup_options import pg_connection, s3_location
 from ._backup_postgres import PgTools
 from ._backup_postgres import backup as pg_backup
 from ._backup_postgres import plan as pg_plan
-from ._backup_set import Artifact, BackupSet, SetInfo, list_sets, plan_retention, safe_name, utc_now
+from ._backup_set import Artifact, BackupSet, SetInfo, list_sets, safe_name, utc_now
 from ._errors import StellaOpsError
 from ._runner import ModuleLike
 
@@ -270,14 +270,3 @@ def _kube_version() -> str:
         return str(kubernetes.__version__)
     except ImportError:
         return "unknown"
-
-
-def retention_plan(backup_dir: str, keep: int, with_new_set: bool) -> list[SetInfo]:
-    """Sets retention removes; with ``with_new_set`` as if one more complete set were added now."""
-    if not with_new_set:
-        return plan_retention(backup_dir, keep)
-    sets = list_sets(backup_dir)
-    complete = [s for s in sets if s.is_restore_point]
-    doomed = complete[: max(0, len(complete) - (keep - 1))] if keep >= 1 else complete
-    doomed += [s for s in sets if s.status == "failed"]
-    return sorted(doomed, key=lambda s: s.id)

@@ -10,6 +10,12 @@ Layout under ``backup_dir``::
 Artifacts are written under a hidden temporary name (``.NAME.partial``) and renamed
 only after the tool succeeded, so no partial file ever carries a final name; the
 manifest is written with an atomic rename and its ``status`` is authoritative.
+
+A *source* is what one artifact was taken of (a database, a bucket, a namespace's kind),
+named by the artifact's kind and file name. Retention counts restore points per source, so
+a run that backs up only object storage never removes the last PostgreSQL restore point.
+A manifest's sha256s detect damage and accidents; whoever can rewrite the manifest can
+rewrite them too (docs/backups.md).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import re
 import shutil
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from ._errors import StellaOpsError
 
@@ -191,7 +197,9 @@ class BackupSet:
         write_json_atomic(os.path.join(self.path, MANIFEST_NAME), self.manifest())
 
     def complete(self) -> str:
-        """Mark the set complete (only when every artifact passed verification) and give it its final name."""
+        """Mark the set complete (only when it holds artifacts and every one passed verification) and give it its final name."""
+        if not self.artifacts:
+            return self.fail("the set holds no artifact")
         failed = [a.name for a in self.artifacts if a.verification.get("status") != "passed"]
         if failed:
             return self.fail(f"verification did not pass for {', '.join(failed)}")
@@ -234,7 +242,51 @@ class SetInfo:
 
     @property
     def is_restore_point(self) -> bool:
-        return self.status == STATUS_COMPLETE
+        """A complete set holding at least one artifact."""
+        return self.status == STATUS_COMPLETE and bool(self.sources)
+
+    @property
+    def sources(self) -> frozenset[tuple[str, str]]:
+        """``(kind, artifact name)`` of every artifact of the set that passed verification when it was taken."""
+        return frozenset(
+            (a["kind"], a["name"]) for a in (self.manifest or {}).get("artifacts", []) if a["verification"].get("status") == "passed"
+        )
+
+    def holds(self, kind: str, name: Optional[str] = None) -> bool:
+        return any(k == kind and (name is None or n == name) for k, n in self.sources)
+
+
+_ARTIFACT_FIELDS: tuple[tuple[str, type, str], ...] = (
+    ("name", str, "a file name"),
+    ("kind", str, "a string"),
+    ("source", dict, "a mapping"),
+    ("size", int, "a whole number of bytes"),
+    ("sha256", str, "a string"),
+    ("details", dict, "a mapping"),
+    ("verification", dict, "a mapping with a status"),
+)
+
+
+def _check_manifest(data: Any, path: str) -> dict[str, Any]:
+    """``data`` when every field a verification or restore reads has the type it expects; one sentence otherwise."""
+    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+        raise StellaOpsError(f"{path} field 'format' is not {MANIFEST_FORMAT!r}; expected a backup manifest.")
+    for key in ("id", "status"):
+        if not isinstance(data.get(key), str):
+            raise StellaOpsError(f"{path} field {key!r} is {data.get(key)!r}; expected a string.")
+    artifacts = data.get("artifacts")
+    if not isinstance(artifacts, list):
+        raise StellaOpsError(f"{path} field 'artifacts' is missing; expected a list of artifacts.")
+    for index, artifact in enumerate(artifacts):
+        if not isinstance(artifact, dict):
+            raise StellaOpsError(f"{path} field 'artifacts[{index}]' is {type(artifact).__name__}; expected a mapping.")
+        for key, kind, expected in _ARTIFACT_FIELDS:
+            value = artifact.get(key)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise StellaOpsError(f"{path} field 'artifacts[{index}].{key}' is {value!r}; expected {expected}.")
+        if not isinstance(artifact["verification"].get("status"), str):
+            raise StellaOpsError(f"{path} field 'artifacts[{index}].verification.status' is missing; expected a string.")
+    return data
 
 
 def load_manifest(set_path: str) -> dict[str, Any]:
@@ -245,13 +297,11 @@ def load_manifest(set_path: str) -> dict[str, Any]:
             data = json.load(handle)
     except FileNotFoundError as err:
         raise StellaOpsError(f"Backup set {set_path} has no {MANIFEST_NAME}; expected a backup set directory.") from err
+    except RecursionError as err:
+        raise StellaOpsError(f"Cannot read {path}: it is nested too deeply; expected a backup manifest in JSON.") from err
     except (OSError, ValueError) as err:
         raise StellaOpsError(f"Cannot read {path}: {err}; expected a backup manifest in JSON.") from err
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise StellaOpsError(f"{path} field 'format' is not {MANIFEST_FORMAT!r}; expected a backup manifest.")
-    if not isinstance(data.get("artifacts"), list):
-        raise StellaOpsError(f"{path} field 'artifacts' is missing; expected a list of artifacts.")
-    return data
+    return _check_manifest(data, path)
 
 
 def list_sets(backup_dir: str) -> list[SetInfo]:
@@ -282,20 +332,39 @@ def list_sets(backup_dir: str) -> list[SetInfo]:
     return sets
 
 
-def latest_restore_point(backup_dir: str) -> Optional[SetInfo]:
-    complete = [s for s in list_sets(backup_dir) if s.is_restore_point]
+def latest_restore_point(backup_dir: str, kinds: Sequence[str] = (), name: Optional[str] = None) -> Optional[SetInfo]:
+    """The newest complete set; with ``kinds`` (and ``name``), the newest one holding an artifact of each kind."""
+    complete = [s for s in list_sets(backup_dir) if s.is_restore_point and all(s.holds(kind, name) for kind in kinds)]
     return complete[-1] if complete else None
 
 
-def plan_retention(backup_dir: str, keep: int) -> list[SetInfo]:
-    """Sets to delete: complete sets beyond the newest ``keep``, and failed sets older than the newest complete set."""
+def plan_retention(backup_dir: str, keep: int, new_sources: Optional[frozenset[tuple[str, str]]] = None) -> list[SetInfo]:
+    """The sets of ``backup_dir`` that retention removes (see :func:`choose_doomed`)."""
+    return choose_doomed(list_sets(backup_dir), keep, new_sources)
+
+
+def choose_doomed(sets: list[SetInfo], keep: int, new_sources: Optional[frozenset[tuple[str, str]]] = None) -> list[SetInfo]:
+    """Sets to delete: complete sets outside the newest ``keep`` restore points of every source they hold,
+    and failed sets older than the newest complete set.
+
+    A set stays while it is one of the newest ``keep`` of any of its sources, so the last restore point
+    of a source is never removed, whatever other sources later runs back up. ``new_sources`` plans as if a
+    set of those sources were completed now (check mode).
+    """
     if keep < 1:
         raise StellaOpsError(f"Retention 'keep' is {keep}; expected at least 1 so one restore point remains.")
-    sets = list_sets(backup_dir)
-    complete = [s for s in sets if s.status == STATUS_COMPLETE]
-    doomed = complete[:-keep] if len(complete) > keep else []
-    if complete:
-        newest = complete[-1].id
+    complete = sorted((s for s in sets if s.is_restore_point), key=lambda s: s.id)
+    seen: dict[tuple[str, str], int] = dict.fromkeys(new_sources or (), 1)  # restore points of each source, newest first
+    doomed = []
+    for info in reversed(complete):
+        needed = False
+        for source in info.sources:
+            seen[source] = seen.get(source, 0) + 1
+            needed = needed or seen[source] <= keep
+        if not needed:
+            doomed.append(info)
+    if complete or new_sources:
+        newest = "~" if new_sources else complete[-1].id  # "~" sorts after every set id
         doomed += [s for s in sets if s.status == STATUS_FAILED and s.id < newest]
     return sorted(doomed, key=lambda s: s.id)
 
@@ -310,8 +379,8 @@ def apply_retention(doomed: list[SetInfo]) -> list[str]:
 
 def iter_artifact_problems(set_path: str, manifest: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(artifact name, problem) for each artifact whose file is missing or whose size or sha256 differs."""
-    for artifact in manifest.get("artifacts", []):
-        name = str(artifact.get("name", ""))
+    for artifact in manifest["artifacts"]:
+        name = artifact["name"]
         path = os.path.join(set_path, name)
         if not name or not _NAME_RE.match(name):
             yield name, "has no valid name in the manifest"

@@ -7,7 +7,7 @@ Used before a restore (and by ``backup_verify``) so a set is proven, not assumed
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from ._backup_mongodb import check_gzip as mongo_check_gzip
 from ._backup_mongodb import verify_dump as mongo_verify_dump
@@ -15,14 +15,20 @@ from ._backup_objects import check_bucket_copy as objects_check_bucket_copy
 from ._backup_objects import check_local_copy as objects_check_local_copy
 from ._backup_objects import read_listing as objects_read_listing
 from ._backup_options import location_from_identity
+from ._backup_postgres import verify_archive as pg_verify_archive
 from ._backup_set import STATUS_COMPLETE, SetInfo, iter_artifact_problems, latest_restore_point, list_sets, load_manifest
 from ._errors import StellaOpsError
 from ._postgres import PgRestore
 from ._runner import ModuleLike
 
 
-def resolve_set(set_path: Optional[str], backup_dir: Optional[str], set_id: Optional[str]) -> str:
-    """The set directory named by ``set_path``, or ``set_id`` in ``backup_dir``, or the newest restore point there."""
+def resolve_set(set_path: Optional[str], backup_dir: Optional[str], set_id: Optional[str],
+                kinds: Sequence[str] = (), artifact: Optional[str] = None) -> str:
+    """The set directory named by ``set_path``, or ``set_id`` in ``backup_dir``, or the newest restore point there.
+
+    With ``kinds`` (and ``artifact``), the newest restore point holding an artifact of each kind: a newer
+    set of other sources does not hide the last backup of the one to restore.
+    """
     if set_path:
         return set_path
     if not backup_dir:
@@ -32,9 +38,10 @@ def resolve_set(set_path: Optional[str], backup_dir: Optional[str], set_id: Opti
             if info.id == set_id:
                 return info.path
         raise StellaOpsError(f"backup_dir {backup_dir} has no set {set_id!r}.")
-    latest: Optional[SetInfo] = latest_restore_point(backup_dir)
+    latest: Optional[SetInfo] = latest_restore_point(backup_dir, kinds, artifact)
     if latest is None:
-        raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set; take a backup first.")
+        holding = f" holding {' and '.join(kinds)}{' artifact ' + repr(artifact) if artifact else ''}" if kinds else ""
+        raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set{holding}; take a backup first.")
     return latest.path
 
 
@@ -57,12 +64,16 @@ def verify_set(
     bad_files = dict(iter_artifact_problems(set_path, manifest))
     checked = []
     pg_restore: Optional[PgRestore] = None
-    for artifact in manifest["artifacts"]:
-        name, kind = str(artifact.get("name")), str(artifact.get("kind"))
-        if kinds and kind not in kinds:
-            continue
+    selected = [a for a in manifest["artifacts"] if not kinds or a["kind"] in kinds]
+    if not selected:
+        problems.append("the set holds no artifact, so there is nothing to restore")
+    absent = sorted(set(kinds or ()) - {a["kind"] for a in selected})
+    if selected and absent:
+        problems.append(f"the set holds no {' and no '.join(absent)} artifact")
+    for artifact in selected:
+        name, kind = artifact["name"], artifact["kind"]
         checks: list[str] = []
-        if artifact.get("verification", {}).get("status") != "passed":
+        if artifact["verification"].get("status") != "passed":
             problems.append(f"artifact {name} did not pass verification when it was taken")
         if name in bad_files:
             problems.append(f"artifact {name} {bad_files[name]}")
@@ -73,14 +84,13 @@ def verify_set(
         try:
             if kind == "postgresql" and list_archives:
                 pg_restore = pg_restore or PgRestore(module, bin_dir)
-                entries = pg_restore.list(path)
-                checks.append(f"pg_restore --list: {len(entries)} entries")
+                checks.append(pg_verify_archive(pg_restore, path)["summary"])
             elif kind == "mongodb" and list_archives:
                 if name.endswith(".archive.gz"):
                     mongo_check_gzip(path)
                     checks.append("gzip archive read to the end")
                 else:
-                    found = mongo_verify_dump(path, {"collections": artifact.get("details", {}).get("collections", {})})
+                    found = mongo_verify_dump(path, {"collections": artifact["details"].get("collections", {})})
                     problems += [f"artifact {name}: {p}" for p in found]
                     checks.append("dump re-read, counts and checksums compared with the manifest")
             elif kind == "object_storage":

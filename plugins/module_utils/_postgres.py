@@ -182,6 +182,15 @@ class PgRestore(_PgTool):
             raise StellaOpsError(f"pg_restore --list of {path} shows an empty table of contents; expected a pg_dump archive.")
         return entries
 
+    def read_all(self, path: str) -> None:
+        """Read the whole archive, every data block decompressed, writing the script to the null device.
+
+        ``--list`` reads only the table of contents, which a truncated or damaged archive still has.
+        """
+        rc, out, err = self.run(["--file=" + os.devnull, path], check=False)
+        if rc != 0:
+            raise StellaOpsError(describe_failure(f"pg_restore reading the whole of {path}", rc, out, err), rc=rc, stderr=err)
+
     def restore(
         self,
         conn: PgConnection,

@@ -22,7 +22,8 @@ description:
   - ConfigMaps and Secrets of a Kubernetes namespace are written to files of mode 0600; only names and counts are returned.
   - Artifacts are written under temporary names and renamed when complete; the set directory is C(ID.partial) while the
     run is under way, C(ID) when every artifact passed verification and C(ID.failed) when anything failed. A failed set
-    is never a restore point. Retention then keeps the last O(keep) complete sets.
+    is never a restore point. Retention then keeps, for every source (a database, a bucket, a namespace's kind),
+    the last O(keep) complete sets that hold it, so the last restore point of a source is never removed.
   - Passwords reach C(pg_dump), C(pg_restore) and C(psql) only through C(PGPASSWORD) or a passfile, never a command line.
 version_added: 0.1.0
 author:
@@ -51,7 +52,9 @@ options:
     type: str
     default: ""
   keep:
-    description: Number of complete sets retention keeps (the new one included). Failed sets older than the newest complete set are removed.
+    description:
+      - Number of complete sets retention keeps per source (the new one included); a set stays while it is one of
+        the newest O(keep) of any source it holds. Failed sets older than the newest complete set are removed.
     type: int
     default: 5
   reuse_within:
@@ -288,7 +291,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run impor
     BackupRun,
     plan,
     recent_restore_point,
-    retention_plan,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import (
     BackupSet,
@@ -329,7 +331,7 @@ class BackupManager:
                           artifacts=(recent.manifest or {}).get("artifacts", []))
             return result
         if self.module.check_mode:
-            doomed = retention_plan(backup_dir, keep, with_new_set=True)
+            doomed = plan_retention(backup_dir, keep, new_sources=frozenset((p["kind"], p["name"]) for p in planned))
             result.update(changed=True, status="planned", removed=[s.path for s in doomed])
             return result
         bset = BackupSet.create(backup_dir, label=self.params["label"])

@@ -27,19 +27,25 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Proves the set and returns what it would restore; restores nothing.
+      - Proves the set and returns what it would restore and whether that changes the target; restores nothing.
   diff_mode:
     description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
     description: When run twice in a row with the same arguments, the second run reports no change.
-    support: none
+    support: partial
+    details:
+      - V(postgresql) reports a change only when the database's tables differ from the checksums the backup recorded
+        (sets taken with C(verify_restore)); the restore itself runs every time.
+      - V(mongodb) and V(object_storage) always report a change.
 options:
   set_path:
     description: Directory of the set; takes precedence over O(backup_dir).
     type: path
   backup_dir:
-    description: Directory of the sets; without O(set_id) the newest complete set is restored.
+    description:
+      - Directory of the sets; without O(set_id) the newest complete set holding an artifact of O(kind)
+        (named O(artifact) when given) is restored, however many newer sets of other sources there are.
     type: path
   set_id:
     description: Id of the set in O(backup_dir).
@@ -169,6 +175,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options i
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import load_manifest
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import resolve_set, verify_set
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection
 
 
 class RestoreManager:
@@ -178,13 +185,13 @@ class RestoreManager:
         self.kind: str = self.params["kind"]
 
     def pick(self, set_path: str) -> dict[str, Any]:
-        candidates = [a for a in load_manifest(set_path)["artifacts"] if a.get("kind") == self.kind]
+        candidates = [a for a in load_manifest(set_path)["artifacts"] if a["kind"] == self.kind]
         wanted = self.params["artifact"]
         target_db = (self.params["postgres"] or {}).get("database")
         if wanted:
             candidates = [a for a in candidates if a.get("name") == wanted]
         elif self.kind == "postgresql" and target_db and len(candidates) > 1:
-            candidates = [a for a in candidates if a.get("source", {}).get("database") == target_db]
+            candidates = [a for a in candidates if a["source"].get("database") == target_db]
         if len(candidates) != 1:
             names = ", ".join(str(a.get("name")) for a in candidates) or "none"
             raise StellaOpsError(f"Backup set {set_path} has {len(candidates)} matching {self.kind} artifacts ({names}); "
@@ -192,24 +199,37 @@ class RestoreManager:
         return candidates[0]
 
     def run(self) -> dict[str, Any]:
-        set_path = resolve_set(self.params["set_path"], self.params["backup_dir"], self.params["set_id"])
+        set_path = resolve_set(self.params["set_path"], self.params["backup_dir"], self.params["set_id"],
+                               kinds=[self.kind], artifact=self.params["artifact"])
         proof = verify_set(set_path, self.module, bin_dir=self.params["postgres_bin_dir"], kinds=[self.kind],
                            s3_credentials=self.params["object_storage"])
         if proof["problems"]:
             raise StellaOpsError(f"Refusing to restore from {set_path}: {'; '.join(proof['problems'][:5])}.")
         artifact = self.pick(set_path)
-        result: dict[str, Any] = {"changed": not self.module.check_mode, "set_path": set_path, "artifact": artifact["name"]}
+        changed = self.would_change(artifact)
+        result: dict[str, Any] = {"changed": changed, "set_path": set_path, "artifact": artifact["name"]}
         if self.module.check_mode:
-            result["restored"] = {"would_restore": artifact["name"], "source": artifact.get("source")}
+            result["restored"] = {"would_restore": artifact["name"], "source": artifact["source"]}
             return result
         result["restored"] = getattr(self, f"restore_{self.kind}")(set_path, artifact)
         return result
 
-    def restore_postgresql(self, set_path: str, artifact: dict[str, Any]) -> dict[str, Any]:
+    def would_change(self, artifact: dict[str, Any]) -> bool:
+        """The same comparison in check mode and in a real run; only PostgreSQL has recorded checksums to compare with."""
+        if self.kind != "postgresql":
+            return True
+        return pg.differs_from_backup(self.pg_tools(), self.pg_target(artifact), artifact)
+
+    def pg_tools(self) -> pg.PgTools:
+        return pg.PgTools(self.module, self.params["postgres_bin_dir"])
+
+    def pg_target(self, artifact: dict[str, Any]) -> PgConnection:
         params = dict(self.params["postgres"] or {})
-        params["database"] = params.get("database") or artifact["source"]["database"]
-        tools = pg.PgTools(self.module, self.params["postgres_bin_dir"])
-        return pg.restore(tools, pg_connection(params), set_path, artifact,
+        params["database"] = params.get("database") or artifact["source"].get("database")
+        return pg_connection(params)
+
+    def restore_postgresql(self, set_path: str, artifact: dict[str, Any]) -> dict[str, Any]:
+        return pg.restore(self.pg_tools(), self.pg_target(artifact), set_path, artifact,
                           single_transaction=self.params["single_transaction"])
 
     def restore_mongodb(self, set_path: str, artifact: dict[str, Any]) -> dict[str, Any]:

@@ -37,13 +37,15 @@ options:
     description: Directory of the set. Takes precedence over O(backup_dir) and O(set_id).
     type: path
   backup_dir:
-    description: Directory of the sets; without O(set_id) the newest complete set there is checked.
+    description: Directory of the sets; without O(set_id) the newest complete set there holding every one of O(kinds) is checked.
     type: path
   set_id:
     description: Id of the set in O(backup_dir).
     type: str
   list_archives:
-    description: Read PostgreSQL and MongoDB archives again (C(pg_restore --list), dump re-read), not only their sha256.
+    description:
+      - Read PostgreSQL and MongoDB archives again to the end, not only their sha256 - C(pg_restore --list) and
+        C(pg_restore --file=/dev/null), which decompresses every data block, and the MongoDB dump re-read.
     type: bool
     default: true
   postgres_bin_dir:
@@ -140,7 +142,9 @@ class BackupVerifier:
         self.params: dict[str, Any] = module.params
 
     def run(self) -> dict[str, Any]:
-        set_path = resolve_set(self.params["set_path"], self.params["backup_dir"], self.params["set_id"])
+        kinds = self.params["kinds"]
+        set_path = resolve_set(self.params["set_path"], self.params["backup_dir"], self.params["set_id"],
+                               kinds=kinds)
         result = verify_set(
             set_path,
             self.module,

@@ -248,6 +248,74 @@ def test_restore_refuses_altered_or_failed_set(sandbox, scratch_db, passfile, tm
     assert _services(fleet) == running
 
 
+# --- Retention per source, restore picks the newest set holding the kind, restore reports a change only for one -----
+
+
+RESTORE_LOCAL = ROOT / "tests" / "integration" / "playbooks" / "backup_restore_local.yml"
+RESTORE_LOCAL_TASK = "Restore from the backup sets"
+
+
+def test_object_storage_backups_never_remove_the_last_database_restore_point(
+        sandbox, scratch_db, passfile, tools, own_bucket, tmp_path, playbook_runner) -> None:
+    """Issue 10, class 3: keep 1 of object storage, run after run, leaves the only PostgreSQL set in place and restorable."""
+    backup_dir = tmp_path / "sets"
+    pg_item = _pg_item(sandbox, scratch_db, passfile)
+    objects_item = {"bucket": own_bucket.bucket, "prefix": own_bucket.prefix, "endpoint": own_bucket.endpoint,
+                    "region": own_bucket.region, "access_key": own_bucket.access_key, "secret_key": own_bucket.secret_key}
+    common = {**NOTHING_ELSE, "backup_dir": str(backup_dir), "backup_keep": 1, "backup_postgres_bin_dir": sandbox["postgres"]["bin_dir"]}
+    database = playbook_runner(BACKUP_PLAYBOOK, extra_vars={**common, "backup_postgres": pg_item, "backup_verify_restore": True})
+    assert database.rc == 0, database.failure_messages
+    database_set = database.result(BACKUP_TASK)["set_path"]
+
+    planned = playbook_runner(BACKUP_PLAYBOOK, check=True, extra_vars={**common, "backup_object_storage": objects_item})
+    assert planned.rc == 0 and planned.result(BACKUP_TASK)["removed"] == []
+    removed = []
+    for _run in range(2):
+        objects = playbook_runner(BACKUP_PLAYBOOK, extra_vars={**common, "backup_object_storage": objects_item})
+        assert objects.rc == 0, objects.failure_messages
+        removed += objects.result(BACKUP_TASK)["removed"]
+    complete = [s for s in list_sets(str(backup_dir)) if s.status == "complete"]
+    assert [s.path for s in complete][0] == database_set and len(complete) == 2 and len(removed) == 1
+    assert database_set not in removed
+
+    restore_vars = {"restore_backup_dir": str(backup_dir), "restore_postgres": pg_item, "restore_bin_dir": sandbox["postgres"]["bin_dir"]}
+    conn = _conn(sandbox, scratch_db)
+    before = tools.psql.table_checksums(conn)
+    same = playbook_runner(RESTORE_LOCAL, check=True, extra_vars=restore_vars)
+    assert same.rc == 0, same.failure_messages
+    assert same.result(RESTORE_LOCAL_TASK)["set_path"] == database_set  # not the newer object-storage set
+    assert same.result(RESTORE_LOCAL_TASK)["changed"] is False  # the database equals the backup
+    tools.psql.query(conn, "DELETE FROM kinds WHERE id % 7 = 0;")
+    checked = playbook_runner(RESTORE_LOCAL, check=True, extra_vars=restore_vars)
+    assert checked.rc == 0 and checked.result(RESTORE_LOCAL_TASK)["changed"] is True
+    assert tools.psql.table_checksums(conn)["public.kinds"].rows == 3000 - 428  # check mode restored nothing
+    applied = playbook_runner(RESTORE_LOCAL, extra_vars=restore_vars)
+    assert applied.rc == 0 and applied.result(RESTORE_LOCAL_TASK)["changed"] is True
+    assert tools.psql.table_checksums(conn) == before
+    again = playbook_runner(RESTORE_LOCAL, check=True, extra_vars=restore_vars)
+    assert again.rc == 0 and again.result(RESTORE_LOCAL_TASK)["changed"] is False
+
+
+def test_truncated_dump_with_recomputed_manifest_does_not_verify(sandbox, scratch_db, passfile, tools, tmp_path) -> None:
+    """Issue 10, class 4: pg_restore --list reads only the table of contents; verification must read every byte."""
+    params = {"postgres": [_pg_item(sandbox, scratch_db, passfile)], "postgres_bin_dir": sandbox["postgres"]["bin_dir"]}
+    bset = BackupSet.create(str(tmp_path / "sets"))
+    BackupRun(params, LocalModule()).run(bset)
+    set_path = bset.complete()
+    assert verify_set(set_path, LocalModule())["verified"] is True
+    manifest = load_manifest(set_path)
+    artifact = manifest["artifacts"][0]
+    dump = Path(set_path, artifact["name"])
+    dump.write_bytes(dump.read_bytes()[: artifact["size"] - 64])
+    artifact["size"] = dump.stat().st_size  # the manifest rewritten to match, as anyone who can write the set can
+    artifact["sha256"] = hashlib.sha256(dump.read_bytes()).hexdigest()
+    Path(set_path, "manifest.json").write_text(json.dumps(manifest))
+    assert len(tools.pg_restore.list(str(dump))) > 0  # the table of contents still reads
+    result = verify_set(set_path, LocalModule())
+    assert result["verified"] is False
+    assert any("pg_restore reading the whole of" in p and "end of file" in p for p in result["problems"]), result["problems"]
+
+
 # --- Faults: clear message, no complete-looking artifact, the play stops before any change ------------------------
 
 
