@@ -1,0 +1,367 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run reports: what an upgrade, rollback, promotion or drill did, host by host.
+
+Pure: the callback plugin ``stellaops.deploy.run_report`` feeds ``RunRecorder`` the task
+results of a run as they arrive (start and end time, host, role, task file, module and its
+result), and ``RunRecorder.report()`` builds one JSON-ready document from them:
+
+- the timeline: each host's tasks grouped into phases (pre-flight, backup, deploy,
+  verification, smoke, rollback), merged into one bar per stretch of the same phase;
+- the journal jobs as the ``deployment_journal`` module last returned them (their status
+  history gives the release before and after and the rollback duration);
+- the backup sets (``backup``), the evidence roots (``evidence_baseline``,
+  ``evidence_verify``), the release resolved (``release_manifest``) and what failed.
+
+Nothing is guessed: a value that no task result carried is left out (or null).
+``render_markdown`` and ``render_html`` (in ``_run_report_html``) present the document.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from typing import Any, Mapping, Optional
+
+REPORT_FORMAT = "stellaops-run-report/1"
+PHASES: tuple[str, ...] = ("pre-flight", "backup", "deploy", "verification", "smoke", "rollback")
+# Roles (last part of their name) whose every task belongs to one phase.
+_ROLE_PHASES = {
+    "preflight": "pre-flight",
+    "profile_validation": "pre-flight",
+    "backup": "backup",
+    "smoke_test": "smoke",
+    "compose_rollback": "rollback",
+    "helm_rollback": "rollback",
+    "database_restore": "rollback",
+}
+# Task files of the upgrade roles that are their rollback.
+_ROLLBACK_FILES = frozenset({"rescue.yml", "fleet_rollback.yml"})
+_UPGRADE_ROLES = frozenset({"compose_upgrade", "helm_upgrade"})
+# Modules that name their phase wherever they run (last part of the module name).
+_ACTION_PHASES = {
+    "channel_alignment": "pre-flight",
+    "backup": "backup",
+    "backup_verify": "backup",
+    "evidence_baseline": "backup",
+    "evidence_verify": "verification",
+    "smoke_test": "smoke",
+    "backup_restore": "rollback",
+    "helm_rollback": "rollback",
+    "compose_deploy": "deploy",
+    "helm_release": "deploy",
+    "deployment_journal": "deploy",
+    "deploy_lock": "deploy",
+}
+_MESSAGE_LIMIT = 600
+_UTC = timezone.utc  # noqa: UP017 - same spelling as the other helpers
+
+
+def short_name(name: str) -> str:
+    """``stellaops.deploy.backup`` -> ``backup``."""
+    return (name or "").rsplit(".", 1)[-1]
+
+
+def phase_of(role: str, task_path: str, action: str) -> Optional[str]:
+    """The timeline phase of a task, or None when it is not part of the timeline.
+
+    An upgrade role's rescue is its rollback; then a role that is one phase (pre-flight, backup,
+    smoke, rollback) decides; then the module (smoke tests and evidence verification inside an
+    upgrade are their own phases); any other task of an upgrade role is the deploy.
+    """
+    file_name = os.path.basename((task_path or "").rsplit(":", 1)[0])
+    role_name = short_name(role)
+    if role_name in _UPGRADE_ROLES and file_name in _ROLLBACK_FILES:
+        return "rollback"
+    if role_name in _ROLE_PHASES:
+        return _ROLE_PHASES[role_name]
+    phase = _ACTION_PHASES.get(short_name(action))
+    if phase is None and role_name in _UPGRADE_ROLES:
+        return "deploy"
+    return phase
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: Optional[str]) -> Optional[datetime]:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_UTC)
+    except ValueError:
+        return None
+
+
+def _history_time(job: Mapping[str, Any], status: str, last: bool = False) -> Optional[datetime]:
+    times = [parse_time(entry.get("at")) for entry in job.get("history") or [] if entry.get("status") == status]
+    found = [moment for moment in times if moment is not None]
+    if not found:
+        return None
+    return found[-1] if last else found[0]
+
+
+def rollback_window(job: Mapping[str, Any]) -> Optional[tuple[datetime, datetime]]:
+    """When a journal job's rollback ran: from ``rolling_back`` to ``rolled_back``, or, for a job that
+    is itself a rollback (``rollback_of``), from its start to its completion; None when it had none."""
+    if job.get("rollback_of") and job.get("status") == "completed":
+        start, end = parse_time(job.get("started_at")), parse_time(job.get("ended_at"))
+    else:
+        start, end = _history_time(job, "rolling_back"), _history_time(job, "rolled_back", last=True)
+    if start is None or end is None:
+        return None
+    return start, end
+
+
+def rollback_seconds(jobs: list[Mapping[str, Any]]) -> Optional[float]:
+    """Wall-clock time of the rollbacks among ``jobs``: first rollback start to last rollback end."""
+    windows = [window for window in (rollback_window(job) for job in jobs) if window is not None]
+    if not windows:
+        return None
+    return round((max(end for _start, end in windows) - min(start for start, _end in windows)).total_seconds(), 3)
+
+
+def running_after(jobs: list[Mapping[str, Any]]) -> Optional[str]:
+    """The release a host runs after its jobs (oldest first), from the last job that ended cleanly."""
+    for job in reversed(jobs):
+        if job.get("status") == "completed":
+            return job.get("release_id")
+        if job.get("status") == "rolled_back":
+            return job.get("previous_release_id")
+    return None
+
+
+def _outcome(jobs: list[Mapping[str, Any]], failed: bool, check_mode: bool) -> str:
+    statuses = {job.get("status") for job in jobs}
+    if check_mode:
+        return "checked"
+    if "rolled_back" in statuses or any(job.get("rollback_of") and job.get("status") == "completed" for job in jobs):
+        return "rollback failed" if "failed" in statuses and failed else "rolled back"
+    if failed or "failed" in statuses:
+        return "failed"
+    if jobs:
+        return "succeeded"
+    return "no change"
+
+
+def _message(result: Mapping[str, Any]) -> str:
+    if result.get("_ansible_no_log"):
+        return "(output hidden: no_log)"
+    text = str(result.get("msg") or result.get("reason") or result.get("stderr") or "failed").strip()
+    return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+class RunRecorder:
+    """Collects a run's task results and turns them into a report."""
+
+    def __init__(self, kind: str, playbook: str, started: datetime, check_mode: bool = False) -> None:
+        self.kind = kind
+        self.playbook = playbook
+        self.started = started
+        self.check_mode = check_mode
+        self.events: list[dict[str, Any]] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.backups: dict[str, dict[str, Any]] = {}
+        self.evidence: dict[str, Any] = {}
+        self.releases: list[dict[str, Any]] = []
+        self.planned: dict[str, dict[str, Any]] = {}
+        self.failures: list[dict[str, Any]] = []
+        self.hosts: list[str] = []
+
+    def record(
+        self,
+        *,
+        host: str,
+        task: str,
+        role: str,
+        task_path: str,
+        action: str,
+        status: str,
+        start: datetime,
+        end: datetime,
+        result: Mapping[str, Any],
+        ignored: bool = False,
+    ) -> None:
+        """One task result of one host (``status``: ok, changed, failed, skipped or unreachable)."""
+        if host not in self.hosts:
+            self.hosts.append(host)
+        phase = phase_of(role, task_path, action)
+        if status != "skipped" and phase is not None:
+            self.events.append({"host": host, "task": task, "phase": phase, "status": status, "start": start, "end": end, "ignored": ignored})
+        if status in {"failed", "unreachable"} and not ignored:
+            self.failures.append({"host": host, "task": task, "phase": phase, "message": _message(result)})
+        if not result.get("_ansible_no_log"):
+            for item in result.get("results") or [result]:
+                if isinstance(item, Mapping) and not item.get("skipped"):
+                    self._collect(host, short_name(action), item)
+
+    def _collect(self, host: str, action: str, result: Mapping[str, Any]) -> None:
+        if action == "deployment_journal" and isinstance(result.get("job"), Mapping) and result["job"].get("id"):
+            if not result.get("_ansible_check_mode") and not self.check_mode:
+                self.jobs[str(result["job"]["id"])] = dict(result["job"])
+        elif action == "backup" and result.get("set_id"):
+            self.backups[str(result["set_id"])] = {
+                "set_id": result["set_id"],
+                "set_path": result.get("set_path"),
+                "status": result.get("status"),
+                "reused": bool(result.get("reused")),
+                "taken_for": host,
+            }
+        elif action == "evidence_baseline" and isinstance(result.get("total"), Mapping):
+            self.evidence["baseline"] = {
+                "path": result.get("path"),
+                "checksum": result.get("checksum"),
+                "root": result["total"].get("root"),
+                "count": result["total"].get("count"),
+                "partitions": {name: part.get("root") for name, part in (result.get("partitions") or {}).items() if isinstance(part, Mapping)},
+            }
+        elif action == "evidence_verify" and result.get("status"):
+            roots = result.get("roots") or {}
+            self.evidence["continuity"] = {
+                "status": result.get("status"),
+                "roots_match": result.get("roots_match"),
+                "root": (roots.get("total") or {}).get("recomputed_root"),
+                "report_html": result.get("report_html"),
+            }
+        elif action == "release_manifest" and isinstance(result.get("release"), Mapping):
+            release = result["release"]
+            entry = {"release_id": release.get("release_id"), "version": release.get("version"), "channel": release.get("channel")}
+            if entry not in self.releases:
+                self.releases.append(entry)
+        elif action == "compose_deploy" and isinstance(result.get("before"), Mapping) and host not in self.planned:
+            # The first plan of a host: what ran before this run changed anything.
+            self.planned[host] = {"release_before": result["before"].get("release_id")}
+
+    def _timeline(self, host: str) -> list[dict[str, Any]]:
+        bars: list[dict[str, Any]] = []
+        for event in sorted((e for e in self.events if e["host"] == host), key=lambda e: e["start"]):
+            last = bars[-1] if bars else None
+            if last is not None and last["phase"] == event["phase"]:
+                last["end"] = max(last["end"], event["end"])
+                last["tasks"] += 1
+                if event["status"] in {"failed", "unreachable"}:
+                    last["status"] = "failed"
+                continue
+            bars.append({"phase": event["phase"], "start": event["start"], "end": event["end"], "tasks": 1,
+                         "status": "failed" if event["status"] in {"failed", "unreachable"} else "ok"})  # fmt: skip
+        for bar in bars:
+            bar["seconds"] = round((bar["end"] - bar["start"]).total_seconds(), 3)
+            bar["start"], bar["end"] = format_time(bar["start"]), format_time(bar["end"])
+        return bars
+
+    def report(self, ended: datetime, stats: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+        """The whole run as one JSON-ready document."""
+        jobs = sorted(self.jobs.values(), key=lambda job: (str(job.get("started_at") or ""), str(job.get("id"))))
+        hosts = []
+        names = [name for name in self.hosts if name in stats or any(e["host"] == name for e in self.events)]
+        for name in names:
+            host_jobs = [job for job in jobs if job.get("host") == name]
+            counts = dict(stats.get(name, {}))
+            failed = bool(counts.get("failures") or counts.get("unreachable"))
+            before = host_jobs[0].get("previous_release_id") if host_jobs else self.planned.get(name, {}).get("release_before")
+            after = running_after(host_jobs) if host_jobs else (None if failed else before)
+            hosts.append({
+                "name": name,
+                "outcome": _outcome(host_jobs, failed, self.check_mode),
+                "release_before": before,
+                "release_after": after,
+                "rollback_seconds": rollback_seconds(host_jobs),
+                "jobs": [job.get("id") for job in host_jobs],
+                "stats": counts,
+                "timeline": self._timeline(name),
+            })  # fmt: skip
+        deploy_hosts = [host for host in hosts if host["jobs"] or host["timeline"]]
+        failed_run = any(host["stats"].get("failures") or host["stats"].get("unreachable") for host in hosts)
+        return {
+            "format": REPORT_FORMAT,
+            "kind": self.kind,
+            "playbook": self.playbook,
+            "started_at": format_time(self.started),
+            "ended_at": format_time(ended),
+            "seconds": round((ended - self.started).total_seconds(), 3),
+            "check_mode": self.check_mode,
+            "outcome": _outcome(jobs, failed_run, self.check_mode),
+            "releases": self.releases,
+            "release_before": sorted({str(h["release_before"]) for h in deploy_hosts if h["release_before"]}),
+            "release_after": sorted({str(h["release_after"]) for h in deploy_hosts if h["release_after"]}),
+            "rollback_seconds": rollback_seconds(jobs),
+            "hosts": hosts,
+            "jobs": jobs,
+            "backups": list(self.backups.values()),
+            "evidence": self.evidence,
+            "failures": self.failures,
+            "phases": list(PHASES),
+        }
+
+
+def _cell(value: Any) -> str:
+    text = "—" if value is None or value == "" or value == [] else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _seconds(value: Optional[float]) -> str:
+    return "—" if value is None else f"{value:.1f} s"
+
+
+def summary_lines(report: Mapping[str, Any], paths: Mapping[str, str]) -> list[str]:
+    """The few lines that end the run on the console."""
+    before = ", ".join(report["release_before"]) or "—"
+    after = ", ".join(report["release_after"]) or "—"
+    lines = [
+        f"{report['kind'].upper()} {report['outcome'].upper()}: {len(report['hosts'])} host(s), {before} -> {after}, "
+        f"{report['seconds']:.1f} s" + (f", rollback {report['rollback_seconds']:.1f} s" if report["rollback_seconds"] is not None else ""),
+    ]
+    protection = []
+    if report["backups"]:
+        protection.append("backup set " + ", ".join(b["set_id"] for b in report["backups"]))
+    if report["evidence"].get("baseline"):
+        protection.append(f"evidence root {str(report['evidence']['baseline']['root'])[:16]}")
+    if report["evidence"].get("continuity"):
+        protection.append(f"continuity {report['evidence']['continuity']['status']}")
+    if protection:
+        lines.append("  " + "; ".join(protection))
+    for failure in report["failures"][:3]:
+        lines.append(f"  failed on {failure['host']} at {failure['task']}: {failure['message'][:200]}")
+    lines.append("  report: " + " ".join(paths[kind] for kind in ("html", "md", "json") if kind in paths))
+    return lines
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    """The report as Markdown: the outcome, one row per host, protection, timeline and failures."""
+    out = [
+        f"# {report['kind'].capitalize()} report: {report['outcome']}",
+        "",
+        f"- Playbook: `{report['playbook']}`" + (" (check mode)" if report["check_mode"] else ""),
+        f"- Started {report['started_at']}, ended {report['ended_at']} ({report['seconds']:.1f} s)",
+        f"- Release before: {_cell(', '.join(report['release_before']))}; after: {_cell(', '.join(report['release_after']))}",
+        f"- Rollback duration: {_seconds(report['rollback_seconds'])}",
+        "",
+        "## Hosts",
+        "",
+        "| Host | Outcome | Release before | Release after | Rollback (s) | Journal jobs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for host in report["hosts"]:
+        out.append(
+            f"| {_cell(host['name'])} | {_cell(host['outcome'])} | {_cell(host['release_before'])} | {_cell(host['release_after'])} "
+            f"| {_cell(host['rollback_seconds'])} | {_cell(', '.join(host['jobs']))} |"
+        )
+    out += ["", "## Backup sets and evidence", ""]
+    for backup in report["backups"]:
+        out.append(f"- Backup set `{backup['set_id']}` ({backup['status']}{', reused' if backup['reused'] else ''}): `{backup['set_path']}`")
+    baseline = report["evidence"].get("baseline")
+    if baseline:
+        out.append(f"- Evidence baseline root `{baseline['root']}` ({baseline['count']} bundles), `{baseline['path']}`")
+        out += [f"  - partition `{name}`: `{root}`" for name, root in sorted(baseline["partitions"].items())]
+    continuity = report["evidence"].get("continuity")
+    if continuity:
+        out.append(f"- Evidence continuity: {continuity['status']} (roots match: {continuity['roots_match']})")
+    if not (report["backups"] or baseline or continuity):
+        out.append("- None taken in this run.")
+    out += ["", "## Timeline", "", "| Host | Phase | Start (UTC) | Seconds | Tasks | Status |", "|---|---|---|---|---|---|"]
+    for host in report["hosts"]:
+        out += [f"| {_cell(host['name'])} | {bar['phase']} | {bar['start']} | {bar['seconds']:.1f} | {bar['tasks']} | {bar['status']} |" for bar in host["timeline"]]
+    if report["failures"]:
+        out += ["", "## Failures", ""]
+        out += [f"- {_cell(f['host'])}, {_cell(f['task'])}: {_cell(f['message'])}" for f in report["failures"]]
+    return "\n".join(out) + "\n"

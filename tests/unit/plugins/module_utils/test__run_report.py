@@ -1,0 +1,144 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run reports: phases of tasks, the report built from task results and journal jobs, its renderings."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder, phase_of, render_markdown, rollback_seconds, summary_lines
+from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import PHASE_COLOURS, render_html
+
+T0 = datetime(2026, 12, 2, 1, 0, 0, tzinfo=timezone.utc)  # noqa: UP017
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def stamp(seconds: float) -> str:
+    return at(seconds).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "action", "phase"),
+    [
+        ("stellaops.deploy.preflight", "/c/roles/preflight/tasks/main.yml:10", "stellaops.deploy.health_check", "pre-flight"),
+        ("stellaops.deploy.backup", "/c/roles/backup/tasks/main.yml:4", "stellaops.deploy.backup", "backup"),
+        ("stellaops.deploy.evidence_gate", "/c/roles/evidence_gate/tasks/baseline.yml:2", "stellaops.deploy.evidence_baseline", "backup"),
+        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:161", "stellaops.deploy.compose_deploy", "deploy"),
+        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:90", "ansible.builtin.set_fact", "deploy"),
+        ("stellaops.deploy.evidence_gate", "/c/roles/evidence_gate/tasks/verify.yml:2", "stellaops.deploy.evidence_verify", "verification"),
+        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:174", "stellaops.deploy.smoke_test", "smoke"),
+        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/rescue.yml:40", "stellaops.deploy.compose_deploy", "rollback"),
+        ("stellaops.deploy.compose_rollback", "/c/roles/compose_rollback/tasks/main.yml:3", "stellaops.deploy.deploy_lock", "rollback"),
+        ("", "/c/playbooks/upgrade.yml:14", "ansible.builtin.assert", None),
+    ],
+)
+def test_phase_of_each_kind_of_task(role: str, path: str, action: str, phase: str | None) -> None:
+    assert phase_of(role, path, action) == phase
+
+
+def job(host: str, status_times: list[tuple[str, float]], release_id: str = "2025.11.1-edge", previous: str = "2025.11.0-edge", **extra: object) -> dict:
+    history = [{"status": status, "at": stamp(seconds)} for status, seconds in status_times]
+    return {
+        "id": f"20261202T010000.000000Z-{abs(hash(host)) % 16**8:08x}",
+        "host": host,
+        "release_id": release_id,
+        "previous_release_id": previous,
+        "status": status_times[-1][0],
+        "started_at": history[0]["at"],
+        "ended_at": history[-1]["at"],
+        "history": history,
+        **extra,
+    }
+
+
+def role_of(path: str) -> str:
+    """The role of a task file under roles/ (as Ansible names it), or none."""
+    parts = path.split("/")
+    return "stellaops.deploy." + parts[parts.index("roles") + 1] if "roles" in parts else ""
+
+
+def upgrade_that_rolled_back() -> dict:
+    recorder = RunRecorder("drill", "/c/playbooks/drill.yml", T0)
+    steps = [
+        ("fleet-1", "Take a verified backup set", "stellaops.deploy.backup", "/c/roles/backup/tasks/main.yml:4", 0, 3, "changed",
+         {"set_id": "20261202T010000Z", "set_path": "/b/20261202T010000Z", "status": "complete", "changed": True}),
+        ("fleet-1", "Capture the evidence baseline", "stellaops.deploy.evidence_baseline", "/c/roles/evidence_gate/tasks/baseline.yml:2", 3, 4, "ok",
+         {"path": "/e/baseline.json", "checksum": "sha256:aa", "total": {"root": "ab" * 32, "count": 60}, "partitions": {"acme/sbom": {"root": "cd" * 32}}}),
+        ("fleet-1", "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:161", 4, 10, "failed",
+         {"msg": "health check authority answered 404"}),
+        ("fleet-1", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60", 10, 16, "changed",
+         {"changed": True}),
+        ("fleet-2", "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:161", 4, 9, "failed",
+         {"msg": "health check authority answered 404"}),
+        ("fleet-2", "Skipped one", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:170", 9, 9, "skipped", {"skipped": True}),
+        ("fleet-2", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60", 9, 15, "changed",
+         {"changed": True}),
+    ]  # fmt: skip
+    for host, task, action, path, start, end, status, result in steps:
+        recorder.record(host=host, task=task, role=role_of(path), task_path=path, action=action, status=status, start=at(start), end=at(end), result=result)
+    for host, end in (("fleet-1", 16.0), ("fleet-2", 15.0)):
+        recorder.record(
+            host=host, task="Journal the job as rolled back", role="stellaops.deploy.compose_upgrade", task_path="/c/roles/compose_upgrade/tasks/rescue.yml:80",
+            action="stellaops.deploy.deployment_journal", status="changed", start=at(end), end=at(end),
+            result={"job": job(host, [("pending", 4), ("rolling_back", 10 if host == "fleet-1" else 9), ("rolled_back", end)])},
+        )  # fmt: skip
+    stats = {host: {"ok": 5, "changed": 2, "failures": 0, "unreachable": 0, "rescued": 1} for host in ("fleet-1", "fleet-2")}
+    return recorder.report(at(20), stats)
+
+
+def test_a_rolled_back_upgrade_reports_releases_protection_and_rollback_from_the_journal() -> None:
+    report = upgrade_that_rolled_back()
+    assert report["outcome"] == "rolled back"
+    assert [host["outcome"] for host in report["hosts"]] == ["rolled back", "rolled back"]
+    assert report["release_before"] == ["2025.11.0-edge"] and report["release_after"] == ["2025.11.0-edge"]
+    # First rolling_back (fleet-2 at 9 s) to last rolled_back (fleet-1 at 16 s).
+    assert report["rollback_seconds"] == 7.0
+    assert [host["rollback_seconds"] for host in report["hosts"]] == [6.0, 6.0]
+    assert report["backups"][0]["set_id"] == "20261202T010000Z"
+    assert report["evidence"]["baseline"]["root"] == "ab" * 32
+    fleet1 = report["hosts"][0]["timeline"]
+    assert [bar["phase"] for bar in fleet1] == ["backup", "deploy", "rollback"]
+    assert fleet1[0]["seconds"] == 4.0 and fleet1[1]["status"] == "failed" and fleet1[2]["tasks"] == 2
+    assert {f["host"] for f in report["failures"]} == {"fleet-1", "fleet-2"}
+    json.dumps(report)
+
+
+def test_renderings_carry_the_same_facts() -> None:
+    report = upgrade_that_rolled_back()
+    markdown = render_markdown(report)
+    assert "| fleet-1 | rolled back | 2025.11.0-edge | 2025.11.0-edge | 6.0 |" in markdown
+    assert "Rollback duration: 7.0 s" in markdown
+    page = render_html(report)
+    assert page.count('class="bar rollback"') == 2 and page.count('class="bar backup"') == 1
+    assert PHASE_COLOURS["rollback"] in page
+    lines = summary_lines(report, {"html": "/r/x.html", "md": "/r/x.md", "json": "/r/x.json"})
+    assert lines[0].startswith("DRILL ROLLED BACK: 2 host(s), 2025.11.0-edge -> 2025.11.0-edge") and "rollback 7.0 s" in lines[0]
+    assert "backup set 20261202T010000Z" in lines[1]
+    assert len(lines) <= 6
+
+
+def test_html_escapes_what_tasks_returned() -> None:
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    recorder.record(host="<b>h</b>", task="t", role="", task_path="/c/roles/compose_upgrade/tasks/main.yml:1", action="stellaops.deploy.compose_deploy",
+                    status="failed", start=at(0), end=at(1), result={"msg": "<script>alert(1)</script>"})  # fmt: skip
+    page = render_html(recorder.report(at(2), {"<b>h</b>": {"failures": 1}}))
+    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;h&lt;/b&gt;" in page
+
+
+def test_no_log_results_give_only_their_status() -> None:
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    recorder.record(host="h", task="t", role="", task_path="x.yml:1", action="stellaops.deploy.backup", status="failed", start=at(0), end=at(1),
+                    result={"_ansible_no_log": True, "msg": "password=hunter2", "set_id": "s"})  # fmt: skip
+    report = recorder.report(at(2), {"h": {"failures": 1}})
+    assert "hunter2" not in json.dumps(report) and report["backups"] == [] and report["outcome"] == "failed"
+
+
+def test_a_rollback_job_counts_from_its_start_to_its_completion() -> None:
+    rollback = job("h", [("pending", 0), ("completed", 12.5)], rollback_of="20261202T000000.000000Z-00000000")
+    plain = job("h", [("pending", 0), ("completed", 30)])
+    assert rollback_seconds([rollback, plain]) == 12.5
+    assert rollback_seconds([plain]) is None
