@@ -53,6 +53,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Optional
 
+from ansible import constants as C
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
@@ -139,6 +140,9 @@ class CallbackModule(CallbackBase):
             write_text_atomic(paths["html"], render_html(report))
         except StellaOpsError as err:
             self._display.warning(f"stellaops.deploy.run_report: {err}")
+            return
+        # A JSON stdout callback's document must stay the last thing on stdout (tools parse it).
+        if "json" in str(C.config.get_config_value("DEFAULT_STDOUT_CALLBACK")):
             return
         self._display.display("")
         for line in summary_lines(report, paths):
