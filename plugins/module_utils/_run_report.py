@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 REPORT_FORMAT = "stellaops-run-report/1"
 PHASES: tuple[str, ...] = ("pre-flight", "backup", "deploy", "verification", "smoke", "rollback")
@@ -113,7 +113,7 @@ def rollback_window(job: Mapping[str, Any]) -> Optional[tuple[datetime, datetime
     return start, end
 
 
-def rollback_seconds(jobs: list[Mapping[str, Any]]) -> Optional[float]:
+def rollback_seconds(jobs: Sequence[Mapping[str, Any]]) -> Optional[float]:
     """Wall-clock time of the rollbacks among ``jobs``: first rollback start to last rollback end."""
     windows = [window for window in (rollback_window(job) for job in jobs) if window is not None]
     if not windows:
@@ -121,7 +121,7 @@ def rollback_seconds(jobs: list[Mapping[str, Any]]) -> Optional[float]:
     return round((max(end for _start, end in windows) - min(start for start, _end in windows)).total_seconds(), 3)
 
 
-def running_after(jobs: list[Mapping[str, Any]]) -> Optional[str]:
+def running_after(jobs: Sequence[Mapping[str, Any]]) -> Optional[str]:
     """The release a host runs after its jobs (oldest first), from the last job that ended cleanly."""
     for job in reversed(jobs):
         if job.get("status") == "completed":
@@ -131,7 +131,7 @@ def running_after(jobs: list[Mapping[str, Any]]) -> Optional[str]:
     return None
 
 
-def _outcome(jobs: list[Mapping[str, Any]], failed: bool, check_mode: bool) -> str:
+def _outcome(jobs: Sequence[Mapping[str, Any]], failed: bool, check_mode: bool) -> str:
     statuses = {job.get("status") for job in jobs}
     if check_mode:
         return "checked"
@@ -252,7 +252,7 @@ class RunRecorder:
     def report(self, ended: datetime, stats: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
         """The whole run as one JSON-ready document."""
         jobs = sorted(self.jobs.values(), key=lambda job: (str(job.get("started_at") or ""), str(job.get("id"))))
-        hosts = []
+        hosts: list[dict[str, Any]] = []
         names = [name for name in self.hosts if name in stats or any(e["host"] == name for e in self.events)]
         for name in names:
             host_jobs = [job for job in jobs if job.get("host") == name]
@@ -295,7 +295,7 @@ class RunRecorder:
 
 
 def _cell(value: Any) -> str:
-    text = "—" if value is None or value == "" or value == [] else str(value)
+    text = "—" if value is None or value in ("", []) else str(value)
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -360,7 +360,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out.append("- None taken in this run.")
     out += ["", "## Timeline", "", "| Host | Phase | Start (UTC) | Seconds | Tasks | Status |", "|---|---|---|---|---|---|"]
     for host in report["hosts"]:
-        out += [f"| {_cell(host['name'])} | {bar['phase']} | {bar['start']} | {bar['seconds']:.1f} | {bar['tasks']} | {bar['status']} |" for bar in host["timeline"]]
+        out += [
+            f"| {_cell(host['name'])} | {bar['phase']} | {bar['start']} | {bar['seconds']:.1f} | {bar['tasks']} | {bar['status']} |" for bar in host["timeline"]
+        ]
     if report["failures"]:
         out += ["", "## Failures", ""]
         out += [f"- {_cell(f['host'])}, {_cell(f['task'])}: {_cell(f['message'])}" for f in report["failures"]]

@@ -21,6 +21,8 @@ PHASE_COLOURS: dict[str, str] = {
     "smoke": "#00a3a3",
     "rollback": "#d62828",
 }
+# The empty track of each host's row; no other element of the page has this colour.
+TRACK_COLOUR = "#e4e9ee"
 _OUTCOME_COLOURS = {"succeeded": "#1a7f37", "rolled back": "#9a6700", "checked": "#57606a", "no change": "#57606a"}
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#1b1f23}
@@ -56,7 +58,7 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
     for row, host in enumerate(hosts):
         y = row * _ROW_HEIGHT + 6
         parts.append(f'<text x="0" y="{y + 16}" font-size="13">{_e(host["name"])}</text>')
-        parts.append(f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{_CHART_WIDTH}" height="{_BAR_HEIGHT}" fill="#f6f8fa"/>')
+        parts.append(f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{_CHART_WIDTH}" height="{_BAR_HEIGHT}" fill="{TRACK_COLOUR}"/>')
         for bar in host["timeline"]:
             x = _LABEL_WIDTH + _seconds_between(report["started_at"], bar["start"]) * scale
             # A bar stays visible however short its phase was.
@@ -91,7 +93,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<tr><th>Duration</th><td>{report['seconds']:.1f} s</td></tr>",
         f"<tr><th>Release before</th><td>{_e(', '.join(report['release_before']))}</td></tr>",
         f"<tr><th>Release after</th><td>{_e(', '.join(report['release_after']))}</td></tr>",
-        f"<tr><th>Rollback duration</th><td id=\"rollback-duration\">{_e(rollback)}</td></tr>",
+        f'<tr><th>Rollback duration</th><td id="rollback-duration">{_e(rollback)}</td></tr>',
         "</table>",
         "<h2>Timeline</h2>",
         f'<p class="legend">{legend}</p>',

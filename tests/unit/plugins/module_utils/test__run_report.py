@@ -70,12 +70,14 @@ def upgrade_that_rolled_back() -> dict:
          {"path": "/e/baseline.json", "checksum": "sha256:aa", "total": {"root": "ab" * 32, "count": 60}, "partitions": {"acme/sbom": {"root": "cd" * 32}}}),
         ("fleet-1", "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:161", 4, 10, "failed",
          {"msg": "health check authority answered 404"}),
-        ("fleet-1", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60", 10, 16, "changed",
+        ("fleet-1", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60",
+         10, 16, "changed",
          {"changed": True}),
         ("fleet-2", "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:161", 4, 9, "failed",
          {"msg": "health check authority answered 404"}),
         ("fleet-2", "Skipped one", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:170", 9, 9, "skipped", {"skipped": True}),
-        ("fleet-2", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60", 9, 15, "changed",
+        ("fleet-2", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60",
+         9, 15, "changed",
          {"changed": True}),
     ]  # fmt: skip
     for host, task, action, path, start, end, status, result in steps:
