@@ -29,7 +29,7 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Verifies exactly as a real run (and fails the same way) but writes no report file; RV(changed) says whether it would.
+      - Verifies exactly as a real run (and fails the same way) but writes no report file; C(changed) says whether it would.
   diff_mode:
     description: Will return details on what has changed when in diff mode.
     support: none
