@@ -92,6 +92,7 @@ class ResourceType:
     short_names: tuple[str, ...] = ()
     status: bool = False  # has a status subresource
     categories: tuple[str, ...] = ()
+    custom: bool = False  # a custom resource (CRD) on a real cluster: no strategic merge patch
 
     @property
     def key(self) -> tuple[str, str]:
@@ -126,10 +127,10 @@ def _builtin_types() -> list[ResourceType]:
         ResourceType("networking.k8s.io", ("v1",), "ingresses", "Ingress", short_names=("ing",), status=True),
         ResourceType("networking.k8s.io", ("v1",), "ingressclasses", "IngressClass", namespaced=False),
         ResourceType("networking.k8s.io", ("v1",), "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
-        ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "httproutes", "HTTPRoute", status=True),
-        ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "gateways", "Gateway", short_names=("gtw",), status=True),
-        ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "gatewayclasses", "GatewayClass", namespaced=False, short_names=("gc",), status=True),
-        ResourceType("gateway.networking.k8s.io", ("v1beta1",), "referencegrants", "ReferenceGrant", short_names=("refgrant",)),
+        ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "httproutes", "HTTPRoute", status=True, custom=True),
+        ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "gateways", "Gateway", short_names=("gtw",), status=True, custom=True),
+        ResourceType("gateway.networking.k8s.io", ("v1", "v1beta1"), "gatewayclasses", "GatewayClass", False, ("gc",), status=True, custom=True),
+        ResourceType("gateway.networking.k8s.io", ("v1beta1",), "referencegrants", "ReferenceGrant", short_names=("refgrant",), custom=True),
         ResourceType("rbac.authorization.k8s.io", ("v1",), "roles", "Role"),
         ResourceType("rbac.authorization.k8s.io", ("v1",), "rolebindings", "RoleBinding"),
         ResourceType("rbac.authorization.k8s.io", ("v1",), "clusterroles", "ClusterRole", namespaced=False),
@@ -652,7 +653,7 @@ class Store:
         has_status = any("status" in (v.get("subresources") or {}) for v in spec.get("versions", []))
         self.types[(spec["group"], names["plural"])] = ResourceType(
             spec["group"], versions, names["plural"], names["kind"], spec.get("scope", "Namespaced") == "Namespaced",
-            tuple(names.get("shortNames", [])), has_status, tuple(names.get("categories", [])),
+            tuple(names.get("shortNames", [])), has_status, tuple(names.get("categories", [])), custom=True,
         )  # fmt: skip
 
     # ---- fake controllers (--ready)
@@ -1164,7 +1165,7 @@ class Emulator(kmock.KubernetesScaffold):
             if not isinstance(body, dict):
                 raise api_error(400, "BadRequest", "a merge patch must be a JSON object")
             new = merge_patch(old, body)
-        elif kind == "application/strategic-merge-patch+json":
+        elif kind == "application/strategic-merge-patch+json" and not target.rtype.custom:
             if not isinstance(body, dict):
                 raise api_error(400, "BadRequest", "a strategic merge patch must be a JSON object")
             new = strategic_merge_patch(old, body)
