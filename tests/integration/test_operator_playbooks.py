@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pre-flight, smoke tests and promotion on the sandbox: hosts over real SSH, the built and installed collection.
+
+Pre-flight reads the sandbox's real PostgreSQL migrations table and real Redis queues (Debian's
+redis-server), the services' health endpoints on the fleet hosts, and the compose profile's secrets;
+the smoke tests call the sandbox services' real endpoints (health, the Authority's OpenID configuration,
+a scan submission followed until it completes) and run ``docker compose exec`` on the hosts. Promotion
+commits and tags in a scratch git repository, read back with git.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fleet import ROOT, Fleet, sandbox_hosts
+
+pytestmark = pytest.mark.sandbox
+
+QUEUE = "stellaops:queue:it-operator"
+NETWORK = "it-operator-frontdoor"
+APPROVAL = {"approved_by": "release manager", "ticket": "CHG-2041"}
+
+
+def redis(sandbox: dict[str, Any], *args: str) -> str:
+    """One command to the sandbox's Redis (redis-cli, Debian's redis-tools)."""
+    command = ["redis-cli", "-h", sandbox["redis"]["host"], "-p", str(sandbox["redis"]["port"]), *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def network_exists(host: Any) -> bool:
+    return subprocess.run(["docker", "--host", host.docker_host, "network", "inspect", NETWORK], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def fleet(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """The fleet with a project of this module's own (ports 181x5.., 182x5.., 183x5..), pre-flight on."""
+    fleet = Fleet(
+        workdir=tmp_path_factory.mktemp("fleet-operator"),
+        collections=installed_collection,
+        runner=playbook_runner,
+        hosts=sandbox_hosts(sandbox, port_offset=50),
+        project="it-operator",
+        port_offset=50,
+        extra_vars={
+            "compose_upgrade_backup": False,
+            "compose_upgrade_evidence_gate": False,
+            "preflight_frontdoor_network": NETWORK,
+            "preflight_queues": [QUEUE],
+            "preflight_queue_patterns": [],
+            "preflight_record_dir": str(tmp_path_factory.mktemp("preflight-records")),
+        },
+    )
+
+    def clean() -> None:
+        fleet.clean()
+        redis(sandbox, "DEL", QUEUE)
+        for host in fleet.hosts:
+            subprocess.run(["docker", "--host", host.docker_host, "network", "rm", NETWORK], capture_output=True, check=False)
+
+    clean()
+    fleet.write()
+    yield fleet
+    clean()
+
+
+def deploy(fleet: Fleet, version: str) -> None:
+    """Every host runs ``version`` of the stable channel (deployed without pre-flight)."""
+    if set(fleet.versions().values()) != {version}:
+        result = fleet.run("upgrade", channel="stable", release=version)
+        assert result.rc == 0, (result.failure_messages, result.stdout[-3000:])
+
+
+def state(fleet: Fleet) -> dict[str, Any]:
+    """What a change would touch: each host's containers, kept deployments and journal."""
+    return {
+        host.name: (
+            {service: c["id"] for service, c in host.containers(fleet.project).items()},
+            host.ssh(f"ls {fleet.project_dir}/deployments", check=False).stdout.split(),
+            len(host.journal(fleet.project_dir)),
+        )
+        for host in fleet.hosts
+    }
+
+
+def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox: dict[str, Any]) -> None:
+    """An unhealthy service, a pending migration, a deep queue, a missing secret and a missing approval: the upgrade
+    stops in pre-flight with all five in one message; no container, deployment, journal entry or network changed."""
+    fleet.write()
+    deploy(fleet, "2025.09.0")
+    fleet.write(host_vars={"fleet-3": {"compose_upgrade_secrets": {}}})
+    fleet_2 = fleet.hosts[1]
+    authority = fleet_2.containers(fleet.project)["authority"]["id"]
+    fleet_2.docker("stop", "--time", "1", authority)
+    redis(sandbox, "DEL", QUEUE)
+    redis(sandbox, "RPUSH", QUEUE, *[f"scan-{n}" for n in range(25)])
+    try:
+        before = state(fleet)
+        result = fleet.run(
+            "upgrade", channel="stable", stellaops_preflight=True, preflight_queue_threshold=10, preflight_expected_migrations=["20991231000000"]
+        )
+        after = state(fleet)
+    finally:
+        fleet_2.docker("start", authority)
+        redis(sandbox, "DEL", QUEUE)
+        fleet.write()
+
+    assert result.rc != 0
+    stop = result.result("Stop before any change when a check failed")
+    message = stop["msg"]
+    assert "failed 5 check(s); nothing was changed" in message, message
+    assert "approval: an upgrade on the stable channel needs an approval" in message
+    assert "migrations: 20991231000000 is pending in schema_migrations" in message
+    assert f"queues: queue {QUEUE} holds 25 entries (threshold 10)" in message
+    assert "fleet-2: unhealthy: authority: GET http://127.0.0.1:18251/health failed" in message
+    assert "fleet-3: secret STELLAOPS_DATABASE_PASSWORD, referenced by stellaops.yaml, is not supplied" in message
+    assert Path(sandbox["postgres"]["password_file"]).read_text().strip() not in result.stdout
+    assert [name for name, _r in result.tasks() if "Plan the deployment" in name] == [], "the upgrade started"
+    assert after == before
+    assert not any(network_exists(host) for host in fleet.hosts)
+    newest = max(Path(fleet.extra_vars["preflight_record_dir"]).glob("preflight-*.json"), key=lambda path: path.stat().st_mtime)
+    record = json.loads(newest.read_text())
+    assert record["running"] == dict.fromkeys(["fleet-1", "fleet-2", "fleet-3"], "2025.09.0-stable")
+    assert record["approval"] == {"required": True, "approved_by": None, "approved_at": None, "ticket": None}
+    assert record["queue_depths"] == {QUEUE: 25} and record["migrations_pending"] == ["20991231000000"]
+    assert len(record["failures"]) == 5
+
+
+def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet) -> None:
+    """Approved: check mode says the front-door network would be created and creates nothing; the real run records
+    who approved and when, validates every deployment profile, creates the network, upgrades, and the smoke tests
+    (health, OpenID configuration, a scan that completes, a command in the scanner's container) pass on every host."""
+    fleet.write()
+    deploy(fleet, "2025.09.0")
+    profiles = {
+        "preflight_profiles_compose_dir": str(ROOT / "deploy" / "compose"),
+        "preflight_profiles_helm_chart": str(ROOT / "deploy" / "helm" / "stellaops"),
+        "preflight_profiles_releases_dir": str(ROOT / "deploy" / "releases"),
+    }
+    checked = fleet.run("preflight", check=True, channel="stable", stellaops_approval=APPROVAL, **profiles)
+    assert checked.rc == 0, checked.failure_messages
+    for host in fleet.hosts:
+        assert checked.result("Look for the front-door network", host.name)["changed"] is True
+        assert not network_exists(host)
+
+    result = fleet.run("upgrade", channel="stable", stellaops_preflight=True, stellaops_approval=APPROVAL, **profiles)
+    assert result.rc == 0, (result.failure_messages, result.stdout[-3000:])
+    passed = result.result("Stop before any change when a check failed")["msg"]
+    assert passed.startswith("Pre-flight for 2025.10.0-stable passed on 3 host(s); approved by release manager at 20"), passed
+    assert result.result("Validate the deployment profiles")["valid"] is True
+    assert len(result.result("Validate the deployment profiles")["profiles"]) == 8
+    assert all(network_exists(host) for host in fleet.hosts)
+    assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.10.0")
+    for host in fleet.hosts:
+        smoke = result.result("Smoke-test the release", host.name)
+        assert [(r["name"], r["passed"]) for r in smoke["results"]] == [
+            ("API health", True), ("Authority OpenID configuration", True), ("Scan submit", True), ("Scanner health inside its container", True)
+        ], smoke["results"]  # fmt: skip
+        assert "completed" in smoke["results"][2]["message"]
+    record_dir = Path(fleet.extra_vars["preflight_record_dir"])
+    records = [json.loads(path.read_text()) for path in record_dir.glob("preflight-*.json")]
+    approved = [r for r in records if r["approval"]["approved_by"] == "release manager"]
+    assert approved and approved[-1]["approval"]["ticket"] == "CHG-2041" and approved[-1]["approval"]["approved_at"].endswith("Z")
+
+
+def test_failed_smoke_test_rolls_back(fleet: Fleet) -> None:
+    """A smoke test that fails after the services came up healthy returns every host to the release it ran before."""
+    fleet.write()
+    deploy(fleet, "2025.09.0")
+    failing = {
+        "name": "Authority issuer",
+        "type": "http",
+        "url": "http://127.0.0.1:{{ compose_upgrade_env.STELLAOPS_AUTHORITY_PORT }}/.well-known/openid-configuration",
+        "body_contains": "https://authority.example.invalid",
+    }
+    result = fleet.run("upgrade", channel="stable", release="2025.10.0", compose_upgrade_smoke_tests=[failing])
+    assert result.rc != 0
+    for host in fleet.hosts:
+        smoke = result.result("Smoke-test the release", host.name)
+        assert smoke["failed"] and "1 of 1 smoke tests failed: Authority issuer" in smoke["msg"]
+    assert any("Rolled back: 2025.09.0-stable+" in message for message in result.failure_messages), result.failure_messages
+    assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.09.0")
+    assert [job["status"] for job in fleet.hosts[0].journal(fleet.project_dir)][-1] == "rolled_back"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_promotion_check_commit_tag(fleet: Fleet, tmp_path: Path) -> None:
+    """Check mode shows the diffs and writes nothing; the promotion commits, tags, aligns; a second run changes nothing."""
+    repo = tmp_path / "deployment"
+    shutil.copytree(ROOT / "deploy", repo / "deploy")
+    git(repo.parent, "init", "--quiet", str(repo))
+    git(repo, "config", "user.name", "Release Engineering")
+    git(repo, "config", "user.email", "release@example.invalid")
+    git(repo, "add", "deploy")
+    git(repo, "commit", "--quiet", "--message", "deployment bundle")
+    base = git(repo, "rev-parse", "HEAD")
+    prod = repo / "deploy" / "compose" / "docker-compose.prod.yaml"
+    before = prod.read_text()
+    manifest = (repo / "deploy" / "releases" / "2025.09.1-stable.yaml").read_text()
+    authority = next(line.split("image:", 1)[1].strip() for line in manifest.splitlines() if "stellaops/authority@" in line)
+
+    checked = fleet.run("promote", check=True, diff=True, channel="stable", release="2025.09.1", commit=True, stellaops_promote_repo=str(repo))
+    assert checked.rc == 0, checked.failure_messages
+    plan = checked.result("Mirror the digests, check alignment, commit and tag")
+    assert plan["changed"] is True and len(plan["files"]) == 4 and plan["commit"] is None
+    diffs = {d["after_header"]: d for d in plan["diff"]}
+    assert authority in diffs[str(prod)]["after"] and authority not in diffs[str(prod)]["before"]
+    assert prod.read_text() == before and git(repo, "rev-parse", "HEAD") == base and git(repo, "tag") == ""
+
+    promoted = fleet.run("promote", channel="stable", release="2025.09.1", commit=True, stellaops_promote_repo=str(repo))
+    assert promoted.rc == 0, promoted.failure_messages
+    result = promoted.result("Mirror the digests, check alignment, commit and tag")
+    assert result["alignment"]["aligned"] is True
+    assert git(repo, "log", "-1", "--format=%s") == "deploy: promote 2025.09.1-stable"
+    assert git(repo, "rev-parse", "2025.09.1^{commit}") == git(repo, "rev-parse", "HEAD") == result["commit"]
+    assert git(repo, "status", "--porcelain") == ""
+    assert sorted(git(repo, "show", "--name-only", "--format=", "HEAD").split()) == sorted(
+        f"deploy/{path}" for path in ("compose/docker-compose.prod.yaml", "compose/docker-compose.stage.yaml",
+                                      "helm/stellaops/values-prod.yaml", "helm/stellaops/values-stage.yaml")
+    )  # fmt: skip
+    assert authority in prod.read_text() and 'version: "2025.09.1"' in prod.read_text()
+
+    again = fleet.run("promote", channel="stable", release="2025.09.1", commit=True, stellaops_promote_repo=str(repo))
+    assert again.rc == 0 and again.result("Mirror the digests, check alignment, commit and tag")["changed"] is False
+    assert git(repo, "rev-list", "--count", "HEAD") == "2"
+
+
+def test_redis_answers(sandbox: dict[str, Any]) -> None:
+    """The sandbox's Redis is the Debian package's server on loopback, started by the sandbox with its PID recorded."""
+    with socket.create_connection((sandbox["redis"]["host"], sandbox["redis"]["port"]), timeout=5) as connection:
+        connection.sendall(b"PING\r\n")
+        assert connection.recv(16) == b"+PONG\r\n"
+    assert "redis_version:7." in redis(sandbox, "INFO", "server")
+    pids = json.loads((ROOT / ".sandbox" / "state.json").read_text())["pids"]
+    assert Path(f"/proc/{pids['redis']}/exe").resolve().name == "redis-server"
