@@ -167,9 +167,10 @@ class HashCache:
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return cache
-        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not same_store(data.get("store") or {}, store):
+        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not isinstance(data.get("store"), dict) \
+                or not same_store(data["store"], store):
             return cache
         entries = data.get("entries")
         for key, value in entries.items() if isinstance(entries, dict) else ():

@@ -10,8 +10,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
     TOOL_VERSION,
@@ -40,6 +38,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store i
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._merkle import EMPTY_ROOT, evidence_root, proof_from_dict
 from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[4]
 
@@ -385,3 +385,19 @@ def test_roots_export_fields_are_checked(tmp_path: Path) -> None:
     _rewrite(roots_path, dict(roots, total={"count": "12", "root": roots["total"]["root"]}))
     with pytest.raises(StellaOpsError, match="field total is malformed"):
         load_roots(str(roots_path))
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"format": "stellaops-evidence-cache/1", "store": [1], "entries": {}}',
+     '{"format": "stellaops-evidence-cache/1", "store": {"type": "directory", "path": "STORE"}, "entries": {"a": ["x", "y", "z"]}}',
+     '{"format": "stellaops-evidence-cache/1", "store": {"type": "directory", "path": "STORE"}, "entries": [1, 2]}',
+     "[" * 100000],
+)
+def test_a_damaged_cache_is_only_ignored(tmp_path: Path, content: str) -> None:
+    _make_store(tmp_path / "s", n=1)
+    store = DirectoryStore(str(tmp_path / "s"))
+    (tmp_path / "cache.json").write_text(content.replace("STORE", str(tmp_path / "s")))
+    cache = HashCache.load(str(tmp_path / "cache.json"), store.identity())
+    assert cache.entries == {}
+    assert scan_store(store, cache=cache).hashed == 4
