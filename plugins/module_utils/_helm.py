@@ -25,6 +25,8 @@ PENDING_PREFIX = "pending-"
 # A revision that ran: "deployed" now, or "superseded" by a later one.
 RAN_STATUSES = ("deployed", "superseded")
 MASK = "********"
+# helm history keeps at most --history-max revisions (10 by default); read them all. (--max 0 reads none.)
+HISTORY_MAX = 100000
 _DURATION_RE = re.compile(r"^(?:\d+h)?(?:\d+m)?(?:\d+s)?$")
 _CHART_RE = re.compile(r"^(?P<name>.+?)-(?P<version>v?\d+\.\d+\.\d+\S*)$")
 _SOURCE_RE = re.compile(r"^# Source: (.+)$")
@@ -343,7 +345,8 @@ class HelmRunner(ToolRunner):
 
     def history(self, release: str) -> list[Revision]:
         """The release's revisions, oldest first; empty when helm does not know the release."""
-        rc, out, err = self.helm(["history", release, "--output", "json", "--max", "0"], what=f"helm history {release}", check=False)
+        args = ["history", release, "--output", "json", "--max", str(HISTORY_MAX)]
+        rc, out, err = self.helm(args, what=f"helm history {release}", check=False)
         if rc != 0:
             if re.search(r"release: not found", err or out or ""):
                 return []
@@ -396,7 +399,7 @@ class HelmRunner(ToolRunner):
     def render(self, release: str, chart: str, values_files: Sequence[str], values: Mapping[str, Any], *, install: bool) -> dict[str, Any]:
         """The release an upgrade would make (helm's own dry run): manifest, hooks, chart metadata."""
         args = self.upgrade_args(release, chart, values_files, install=install, wait=False, atomic=False, timeout="5m")
-        _rc, out, _err = self.helm([*args, "--dry-run"], what=f"helm upgrade --dry-run {release}", data=json.dumps(values))
+        _rc, out, _err = self.helm([*args, "--dry-run=client"], what=f"helm upgrade --dry-run {release}", data=json.dumps(values))
         return release_json(out, "helm upgrade --dry-run")
 
     def upgrade(

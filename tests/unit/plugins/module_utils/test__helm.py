@@ -263,5 +263,5 @@ def test_a_dry_run_render_never_waits_and_reads_the_release_object() -> None:
     module = StandInModule("3.18.0", [(("upgrade",), (0, fixture("dry-run-upgrade.helm3.json"), ""))])
     rendered = HelmRunner(module, TARGET).render("stellaops", "/c", [], {}, install=True)
     assert rendered["chart"]["metadata"]["version"] == "1.0.0"
-    assert module.calls[-1][-len(SCOPE) - 1] == "--dry-run"
+    assert module.calls[-1][-len(SCOPE) - 1] == "--dry-run=client"
     assert "--wait" not in module.calls[-1] and "--atomic" not in module.calls[-1] and "--install" in module.calls[-1]
