@@ -77,6 +77,9 @@ VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update
 REPLAY_EVENTS = 10000
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# The API server's limits: a request body, and the data of one Secret or ConfigMap.
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+MAX_DATA_BYTES = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- resources
@@ -540,6 +543,17 @@ class Store:
                 f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric characters, {characters}, '
                 f"and must start and end with an alphanumeric character (at most {limit} characters)",
             )  # fmt: skip
+        if rtype.kind in ("Secret", "ConfigMap"):
+            encoded = "data" if rtype.kind == "Secret" else "binaryData"
+            plain = "stringData" if rtype.kind == "Secret" else "data"
+            size = sum(len(str(value)) for value in (obj.get(plain) or {}).values())
+            for key, value in (obj.get(encoded) or {}).items():
+                try:
+                    size += len(base64.b64decode(str(value), validate=True))
+                except ValueError:
+                    raise invalid(rtype, name, f"{encoded}[{key}]", "Invalid value: not base64-encoded") from None
+            if size > MAX_DATA_BYTES:
+                raise invalid(rtype, name, "data", f"Too long: may not be more than {MAX_DATA_BYTES} bytes")
         reason = (meta.get("annotations") or {}).get(REJECT_ANNOTATION)
         if reason is not None:
             raise invalid(rtype, name, f"metadata.annotations[{REJECT_ANNOTATION}]", f"Forbidden: {reason or 'rejected by the emulator'}")
@@ -828,8 +842,14 @@ class Emulator(kmock.KubernetesScaffold):
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         # Replaces kmock's request parsing, which decodes every body as UTF-8 text (protobuf is binary)
         # and keeps each request in memory.
-        body = await raw.read()
         try:
+            chunks, size = [], 0
+            while chunk := await raw.content.read(65536):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_REQUEST_BYTES:
+                    raise api_error(413, "RequestEntityTooLarge", f"the request body is larger than {MAX_REQUEST_BYTES} bytes")
+            body = b"".join(chunks)
             response = await self.dispatch(raw, body)
         except kmock.KubernetesError as error:
             response = await self._render_error(error)

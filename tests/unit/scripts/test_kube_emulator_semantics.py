@@ -289,3 +289,20 @@ def test_a_custom_resource_definition_declares_its_resource() -> None:
     assert store.types[("example.com", "widgets")].kind == "Widget" and store.types[("example.com", "widgets")].custom
     store.delete(store.types[("apiextensions.k8s.io", "customresourcedefinitions")], "", "widgets.example.com")
     assert ("example.com", "widgets") not in store.types
+
+
+def test_secret_and_config_map_data_have_the_api_servers_limits() -> None:
+    store = _store()
+    secrets = store.types[("", "secrets")]
+    big = base64.b64encode(b"x" * (emulator.MAX_DATA_BYTES + 1)).decode()
+    for obj, field in (
+        ({"metadata": {"name": "big"}, "data": {"blob": big}}, "data"),
+        ({"metadata": {"name": "bad"}, "data": {"blob": "not base64!"}}, "data[blob]"),
+    ):
+        with pytest.raises(emulator.ApiError) as raised:
+            store.put(secrets, "demo", obj, None)
+        assert raised.value.status == 422 and raised.value.details["causes"][0]["field"] == field
+    exact = base64.b64encode(b"x" * emulator.MAX_DATA_BYTES).decode()
+    assert store.put(secrets, "demo", {"metadata": {"name": "fits"}, "data": {"blob": exact}}, None)["metadata"]["name"] == "fits"
+    with pytest.raises(emulator.ApiError):
+        store.put(store.types[("", "configmaps")], "demo", {"metadata": {"name": "big"}, "data": {"text": "x" * (emulator.MAX_DATA_BYTES + 1)}}, None)
