@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
-from ._errors import StellaOpsError
 from ._docker_cli import DockerRunner
+from ._errors import StellaOpsError
 from ._helm import HelmRunner, KubeTarget, workload_images
 from ._image_ref import parse_image_ref, repo_matches
 from ._manifest import Release, load_manifest, load_yaml_file

@@ -66,9 +66,7 @@ def mirror(text: str, release: Release, previous_release_id: Optional[str] = Non
     result = "\n".join(lines)
     if previous_release_id and previous_release_id != release.release_id:
         # header comments name the release too ("release 2025.09.2-stable", "deploy/releases/2025.09.2-stable.yaml")
-        result = "\n".join(
-            line.replace(previous_release_id, release.release_id) if line.lstrip().startswith("#") else line for line in result.split("\n")
-        )
+        result = "\n".join(line.replace(previous_release_id, release.release_id) if line.lstrip().startswith("#") else line for line in result.split("\n"))
     return result
 
 

@@ -96,17 +96,21 @@ class RedisClient:
         except OSError as error:
             raise StellaOpsError(f"Redis at {self.address} failed on {args[0]}: {error.strerror or error}.") from None
 
+    def count(self, *args: str) -> int:
+        """A command whose reply is a number."""
+        reply = self.command(*args)
+        if not isinstance(reply, int):
+            raise StellaOpsError(f"Redis answered {args[0]} with {reply!r}, not a number.")
+        return reply
+
     def depth(self, key: str) -> int:
         """Entries waiting in a list or stream; 0 when the key does not exist."""
         kind = self.command("TYPE", key)
+        length_of = {"list": "LLEN", "stream": "XLEN", "zset": "ZCARD"}
         if kind == "none":
             return 0
-        if kind == "list":
-            return int(self.command("LLEN", key) or 0)
-        if kind == "stream":
-            return int(self.command("XLEN", key) or 0)
-        if kind == "zset":
-            return int(self.command("ZCARD", key) or 0)
+        if isinstance(kind, str) and kind in length_of:
+            return self.count(length_of[kind], key)
         raise StellaOpsError(f"Redis key {key!r} is a {kind}, not a queue (list, stream or sorted set).")
 
     def keys(self, pattern: str) -> list[str]:

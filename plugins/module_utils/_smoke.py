@@ -48,7 +48,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
             poll_status=int(spec.get("poll_status") or 200),
             poll_body_contains=spec.get("poll_body_contains"),
             within=float(spec.get("within") or 300),
-            interval=float(spec.get("interval") if spec.get("interval") is not None else 2),
+            interval=float(spec.get("interval") or 0) if spec.get("interval") is not None else 2.0,
         )
         default_name = f"{test['method']} {url}"
     else:
