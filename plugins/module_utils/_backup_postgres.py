@@ -124,7 +124,12 @@ def verify_by_scratch_restore(
 
 def recorded_tables(artifact: dict[str, Any]) -> dict[str, TableSum]:
     """Row count and checksum per table as the backup recorded them (sets taken with ``verify_restore``)."""
-    return {k: TableSum(int(v["rows"]), str(v["checksum"])) for k, v in (artifact["details"].get("tables") or {}).items()}
+    tables = artifact["details"].get("tables") or {}
+    try:
+        return {str(k): TableSum(int(v["rows"]), str(v["checksum"])) for k, v in tables.items()}
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise StellaOpsError(f"The manifest of artifact {artifact['name']} has malformed details.tables; "
+                             "expected rows and checksum per table.") from err
 
 
 def differs_from_backup(tools: PgTools, conn: PgConnection, artifact: dict[str, Any]) -> bool:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._backup_postgres import recorded_tables
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import (
     Artifact,
     BackupSet,
@@ -223,3 +224,10 @@ def test_any_artifact_entry_loads_or_fails_with_a_sentence(tmp_path: Path, artif
         assert list(iter_artifact_problems(str(set_dir), loaded))  # the file a.dump is absent
     [info] = list_sets(str(tmp_path))
     assert info.status in ("complete", "failed")
+
+
+@pytest.mark.parametrize("tables", [[1, 2], {"public.t": 5}, {"public.t": {"rows": "many", "checksum": "x"}}, {"public.t": {}}])
+def test_malformed_recorded_tables_are_one_sentence(tables: object) -> None:
+    artifact = {**_GOOD_ARTIFACT, "details": {"tables": tables}}
+    with pytest.raises(StellaOpsError, match="artifact a.dump has malformed details.tables"):
+        recorded_tables(artifact)
