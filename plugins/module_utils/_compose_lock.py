@@ -27,15 +27,10 @@ from typing import Any, Mapping, Optional
 
 from ._errors import StellaOpsError
 from ._manifest import Release
+from ._safe_load import HAS_YAML, parse_yaml, require_yaml
 
-try:
+if HAS_YAML:
     import yaml
-
-    HAS_YAML = True
-    YAML_IMPORT_ERROR: Optional[ImportError] = None
-except ImportError as exc:  # pragma: no cover - PyYAML is a pinned requirement
-    HAS_YAML = False
-    YAML_IMPORT_ERROR = exc
 
 LOCK_KEY = "x-stella-lock"
 COMPONENT_KEY = "x-stella-component"
@@ -55,15 +50,10 @@ _FLOAT_RE = (
 )
 
 
-def _require_yaml() -> None:
-    if not HAS_YAML:
-        raise StellaOpsError(f"Compose locks need the Python library PyYAML ({YAML_IMPORT_ERROR}); install it with 'pip install PyYAML'.")
-
-
 @functools.cache
 def compose_loader() -> Any:
     """A safe loader with YAML 1.2 core-schema scalars (what Compose's parser does)."""
-    _require_yaml()
+    require_yaml("Compose locks")
 
     class ComposeLoader(yaml.SafeLoader):
         pass
@@ -83,7 +73,7 @@ def compose_loader() -> Any:
 @functools.cache
 def _lock_dumper() -> Any:
     """Plain block YAML without anchors, so shared template parts are written out in full."""
-    _require_yaml()
+    require_yaml("Compose locks")
 
     class LockDumper(yaml.SafeDumper):
         def ignore_aliases(self, data: Any) -> bool:
@@ -104,15 +94,8 @@ class LockStatus:
 
 
 def parse_compose_yaml(text: str, source: str) -> Any:
-    loader = compose_loader()
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise StellaOpsError(f"{source}: YAML syntax error{where}: {err.problem or err.context or 'invalid YAML'}.") from None
-    except yaml.YAMLError as err:
-        raise StellaOpsError(f"{source}: cannot parse YAML: {err}.") from None
+    """A compose file as Compose reads it; anchors are allowed (templates share blocks), bounded in size and depth."""
+    return parse_yaml(text, source, loader=compose_loader(), aliases=True)
 
 
 def load_template(text: str, source: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
 from ._errors import StellaOpsError
+from ._safe_load import display_name, read_json
 
 # Modules also run on target Pythons older than 3.11, which lack datetime.UTC.
 _UTC = timezone.utc  # noqa: UP017
@@ -56,7 +57,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "rolled_back": frozenset(),
 }
 
-_JOB_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}$")
+_JOB_ID_RE = re.compile(r"[0-9]{8}T[0-9]{6}\.[0-9]{6}Z-[0-9a-f]{8}")
+_TEXT_FIELDS = ("release_id", "release", "channel", "host", "environment", "started_at", "message")
+_OPTIONAL_TEXT_FIELDS = ("previous_release_id", "deployment_id", "previous_deployment_id", "rollback_of", "ended_at")
 
 
 def utc_now() -> datetime:
@@ -182,6 +185,39 @@ def apply_transition(
     return updated, changed
 
 
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def check_job(data: Any, source: str, job_id: Optional[str] = None) -> dict[str, Any]:
+    """A job record read from ``source``, its fields of the types the journal writes (one sentence when not)."""
+    where = f"deployment journal: job file {source}"
+    if not isinstance(data, dict):
+        raise StellaOpsError(f"{where} is not a job record: expected a JSON object, got {_kind(data)}.")
+    for name in ("id", "status"):
+        if name not in data:
+            raise StellaOpsError(f"{where} is not a job record: field {name} is missing.")
+    if not isinstance(data["id"], str) or not _JOB_ID_RE.fullmatch(data["id"]):
+        raise StellaOpsError(f"{where}: field id must be a journal job id, got {data['id']!r}.")
+    if job_id is not None and data["id"] != job_id:
+        raise StellaOpsError(f"{where}: field id is {data['id']!r} but the file is named for job {job_id}.")
+    if data["status"] not in STATUSES:
+        raise StellaOpsError(f"{where}: field status is {data['status']!r}; expected one of {', '.join(STATUSES)}.")
+    for name in _TEXT_FIELDS:
+        if name in data and not isinstance(data[name], str):
+            raise StellaOpsError(f"{where}: field {name} must be a string, got {_kind(data[name])}.")
+    for name in _OPTIONAL_TEXT_FIELDS:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            raise StellaOpsError(f"{where}: field {name} must be a string or null, got {_kind(data[name])}.")
+    history = data.get("history", [])
+    if not isinstance(history, list) or not all(
+        isinstance(entry, dict) and entry.get("status") in STATUSES and isinstance(entry.get("at"), str) for entry in history
+    ):
+        raise StellaOpsError(f"{where}: field history must be a list of {{status, at}} entries with known statuses.")
+    _check_digests(data.get("digests"), where)
+    return data
+
+
 def _sort_key(job: Mapping[str, Any]) -> tuple[str, str]:
     return (str(job.get("started_at") or ""), str(job.get("id") or ""))
 
@@ -194,25 +230,28 @@ class Journal:
         self.jobs_dir = os.path.join(path, "jobs")
 
     def _job_path(self, job_id: str) -> str:
-        if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
+        if not isinstance(job_id, str) or not _JOB_ID_RE.fullmatch(job_id):
             raise StellaOpsError(f"deployment journal {self.path}: job id {job_id!r} is not a journal job id.")
         return os.path.join(self.jobs_dir, f"{job_id}.json")
 
     def _read(self, file_path: str) -> dict[str, Any]:
+        """One job file: a regular file (never a link, a FIFO or a device) holding a well-typed job record."""
+        name = display_name(os.path.basename(file_path))
+        source = os.path.join(display_name(self.jobs_dir), name)
         try:
-            with open(file_path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError) as err:
-            raise StellaOpsError(f"deployment journal: cannot read job file {file_path}: {err}.") from err
-        if not isinstance(data, dict) or "id" not in data or "status" not in data:
-            raise StellaOpsError(f"deployment journal: job file {file_path} is not a job record (needs id and status).")
-        return data
+            data = read_json(file_path, "job file", follow_symlinks=False)
+        except StellaOpsError as err:
+            raise StellaOpsError(f"deployment journal: {err}") from None
+        return check_job(data, source, name[: -len(".json")] if name.endswith(".json") else None)
 
     def write(self, job: Mapping[str, Any]) -> None:
         """Write one job atomically: temporary file, fsync, rename, fsync of the directory."""
         target = self._job_path(str(job.get("id")))
-        os.makedirs(self.jobs_dir, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".job-", suffix=".tmp", dir=self.jobs_dir)
+        try:
+            os.makedirs(self.jobs_dir, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".job-", suffix=".tmp", dir=self.jobs_dir)
+        except OSError as err:
+            raise StellaOpsError(f"deployment journal {self.path}: cannot write job files in {self.jobs_dir}: {err.strerror or err}.") from None
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(job, handle, indent=2, sort_keys=True, ensure_ascii=False)
@@ -221,19 +260,20 @@ class Journal:
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.jobs_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
+            dir_fd = os.open(self.jobs_dir, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as err:
+            raise StellaOpsError(f"deployment journal {self.path}: cannot write job file {target}: {err.strerror or err}.") from None
         finally:
-            os.close(dir_fd)
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
 
     def get(self, job_id: str) -> dict[str, Any]:
         file_path = self._job_path(job_id)
-        if not os.path.exists(file_path):
+        if not os.path.lexists(file_path):
             raise StellaOpsError(f"deployment journal {self.path}: there is no job {job_id}.")
         return self._read(file_path)
 
@@ -241,8 +281,12 @@ class Journal:
         """Every job (of ``environment`` when given), oldest first by (started_at, id)."""
         if not os.path.isdir(self.jobs_dir):
             return []
+        try:
+            names = os.listdir(self.jobs_dir)
+        except OSError as err:
+            raise StellaOpsError(f"deployment journal {self.path}: cannot list {self.jobs_dir}: {err.strerror or err}.") from None
         found = []
-        for name in os.listdir(self.jobs_dir):
+        for name in names:
             if name.startswith(".") or not name.endswith(".json"):
                 continue
             job = self._read(os.path.join(self.jobs_dir, name))

@@ -16,18 +16,14 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
+from . import _safe_load
 from ._errors import StellaOpsError
 from ._image_ref import ImageRef, parse_image_ref
 from ._manifest_schema import CHANNELS, PINNED_CHANNELS, release_schema
+from ._safe_load import HAS_YAML, YAML_IMPORT_ERROR, read_text
 
-try:
+if HAS_YAML:
     import yaml
-
-    HAS_YAML = True
-    YAML_IMPORT_ERROR: Optional[ImportError] = None
-except ImportError as exc:  # pragma: no cover - PyYAML is a pinned requirement
-    HAS_YAML = False
-    YAML_IMPORT_ERROR = exc
 
 try:
     import jsonschema
@@ -50,20 +46,18 @@ __all__ = [
     "load_yaml_file",
     "version_key",
     "HAS_YAML",
+    "YAML_IMPORT_ERROR",
+    "read_text",
     "HAS_JSONSCHEMA",
 ]
 
-_FILE_RE = re.compile(r"^(?P<version>.+)-(?P<channel>[a-z]+)\.ya?ml$")
+_FILE_RE = re.compile(r"(?P<version>.+)-(?P<channel>[a-z]+)\.ya?ml")
 _LOADERS: dict[bool, Any] = {}
 
 
 def _loader(strict: bool) -> Any:
     """The safe YAML loader (libyaml's when present); the strict one refuses repeated mapping keys."""
-    if not HAS_YAML:
-        raise StellaOpsError(
-            f"Reading YAML needs the Python library PyYAML ({YAML_IMPORT_ERROR}); install it with 'pip install PyYAML'.",
-            kind="unreadable",
-        )
+    _safe_load.require_yaml("Reading YAML")
     if strict not in _LOADERS:
         base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         if not strict:
@@ -94,40 +88,14 @@ def _unreadable(message: str) -> StellaOpsError:
     return StellaOpsError(message, kind="unreadable")
 
 
-def parse_yaml(text: str, source: str, *, strict: bool = False) -> Any:
-    """Parse YAML text; a syntax error names the file, line and column."""
-    loader = _loader(strict)
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - safe loaders only
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = err.problem or err.context or "invalid YAML"
-        raise _invalid(f"{source}: YAML syntax error{where}: {problem}.") from None
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as err:
-        raise _invalid(f"{source}: cannot parse YAML: {str(err).splitlines()[0] if str(err) else type(err).__name__}.") from None
-
-
-def read_text(path: str, what: str = "file") -> str:
-    """Read a UTF-8 text file; a missing or unreadable file is an ``unreadable`` error."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise _unreadable(f"{path}: {what} not found.") from None
-    except IsADirectoryError:
-        raise _unreadable(f"{path}: {what} is a directory, expected a YAML file.") from None
-    except PermissionError:
-        raise _unreadable(f"{path}: {what} is not readable (permission denied).") from None
-    except UnicodeDecodeError as err:
-        raise _invalid(f"{path}: {what} is not UTF-8 text (byte {err.start}).") from None
-    except OSError as err:
-        raise _unreadable(f"{path}: cannot read {what}: {err.strerror or err}.") from None
+def parse_yaml(text: str, source: str, *, strict: bool = False, aliases: bool = False) -> Any:
+    """Parse YAML text, bounded in depth and size (``_safe_load``); anchors and aliases only with ``aliases``."""
+    return _safe_load.parse_yaml(text, source, loader=_loader(strict), aliases=aliases)
 
 
 def load_yaml_file(path: str, what: str = "file", *, strict: bool = False) -> Any:
-    """Read and parse one YAML file (used for manifests and alignment targets)."""
-    return parse_yaml(read_text(path, what), path, strict=strict)
+    """Read and parse one YAML file that may use anchors (alignment targets: compose files, Helm values)."""
+    return parse_yaml(read_text(path, what), path, strict=strict, aliases=True)
 
 
 @dataclass(frozen=True)
@@ -300,7 +268,7 @@ def _describe(err: Any, source: str, pin_reason: str) -> str:
         return f"{source}: {field} has unknown field {extra[0] if extra else '?'!r}; allowed fields: {allowed}."
     if validator == "minItems":
         return f"{source}: {field} must list at least {err.validator_value} item(s)."
-    if validator == "propertyNames":
+    if validator == "propertyNames" or (validator == "pattern" and "propertyNames" in err.absolute_schema_path):
         return f"{source}: {field} has an invalid name {_short(instance)}; expected lowercase letters, digits, '.', '_' or '-'."
     if validator == "pattern" and path and path[-1] == "image":
         parse_image_ref(instance, f"{source}: {field}")  # raises the precise reason when malformed
@@ -407,11 +375,14 @@ def load_manifest(path: str, *, strict: bool = False, channel: Optional[str] = N
     """Read, parse and validate one manifest file."""
     text = read_text(path, "release manifest")
     release = parse_manifest(text, path, strict=strict, channel=channel)
-    match = _FILE_RE.match(os.path.basename(path))
-    if match and match.group("channel") in CHANNELS and match.group("channel") != release.channel:
-        raise _invalid(
-            f"{path}: release.channel is {release.channel!r} but the file name says {match.group('channel')!r}; name the file <version>-<channel>.yaml."
-        )
+    match = _FILE_RE.fullmatch(os.path.basename(path))
+    if match and match.group("channel") in CHANNELS:
+        for field in ("channel", "version"):
+            named = match.group(field)
+            if named != getattr(release, field):
+                raise _invalid(
+                    f"{path}: release.{field} is {getattr(release, field)!r} but the file name says {named!r}; name the file <version>-<channel>.yaml."
+                )
     return release
 
 

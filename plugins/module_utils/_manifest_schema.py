@@ -17,9 +17,25 @@ from ._image_ref import IMAGE_PATTERN, PINNED_IMAGE_PATTERN
 
 CHANNELS: tuple[str, ...] = ("edge", "stable", "airgap")
 PINNED_CHANNELS: tuple[str, ...] = ("stable", "airgap")
-VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){1,3}(-[0-9A-Za-z][0-9A-Za-z.]*)?$"
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
+
+
+_TEXT_END = r"$(?!\n)"
+
+
+def whole_text(pattern: str) -> str:
+    """A ``^...$`` pattern that ends at the very end of the text in Python as in ECMA-262 (JSON Schema's dialect).
+
+    Python's ``$`` also matches just before a final newline, so ``^[0-9.]+$`` accepts ``"2025.10.0\\n"``;
+    ``$(?!\\n)`` refuses that and means the same as ``$`` to an ECMA-262 validator.
+    """
+    if pattern.endswith(_TEXT_END):
+        return pattern
+    return (pattern[:-1] if pattern.endswith("$") else pattern) + _TEXT_END
+
+
+VERSION_PATTERN = whole_text(r"^[0-9]+(\.[0-9]+){1,3}(-[0-9A-Za-z][0-9A-Za-z.]*)?$")
+NAME_PATTERN = whole_text(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+DATE_PATTERN = whole_text(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$")
 SCHEMA_ID = "https://stella-ops.org/schemas/release-manifest.schema.json"
 STRICT_SCHEMA_ID = "https://stella-ops.org/schemas/release-manifest.strict.schema.json"
 
@@ -85,12 +101,12 @@ _SCHEMA: dict[str, Any] = {
     "$defs": {
         "image": {
             "type": "string",
-            "pattern": IMAGE_PATTERN,
+            "pattern": whole_text(IMAGE_PATTERN),
             "description": "Image reference [registry[:port]/]path[:tag][@sha256:<64 hex>].",
         },
         "pinnedImage": {
             "type": "string",
-            "pattern": PINNED_IMAGE_PATTERN,
+            "pattern": whole_text(PINNED_IMAGE_PATTERN),
             "description": "Image reference pinned by digest: [registry[:port]/]path[:tag]@sha256:<64 hex>.",
         },
         "component": {

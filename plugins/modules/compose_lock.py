@@ -152,8 +152,6 @@ from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
-    HAS_YAML,
-    YAML_IMPORT_ERROR,
     build_lock,
     check_lock,
     image_changes,
@@ -163,7 +161,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock imp
     services_summary,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import CHANNELS, load_manifest, read_text
+from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import CHANNELS, load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils._safe_load import HAS_YAML, YAML_IMPORT_ERROR, read_text
 
 
 class ComposeLockManager:

@@ -18,6 +18,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._journal import (
     new_job,
     new_job_id,
 )
+from hostile import deep_json, fifo, finishes, one_sentence
 
 T0 = datetime(2025, 11, 22, 4, 0, 0, tzinfo=UTC)
 DIGESTS = {"authority": "sha256:" + "a" * 64, "signer": "sha256:" + "b" * 64}
@@ -261,7 +262,7 @@ def test_corrupt_job_file_is_a_clear_error(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path))
     job = start(journal)
     (tmp_path / "jobs" / f"{job['id']}.json").write_text("{not json")
-    with pytest.raises(StellaOpsError, match=r"cannot read job file .*\.json"):
+    with pytest.raises(StellaOpsError, match=r"\.json: job file is not valid JSON \(Expecting property name"):
         journal.jobs()
 
 
@@ -275,3 +276,97 @@ def test_start_validates_required_fields(tmp_path: Path) -> None:
 def test_get_rejects_path_like_ids(tmp_path: Path) -> None:
     with pytest.raises(StellaOpsError, match="not a journal job id"):
         Journal(str(tmp_path)).get("../../etc/passwd")
+
+
+# --------------------------------------------------------------------------- hostile job files (issue 10)
+
+
+def test_a_job_id_with_a_trailing_newline_is_not_a_job_id(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    with pytest.raises(StellaOpsError, match="is not a journal job id"):
+        journal.get(job["id"] + "\n")
+
+
+def test_a_fifo_as_a_job_file_is_refused_at_once(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    path = tmp_path / "jobs" / f"{job['id']}.json"
+    path.unlink()
+    fifo(path)
+    one_sentence(finishes(lambda: journal.get(job["id"]), path), str(path), "is a FIFO; expected a regular file")
+    one_sentence(finishes(journal.jobs, path), "is a FIFO")
+
+
+def test_a_job_file_that_is_a_link_is_refused(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path / "journal"))
+    job = start(journal)
+    path = tmp_path / "journal" / "jobs" / f"{job['id']}.json"
+    outside = tmp_path / "elsewhere.json"
+    path.rename(outside)
+    path.symlink_to(outside)
+    one_sentence(finishes(lambda: journal.get(job["id"])), "is a symbolic link; expected a regular file")
+
+
+def _write_job(tmp_path: Path, **fields: object) -> tuple[Journal, str]:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    path = tmp_path / "jobs" / f"{job['id']}.json"
+    path.write_text(json.dumps({**job, **fields}))
+    return journal, job["id"]
+
+
+def test_a_job_file_with_an_unknown_status_is_refused(tmp_path: Path) -> None:
+    journal, job_id = _write_job(tmp_path, status="exploded")
+    message = one_sentence(finishes(lambda: journal.jobs("prod")), "field status is 'exploded'; expected one of pending")
+    assert message.startswith("deployment journal: job file ")
+    one_sentence(finishes(lambda: journal.unfinished("prod")), "field status is 'exploded'")
+    one_sentence(finishes(lambda: journal.transition(job_id, "preparing")), "field status is 'exploded'")
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"status": ["running"]}, "field status is ['running']"),
+        ({"status": None}, "field status is None"),
+        ({"history": 5}, "field history must be a list of {status, at} entries"),
+        ({"history": [{"status": "running"}]}, "field history must be a list"),
+        ({"started_at": 17}, "field started_at must be a string, got int"),
+        ({"ended_at": ["x"]}, "field ended_at must be a string or null, got list"),
+        ({"environment": {"name": "prod"}}, "field environment must be a string, got dict"),
+        ({"digests": ["sha256:1"]}, "digests must be a mapping"),
+        ({"digests": {"authority": 1}}, "digests must map service names to digest strings"),
+        ({"id": 12}, "field id must be a journal job id, got 12"),
+        ({"id": "20251122T040000.000000Z-00000000"}, "but the file is named for job"),
+    ],
+)
+def test_a_wrongly_typed_job_file_is_one_sentence(tmp_path: Path, fields: dict[str, object], expected: str) -> None:
+    journal, job_id = _write_job(tmp_path, **fields)
+    for call in (lambda: journal.jobs("prod"), lambda: journal.get(job_id), lambda: journal.transition(job_id, "preparing")):
+        one_sentence(finishes(call), expected)
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b"\xff\xfe{}", deep_json().encode()])
+def test_a_job_file_that_is_not_a_record_is_one_sentence(tmp_path: Path, content: bytes) -> None:
+    journal = Journal(str(tmp_path))
+    job = start(journal)
+    (tmp_path / "jobs" / f"{job['id']}.json").write_bytes(content)
+    one_sentence(finishes(lambda: journal.get(job["id"])), "job file")
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    start(journal)
+    name = os.fsdecode(b"\xffbroken.json")
+    (tmp_path / "jobs" / name).write_text("{}")
+    message = one_sentence(finishes(journal.jobs), "\\xffbroken.json")
+    message.encode("utf-8")
+
+
+@pytest.mark.parametrize("where", ["/proc/stellaops-journal", "file/journal"])
+def test_an_unwritable_journal_is_one_sentence(tmp_path: Path, where: str) -> None:
+    (tmp_path / "file").write_text("a file, not a directory")
+    path = where if where.startswith("/") else str(tmp_path / where)
+    journal = Journal(path)
+    outcome = finishes(lambda: start(journal))
+    one_sentence(outcome, f"deployment journal {path}: cannot write job files in {path}/jobs")

@@ -22,6 +22,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import 
     version_key,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest_schema import release_schema
+from hostile import ALIAS_BOMB, deep_flow_yaml, error_in_child, fifo, finishes, one_sentence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -359,3 +360,106 @@ def test_truncated_and_spliced_manifests_never_crash_the_loader(cut: int, insert
     cut = min(cut, len(text))
     assert_only_stellaops_errors(text[:cut] + insert + text[cut:], strict)
     assert_only_stellaops_errors(text[:cut], strict)
+
+
+# --------------------------------------------------------------------------- hostile manifests (issue 10)
+
+PUBLISHED = {
+    strict: json.loads((ROOT / "docs" / "schemas" / name).read_text())
+    for strict, name in ((False, "release-manifest.schema.json"), (True, "release-manifest.strict.schema.json"))
+}
+LOAD = "__import__('ansible_collections.stellaops.deploy.plugins.module_utils._manifest', fromlist=['x']).load_manifest"
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda d: d["release"].update(version="2025.10.0\n"), "release.version is '2025.10.0\\n'"),
+        (lambda d: d["release"]["components"][0].update(name="authority\n"), "release.components[0].name is 'authority\\n'"),
+        (lambda d: d["release"].update(date="2025-10-01\n"), "release.date is '2025-10-01\\n'"),
+        (
+            lambda d: d["release"].update(infrastructure={"postgres\n": {"image": f"docker.io/library/postgres@{D3}"}}),
+            "release.infrastructure has an invalid name 'postgres\\n'; expected lowercase",
+        ),
+    ],
+)
+def test_a_trailing_newline_never_passes_a_pattern(mutate: Any, field: str, strict: bool) -> None:
+    data = manifest()
+    mutate(data)
+    one_sentence(error_of(dump(data), strict=strict), "deploy/releases/x.yaml: ", field)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d["release"].update(version="2025.10.0\n"),
+        lambda d: d["release"]["components"][0].update(name="authority\n"),
+        lambda d: d["release"].update(date="2025-10-01T00:00:00Z\n"),
+        lambda d: d["release"]["components"][0].update(image=f"registry.stella-ops.org/stellaops/authority@{D1}\n"),
+        lambda d: d["release"].update(infrastructure={"pg\n": {"image": f"docker.io/library/postgres@{D3}"}}),
+    ],
+)
+def test_the_published_schema_alone_refuses_a_trailing_newline(mutate: Any, strict: bool) -> None:
+    data = manifest(channel="stable")
+    validator = jsonschema.Draft202012Validator(PUBLISHED[strict])
+    assert validator.is_valid(data)
+    mutate(data)
+    assert not validator.is_valid(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    version=st.from_regex(r"[0-9]{1,4}(\.[0-9]{1,3}){1,3}(-[0-9A-Za-z][0-9A-Za-z.]{0,5})?", fullmatch=True),
+    tail=st.sampled_from(["\n", "\n\n", " ", "\r\n", "\t"]),
+)
+def test_a_version_is_valid_exactly_without_trailing_characters(version: str, tail: str) -> None:
+    validator = jsonschema.Draft202012Validator(PUBLISHED[False])
+    assert validator.is_valid(manifest(version=version))
+    assert not validator.is_valid(manifest(version=version + tail))
+    assert parse_manifest(dump(manifest(version=version)), "m.yaml").version == version
+    with pytest.raises(StellaOpsError, match="release.version is"):
+        parse_manifest(dump(manifest(version=version + tail)), "m.yaml")
+
+
+def test_the_version_in_the_file_name_must_equal_the_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "2025.10.0-edge.yaml"
+    path.write_text(dump(manifest(version="2025.11.0")))
+    message = one_sentence(finishes(lambda: load_manifest(str(path))))
+    assert message == f"{path}: release.version is '2025.11.0' but the file name says '2025.10.0'; name the file <version>-<channel>.yaml."
+    one_sentence(finishes(lambda: list_manifests(str(tmp_path), "edge")), "the file name says '2025.10.0'")
+    renamed = tmp_path / "2025.11.0-edge.yaml"
+    path.rename(renamed)
+    assert load_manifest(str(renamed)).version == "2025.11.0"
+
+
+def test_anchors_and_aliases_are_refused_in_a_manifest() -> None:
+    text = dump(manifest()).replace("channel: edge", "channel: &c edge\n  x-channel: *c")
+    one_sentence(error_of(text), "deploy/releases/x.yaml: YAML an anchor &c at line 3, column 12 is not allowed here")
+
+
+def test_an_alias_bomb_manifest_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "2025.10.0-edge.yaml"
+    bomb = "".join(f"  {line}\n" for line in ALIAS_BOMB.splitlines())
+    path.write_text(f"x:\n{bomb}release:\n  version: *i\n  channel: edge\n  components: [{{name: a, image: x/a:1}}]\n")
+    for strict in (False, True):
+        message = error_in_child(f"{LOAD}({str(path)!r}, strict={strict})")
+        assert message == f"{path}: YAML an anchor &a at line 2, column 6 is not allowed here; write the value out in full."
+
+
+def test_a_deeply_nested_manifest_is_one_sentence(tmp_path: Path) -> None:
+    path = tmp_path / "2025.10.0-edge.yaml"
+    path.write_text("release:\n  version: '2025.10.0'\n  channel: edge\n  components:\n" + deep_flow_yaml().replace("x: ", "  - "))
+    message = error_in_child(f"{LOAD}({str(path)!r})")
+    assert message.startswith(f"{path}: YAML is nested more than 64 levels deep at line 5, column ")
+
+
+def test_a_fifo_or_a_device_as_a_manifest_is_refused(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "2025.10.0-edge.yaml")
+    one_sentence(finishes(lambda: load_manifest(str(path)), path), f"{path}: release manifest is a FIFO; expected a regular file")
+    one_sentence(finishes(lambda: list_manifests(str(tmp_path), "edge"), path), "is a FIFO")
+    zero = tmp_path / "2025.11.0-stable.yaml"
+    zero.symlink_to("/dev/zero")
+    message = error_in_child(f"{LOAD}({str(zero)!r})")
+    assert message == f"{zero}: release manifest is a character device; expected a regular file."
