@@ -109,13 +109,13 @@ def canary_ingress(main: dict[str, Any], name: str, green: Backend, weight: int,
 
 
 def promoted_ingress_patch(current: dict[str, Any]) -> dict[str, Any]:
-    """The merge patch that turns the canary into the main Ingress (canary annotations removed)."""
+    """The merge patch that turns the canary into the main Ingress (canary and full-traffic annotations removed)."""
     if ingress_weight(current) != 100:
         raise StellaOpsError(
             f"Ingress {current['metadata']['name']} sends {ingress_weight(current)}% of the traffic to green; "
             "promote it only after the cutover to 100%."
         )
-    return {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None}}}
+    return {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None, FULL_TRAFFIC_SINCE: None}}}
 
 
 # --------------------------------------------------------------------------- Gateway API HTTPRoute

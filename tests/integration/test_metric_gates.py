@@ -5,50 +5,20 @@ the exporter, waits until Prometheus' own PromQL sees it, and runs the module th
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
+from prometheus import drive, error_rate, wait_for_value
 
 pytestmark = pytest.mark.sandbox
 
 PLAYBOOK = "tests/integration/playbooks/metric_gate.yml"
 
 
-def error_rate(namespace: str) -> str:
-    return (f'sum(rate(http_requests_total{{namespace="{namespace}",status=~"5.."}}[15s]))'
-            f' / sum(rate(http_requests_total{{namespace="{namespace}"}}[15s]))')  # fmt: skip
-
-
 def p99(namespace: str) -> str:
     return f'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{{namespace="{namespace}"}}[15s])))'
-
-
-def drive(sandbox: dict[str, Any], **traffic: Any) -> str:
-    """Start traffic of a namespace of its own through the exporter; return that namespace."""
-    namespace = f"gate-{uuid.uuid4().hex[:8]}"
-    body = json.dumps({"namespace": namespace, "service": "scanner-web", **traffic}).encode()
-    request = urllib.request.Request(f"{sandbox['prometheus']['exporter']['url']}/traffic", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status == 202
-    return namespace
-
-
-def wait_for_value(sandbox: dict[str, Any], query: str, timeout: float = 30) -> float:
-    """Poll Prometheus until ``query`` has a value (rate() needs two scrapes inside its window)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        url = f"{sandbox['prometheus']['url']}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-        with urllib.request.urlopen(url, timeout=5) as response:
-            result = json.load(response)["data"]["result"]
-        if result and result[0]["value"][1] != "NaN":
-            return float(result[0]["value"][1])
-        time.sleep(0.5)
-    raise AssertionError(f"Prometheus had no value for {query} within {timeout} s")
 
 
 def guide_gates(namespace: str, **limits: Any) -> list[dict[str, Any]]:

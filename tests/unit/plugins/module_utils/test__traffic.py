@@ -85,7 +85,7 @@ def test_promote_only_at_100() -> None:
     with pytest.raises(StellaOpsError, match="sends 50% of the traffic to green; promote it only after the cutover to 100%"):
         promoted_ingress_patch(at_50)
     at_100 = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, None, T1)
-    assert promoted_ingress_patch(at_100) == {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None}}}
+    assert promoted_ingress_patch(at_100) == {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None, FULL_TRAFFIC_SINCE: None}}}
 
 
 def test_main_ingress_without_paths_is_refused() -> None:

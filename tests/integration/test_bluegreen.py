@@ -1,0 +1,207 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Blue/green (playbooks/bluegreen.yml, role helm_bluegreen) against the Kubernetes API EMULATOR
+(scripts/kube_emulator.py with fake controllers: no Pods run, readiness is faked) and the sandbox's real
+Prometheus, with the real helm 3 binary and kubernetes.core.
+
+Each test starts an emulator of its own, installs blue (release stellaops in stellaops-prod, its main
+Ingress on) with helm, and, for the Gateway API router, an HTTPRoute to blue's Service. The gates read
+request traffic that the test drives through the sandbox's metrics exporter under a namespace label of
+its own. Pauses are 1 s, the rate window 15 s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kube import TOOLS, KubeEmulator, kube_emulator, run_killable  # noqa: F401 - kube_emulator is a fixture
+from prometheus import drive, error_rate, wait_for_value
+
+pytestmark = pytest.mark.sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "stellaops"
+PLAYBOOK = "playbooks/bluegreen.yml"
+ROUTERS = ("nginx", "gateway")
+
+
+@pytest.fixture
+def cluster(kube_emulator: KubeEmulator) -> KubeEmulator:  # noqa: F811 - the fixture imported from kube
+    """An emulator of this test's own (with fake controllers)."""
+    return kube_emulator
+
+
+def kubectl(emulator: KubeEmulator, *args: str, data: str | None = None) -> str:
+    done = subprocess.run([str(TOOLS / "kubectl"), *args], env=emulator.env(), input=data, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def get(emulator: KubeEmulator, kind: str, name: str, namespace: str) -> dict[str, Any] | None:
+    done = subprocess.run([str(TOOLS / "kubectl"), "get", kind, name, "-n", namespace, "-o", "json"], env=emulator.env(),
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def install_blue(emulator: KubeEmulator, sandbox: dict[str, Any], router: str) -> None:
+    manifest = yaml.safe_load(Path(sandbox["manifests"]["2025.09.0-stable"]).read_text())["release"]
+    values = {"ingress": {"enabled": router == "nginx"}, "services": {c["name"]: {"image": c["image"]} for c in manifest["components"]}}
+    values_file = emulator.kubeconfig.parent / "blue-values.json"
+    values_file.write_text(json.dumps(values))
+    done = run_killable([str(TOOLS / "helm"), "install", "stellaops", str(CHART), "-n", "stellaops-prod", "--create-namespace",
+                         "-f", str(CHART / "values-prod.yaml"), "-f", str(values_file), "--wait", "--timeout", "60s"],
+                        env=emulator.env(), timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    if router == "gateway":
+        route = {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "stellaops", "namespace": "stellaops-prod"},
+            "spec": {"parentRefs": [{"name": "edge"}], "rules": [{"backendRefs": [{"name": "stellaops-scanner-web", "port": 8444}]}]},
+        }
+        kubectl(emulator, "apply", "-f", "-", data=json.dumps(route))
+
+
+def bluegreen(playbook_runner: Any, emulator: KubeEmulator, sandbox: dict[str, Any], router: str, namespace: str, check: bool = False,
+              **extra: Any) -> Any:  # fmt: skip
+    extra_vars = {
+        "channel": "stable",
+        "helm_bluegreen_router": router,
+        "helm_bluegreen_kubeconfig": str(emulator.kubeconfig),
+        "helm_bluegreen_kube_context": emulator.context,
+        "helm_bluegreen_prometheus_url": sandbox["prometheus"]["url"],
+        "helm_bluegreen_metric_selector": f'namespace="{namespace}"',
+        "helm_bluegreen_rate_window": "15s",
+        "helm_bluegreen_pause_seconds": 1,
+        "helm_bluegreen_gate_interval": 1,
+        "helm_bluegreen_inconclusive_limit": 20,
+        "helm_bluegreen_timeout": "60s",
+        **extra,
+    }
+    return playbook_runner(PLAYBOOK, extra_vars=extra_vars, check=check, env={"KUBECONFIG": str(emulator.kubeconfig)}, timeout=600)
+
+
+def weights(result: Any) -> list[Any]:
+    return [r.get("weight_after") for name, r in result.tasks() if "Send this share of the traffic to green" in name]
+
+
+def green_weight(emulator: KubeEmulator, router: str) -> int | None:
+    """Green's share as the routing object says: the canary weight, or the HTTPRoute backend weights."""
+    if router == "nginx":
+        canary = get(emulator, "ingress", "stellaops-canary", "stellaops-green")
+        return None if canary is None else int(canary["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"])
+    route = get(emulator, "httproutes.gateway.networking.k8s.io", "stellaops", "stellaops-prod")
+    assert route is not None
+    refs = {ref["name"]: ref.get("weight", 1) for ref in route["spec"]["rules"][0]["backendRefs"]}
+    if "stellaops-green-scanner-web" not in refs:
+        return None
+    assert refs["stellaops-scanner-web"] + refs["stellaops-green-scanner-web"] == 100
+    return int(refs["stellaops-green-scanner-web"])
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_full_canary_progression(router: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, router)
+    namespace = drive(sandbox, requests_per_second=40, error_ratio=0.002, latency_seconds=0.2, duration_seconds=300)
+    wait_for_value(sandbox, error_rate(namespace))
+    if router == "nginx":
+        planned = bluegreen(playbook_runner, cluster, sandbox, router, namespace, check=True)
+        assert planned.rc == 0, planned.failure_messages or planned.stderr[-2000:]
+        assert weights(planned) == [10, 25, 50, 100]
+        first = planned.result("Send this share of the traffic to green, percent 10")
+        assert first["changed"] is True and first["diff"]["after"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "10"
+        assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None  # check mode changed nothing
+        assert get(cluster, "deployment", "stellaops-green-scanner-web", "stellaops-green") is None
+    result = bluegreen(playbook_runner, cluster, sandbox, router, namespace)
+    assert result.rc == 0, result.failure_messages or result.stderr[-2000:]
+    assert weights(result) == [10, 25, 50, 100]
+    assert [r["verdict"] for name, r in result.tasks() if "Gate the step" in name] == ["pass"] * 4
+    assert green_weight(cluster, router) == 100
+    assert result.result("Send this share of the traffic to green, percent 100")["full_traffic_since"]
+    green = get(cluster, "deployment", "stellaops-green-scanner-web", "stellaops-green")
+    assert green is not None and "@sha256:" in green["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_gate_abort_routes_traffic_back_to_blue(router: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, router)
+    namespace = drive(sandbox, requests_per_second=40, error_ratio=0.2, duration_seconds=300)
+    wait_for_value(sandbox, error_rate(namespace))
+    result = bluegreen(playbook_runner, cluster, sandbox, router, namespace)
+    assert result.rc == 2
+    assert weights(result)[0] == 10
+    gate = result.result("Gate the step, percent 10")
+    assert gate["verdict"] == "abort" and gate["gate"]["name"] == "error_rate" and gate["gate"]["value"] > 0.1
+    [message] = [m for m in result.failure_messages if m.startswith("The cutover stopped")]
+    assert message.startswith("The cutover stopped at 10% and the traffic is back on blue: Gate error_rate aborts: query 'sum(rate(")
+    assert f"returned {gate['gate']['value']:.6g}, above the threshold 0.01." in message
+    assert green_weight(cluster, router) == 0
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_instant_cutover_then_immediate_rollback(router: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, router)
+    namespace = drive(sandbox, requests_per_second=40, duration_seconds=300)
+    wait_for_value(sandbox, error_rate(namespace))
+    cutover = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm_bluegreen_instant_cutover=True)
+    assert cutover.rc == 0, cutover.failure_messages or cutover.stderr[-2000:]
+    assert weights(cutover) == [100]
+    assert green_weight(cluster, router) == 100
+    rollback = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm_bluegreen_rollback=True)
+    assert rollback.rc == 0, rollback.failure_messages or rollback.stderr[-2000:]
+    undone = rollback.result("Immediate rollback, all traffic back to blue and the canary removed")
+    assert undone["changed"] is True and undone["weight_before"] == 100 and undone["weight_after"] is None
+    assert green_weight(cluster, router) is None  # canary Ingress deleted, or green backend removed
+    again = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm_bluegreen_rollback=True)
+    assert again.result("Immediate rollback, all traffic back to blue and the canary removed")["changed"] is False
+
+
+def test_decommission_waits_for_the_observation_window(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, "nginx")
+    namespace = drive(sandbox, requests_per_second=40, duration_seconds=300)
+    wait_for_value(sandbox, error_rate(namespace))
+    cutover = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, helm_bluegreen_instant_cutover=True)
+    assert cutover.rc == 0, cutover.failure_messages or cutover.stderr[-2000:]
+    cluster = {"helm_bluegreen_kubeconfig": str(cluster.kubeconfig), "helm_bluegreen_kube_context": cluster.context}
+    env = {"KUBECONFIG": str(cluster.kubeconfig)}
+    early = playbook_runner("playbooks/decommission_blue.yml", extra_vars=cluster, env=env, timeout=300)
+    assert early.rc == 2
+    [message] = early.failure_messages
+    assert message.startswith("Blue stays: green has had all the traffic only since 20") and message.endswith("the observation window is 72 hours.")
+    assert get(cluster, "ingress", "stellaops", "stellaops-prod") is not None
+    done = playbook_runner("playbooks/decommission_blue.yml", extra_vars={**cluster, "helm_bluegreen_observation_hours": 0}, env=env, timeout=300)
+    assert done.rc == 0, done.failure_messages or done.stderr[-2000:]
+    promoted = get(cluster, "ingress", "stellaops-canary", "stellaops-green")
+    assert promoted is not None and "nginx.ingress.kubernetes.io/canary" not in promoted["metadata"].get("annotations", {})
+    assert get(cluster, "ingress", "stellaops", "stellaops-prod") is None  # went with blue's release
+    assert "stellaops-green" in kubectl(cluster, "get", "secrets", "-A", "-l", "owner=helm", "-o", "name")
+    assert "sh.helm.release.v1.stellaops.v" not in kubectl(cluster, "get", "secrets", "-n", "stellaops-prod", "-l", "owner=helm", "-o", "name")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"helm_bluegreen_steps": [10, 5, 100]},
+         "helm_bluegreen_steps: expected whole percentages that increase and end at 100 (for example [10, 25, 50, 100]), got [10, 5, 100]."),
+        ({"helm_bluegreen_steps": [10, 50]},
+         "helm_bluegreen_steps: expected whole percentages that increase and end at 100 (for example [10, 25, 50, 100]), got [10, 50]."),
+        ({"helm_bluegreen_gates": [{"name": "error_rate", "query": "sum(rate(http_requests_total[1m])", "threshold": 0.01}]},
+         "Gate error_rate: prometheus rejected the query 'sum(rate(http_requests_total[1m])': invalid parameter \"query\": "
+         "1:34: parse error: unclosed left parenthesis."),
+    ],
+    ids=["not-increasing", "not-ending-at-100", "promql-error"],
+)  # fmt: skip
+def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], message: str, cluster: KubeEmulator, sandbox: dict[str, Any],
+                                                       playbook_runner: Any) -> None:  # fmt: skip
+    install_blue(cluster, sandbox, "nginx")
+    result = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **extra)
+    assert result.rc == 2
+    assert result.failure_messages == [message]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert get(cluster, "namespace", "stellaops-green", "default") is None
+    assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None
+
