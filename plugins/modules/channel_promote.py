@@ -14,9 +14,9 @@ description:
     carries the release's digest, and the release the file names (C(x-release), C(global.release)) and its header comment follow.
   - Files are rewritten as text, so comments and layout stay. The rewritten files are checked for channel alignment before
     anything is written; a file that would not align fails the task and nothing is written.
-  - With O(commit=true) the files are committed in the git repository O(repo) with C(deploy: promote <version>-<channel>),
+  - "With O(commit=true) the files are committed in the git repository O(repo) with the message C(deploy: promote <version>-<channel>),
     and a stable or airgap promotion is tagged (C(<version>) for stable, C(<version>-airgap) for airgap; an annotated tag).
-    A promotion already committed and tagged reports no change. A tag that exists elsewhere is never moved.
+    A promotion already committed and tagged reports no change. A tag that exists elsewhere is never moved."
   - Check mode computes the same files and shows them as diffs; it writes, commits and tags nothing.
 version_added: 1.1.0
 author:
