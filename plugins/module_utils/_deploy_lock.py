@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from ._errors import StellaOpsError
+from ._safe_load import decode_utf8, parse_json, read_bytes
 
 # Modules also run on target Pythons older than 3.11, which lack datetime.UTC.
 _UTC = timezone.utc  # noqa: UP017
@@ -36,6 +37,10 @@ _UTC = timezone.utc  # noqa: UP017
 _FRESH_WAIT = 1.0
 # A guard file (taken while breaking a stale lock) older than this was left by a crash.
 _GUARD_STALE_AFTER = 30.0
+# The largest pid Linux hands out (pid_max can be raised to 2**22 at most).
+PID_MAX = 1 << 22
+# A lock record is a few hundred bytes; anything far larger is not one.
+_LOCK_MAX_BYTES = 64 << 10
 
 
 @dataclass
@@ -55,7 +60,7 @@ def _format_time(moment: datetime) -> str:
 
 def pid_alive(pid: Any) -> bool:
     """Whether a process with this pid exists on this host."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid <= PID_MAX:
         return False
     try:
         os.kill(pid, 0)
@@ -88,6 +93,8 @@ def make_record(
 ) -> dict[str, Any]:
     if not isinstance(run_id, str) or not run_id:
         raise StellaOpsError(f"environment lock for {environment}: run_id must be a non-empty string.")
+    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid <= PID_MAX):
+        raise StellaOpsError(f"environment lock for {environment}: pid must be a process id from 1 to {PID_MAX}, got {pid!r}.")
     return {
         "owner": owner or getpass.getuser(),
         "controller": controller or controller_identity(),
@@ -136,19 +143,20 @@ class DeployLock:
         deadline = time.monotonic() + self._fresh_wait
         while True:
             try:
-                with open(self.path, encoding="utf-8") as handle:
-                    text = handle.read()
-                stat = os.stat(self.path)
+                # never through a link, never a FIFO or a device: those are refused, not cleared
+                content = read_bytes(self.path, "environment lock", max_bytes=_LOCK_MAX_BYTES, follow_symlinks=False)
+                modified = os.lstat(self.path).st_mtime
             except FileNotFoundError:
                 return None
-            except OSError as err:
-                raise StellaOpsError(f"environment lock {self.path}: cannot read it: {err.strerror}.") from err
-            try:
-                data = json.loads(text)
-                if isinstance(data, dict) and data.get("run_id"):
-                    return data
-            except ValueError:
-                pass
+            except StellaOpsError as err:
+                if err.details.get("missing"):
+                    return None
+                if err.details.get("kind") == "unreadable":
+                    raise
+                content, modified = b"", time.time()  # larger than any lock record: garbled
+            record = self._record(content)
+            if record is not None:
+                return record
             # just created by O_EXCL and not yet written, or left half-written by a crash
             if time.monotonic() >= deadline:
                 return {
@@ -156,27 +164,47 @@ class DeployLock:
                     "controller": None,
                     "pid": None,
                     "run_id": None,
-                    "since": _format_time(datetime.fromtimestamp(stat.st_mtime, _UTC)),
+                    "since": _format_time(datetime.fromtimestamp(modified, _UTC)),
                     "release_id": None,
                     "environment": self.environment,
                     "unreadable": True,
                 }
             self._sleep(0.02)
 
+    def _record(self, content: bytes) -> Optional[dict[str, Any]]:
+        """The holder record in ``content``, None when it is not one (empty, not UTF-8, not JSON, wrong types)."""
+        try:
+            data = parse_json(decode_utf8(content, self.path), self.path, "environment lock")
+        except StellaOpsError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("run_id"), str) or not data["run_id"]:
+            return None
+        text_fields = ("owner", "controller", "since", "release_id", "environment")
+        if any(data.get(name) is not None and not isinstance(data[name], str) for name in text_fields):
+            return None
+        pid = data.get("pid")
+        if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
+            return None
+        return data
+
     def _create(self, record: dict[str, Any]) -> bool:
         directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, exist_ok=True)
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.makedirs(directory, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         except FileExistsError:
             return False
         except OSError as err:
-            raise StellaOpsError(f"environment lock {self.path}: cannot create it: {err.strerror}.") from err
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            raise StellaOpsError(f"environment lock {self.path}: cannot create it: {err.strerror or err}.") from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle, sort_keys=True)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as err:
+            os.unlink(self.path)  # a half-written lock of this run would only look stale to the next one
+            raise StellaOpsError(f"environment lock {self.path}: cannot write it: {err.strerror or err}.") from None
         return True
 
     def _remove_if_same(self, expected: dict[str, Any]) -> None:
@@ -185,7 +213,7 @@ class DeployLock:
         deadline = time.monotonic() + 5.0
         while True:
             try:
-                fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = os.open(guard, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
                 os.close(fd)
                 break
             except FileExistsError:
@@ -198,11 +226,15 @@ class DeployLock:
                 if time.monotonic() >= deadline:
                     raise StellaOpsError(f"environment lock {self.path}: another run is breaking it ({guard} exists).") from None
                 self._sleep(0.02)
+            except OSError as err:
+                raise StellaOpsError(f"environment lock {self.path}: cannot create {guard}: {err.strerror or err}.") from None
         try:
             current = self.read()
             same = current is not None and all(current.get(k) == expected.get(k) for k in ("run_id", "since", "pid", "controller"))
             if same:
                 os.unlink(self.path)
+        except OSError as err:
+            raise StellaOpsError(f"environment lock {self.path}: cannot remove it: {err.strerror or err}.") from None
         finally:
             os.unlink(guard)
 

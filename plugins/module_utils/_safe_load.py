@@ -15,8 +15,8 @@ nested one can exhaust memory, the stack or the C parser. ``parse_json`` bounds 
 
 The file functions need only the standard library (host modules use them); the YAML functions
 need PyYAML, which only controller-side code calls. Every error is a ``StellaOpsError`` with one
-sentence; ``details['kind']`` is ``'unreadable'`` when the file could not be read and
-``'invalid'`` when its content is refused.
+sentence; ``details['kind']`` is ``'unreadable'`` when the file could not be read (with
+``details['missing']`` when it does not exist) and ``'invalid'`` when its content is refused.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def invalid(message: str) -> StellaOpsError:
     return StellaOpsError(message, kind="invalid")
 
 
-def unreadable(message: str) -> StellaOpsError:
-    return StellaOpsError(message, kind="unreadable")
+def unreadable(message: str, **details: object) -> StellaOpsError:
+    return StellaOpsError(message, kind="unreadable", **details)
 
 
 def _kind_of(mode: int) -> str:
@@ -73,7 +73,7 @@ def open_regular(path: str, what: str = "file", *, follow_symlinks: bool = True)
     try:
         before = os.stat(path) if follow_symlinks else os.lstat(path)
     except FileNotFoundError:
-        raise unreadable(f"{path}: {what} not found.") from None
+        raise unreadable(f"{path}: {what} not found.", missing=True) from None
     except PermissionError:
         raise unreadable(f"{path}: {what} is not readable (permission denied).") from None
     except (OSError, ValueError) as err:
@@ -87,7 +87,7 @@ def open_regular(path: str, what: str = "file", *, follow_symlinks: bool = True)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise unreadable(f"{path}: {what} not found.") from None
+        raise unreadable(f"{path}: {what} not found.", missing=True) from None
     except PermissionError:
         raise unreadable(f"{path}: {what} is not readable (permission denied).") from None
     except OSError as err:

@@ -26,6 +26,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock impo
     pid_alive,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from hostile import deep_json, fifo, finishes, one_sentence
 
 T0 = datetime(2025, 11, 22, 4, 0, 0, tzinfo=UTC)
 HERE = "controller-a/6f1c0f4e-0000-4000-8000-000000000001"
@@ -321,3 +322,74 @@ def test_reader_waits_for_a_lock_file_being_written(tmp_path: Path) -> None:
     record = DeployLock(str(path), sleep=sleep).read()
     assert written["n"] == 1
     assert record == {"run_id": "run-1", "owner": "alice"}
+
+
+# --------------------------------------------------------------------------- hostile lock files (issue 10)
+
+
+def test_a_fifo_at_the_lock_path_is_refused_at_once(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "env.lock")
+    lock = DeployLock(str(path), fresh_wait=0.0)
+    expected = f"{path}: environment lock is a FIFO; expected a regular file."
+    assert one_sentence(finishes(lambda: lock.acquire("run-1", pid=os.getpid()), path)) == expected
+    assert one_sentence(finishes(lambda: lock.release("run-1", force=True), path)) == expected
+    assert path.is_fifo()
+
+
+def test_a_link_at_the_lock_path_is_refused_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.json"
+    elsewhere.write_text(json.dumps(make_record("run-1", environment="env", controller=HERE, pid=1)))
+    path = tmp_path / "env.lock"
+    path.symlink_to(elsewhere)
+    lock = DeployLock(str(path), fresh_wait=0.0)
+    one_sentence(finishes(lambda: lock.release("run-1")), f"{path}: environment lock is a symbolic link; expected a regular file")
+    one_sentence(finishes(lambda: lock.acquire("run-2", pid=os.getpid())), "is a symbolic link")
+    assert elsewhere.exists() and path.is_symlink()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe\x00garbage",
+        json.dumps({"run_id": 5, "pid": 1}).encode(),
+        json.dumps({"run_id": "r", "pid": "1"}).encode(),
+        json.dumps({"run_id": "r", "owner": ["alice"]}).encode(),
+        deep_json().encode(),
+        b" " * (1 << 20) + b"{}",
+    ],
+    ids=["not-utf8", "run-id-number", "pid-text", "owner-list", "deep", "oversized"],
+)
+def test_a_garbled_lock_is_stale_and_cleared_with_force(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "env.lock"
+    path.write_bytes(content)
+    lock = DeployLock(str(path), fresh_wait=0.0)
+    refused = finishes(lambda: lock.acquire("run-1", pid=os.getpid()))
+    one_sentence(refused, "environment env is locked by unknown", "it is stale")
+    assert path.read_bytes() == content
+    outcome = finishes(lambda: lock.release("run-1", force=True))
+    assert outcome.changed and outcome.stale and not path.exists()
+
+
+def test_a_garbled_lock_is_broken_by_break_stale(tmp_path: Path) -> None:
+    path = tmp_path / "env.lock"
+    path.write_bytes(b"\x80\x81")
+    outcome = finishes(lambda: DeployLock(str(path), fresh_wait=0.0).acquire("run-1", pid=os.getpid(), break_stale=True))
+    assert outcome.acquired and outcome.stale
+    assert json.loads(path.read_text())["run_id"] == "run-1"
+
+
+@pytest.mark.parametrize("pid", [10**30, -(10**30), (1 << 22) + 1, 0])
+def test_an_impossible_pid_is_one_sentence_and_never_alive(tmp_path: Path, pid: int) -> None:
+    assert pid_alive(pid) is False
+    assert is_stale({"controller": HERE, "pid": pid, "run_id": "r"}, HERE) is True
+    one_sentence(finishes(lambda: make_record("r", environment="prod", pid=pid)), "environment lock for prod: pid must be a process id from 1 to 4194304")
+    one_sentence(finishes(lambda: DeployLock(str(tmp_path / "env.lock")).acquire("r", pid=pid)), "pid must be a process id")
+    assert not (tmp_path / "env.lock").exists()
+
+
+@pytest.mark.parametrize("where", ["/proc/stellaops-locks/prod.lock", "file/prod.lock", "file/deeper/prod.lock"])
+def test_an_unwritable_lock_path_is_one_sentence(tmp_path: Path, where: str) -> None:
+    (tmp_path / "file").write_text("a file, not a directory")
+    path = where if where.startswith("/") else str(tmp_path / where)
+    outcome = finishes(lambda: DeployLock(path, fresh_wait=0.0).acquire("run-1", pid=os.getpid()))
+    one_sentence(outcome, path)
