@@ -167,6 +167,7 @@ class RunRecorder:
         self.planned: dict[str, dict[str, Any]] = {}
         self.failures: list[dict[str, Any]] = []
         self.hosts: list[str] = []
+        self.promotion: dict[str, Any] = {}
 
     def record(
         self,
@@ -228,6 +229,13 @@ class RunRecorder:
             entry = {"release_id": release.get("release_id"), "version": release.get("version"), "channel": release.get("channel")}
             if entry not in self.releases:
                 self.releases.append(entry)
+        elif action == "channel_promote" and result.get("release_id"):
+            self.promotion = {
+                "release_id": result.get("release_id"),
+                "files": list(result.get("files") or []),
+                "commit": result.get("commit") or None,
+                "tag": result.get("tag") or None,
+            }
         elif action == "compose_deploy" and isinstance(result.get("before"), Mapping) and host not in self.planned:
             # The first plan of a host: what ran before this run changed anything.
             self.planned[host] = {"release_before": result["before"].get("release_id")}
@@ -272,6 +280,9 @@ class RunRecorder:
             })  # fmt: skip
         deploy_hosts = [host for host in hosts if host["jobs"] or host["timeline"]]
         failed_run = any(host["stats"].get("failures") or host["stats"].get("unreachable") for host in hosts)
+        outcome = _outcome(jobs, failed_run, self.check_mode)
+        if self.promotion and outcome == "no change" and (self.promotion["files"] or self.promotion["commit"]):
+            outcome = "promoted"
         return {
             "format": REPORT_FORMAT,
             "kind": self.kind,
@@ -280,7 +291,7 @@ class RunRecorder:
             "ended_at": format_time(ended),
             "seconds": round((ended - self.started).total_seconds(), 3),
             "check_mode": self.check_mode,
-            "outcome": _outcome(jobs, failed_run, self.check_mode),
+            "outcome": outcome,
             "releases": self.releases,
             "release_before": sorted({str(h["release_before"]) for h in deploy_hosts if h["release_before"]}),
             "release_after": sorted({str(h["release_after"]) for h in deploy_hosts if h["release_after"]}),
@@ -290,6 +301,7 @@ class RunRecorder:
             "backups": list(self.backups.values()),
             "evidence": self.evidence,
             "failures": self.failures,
+            "promotion": self.promotion,
             "phases": list(PHASES),
         }
 
@@ -307,11 +319,22 @@ def summary_lines(report: Mapping[str, Any], paths: Mapping[str, str]) -> list[s
     """The few lines that end the run on the console."""
     before = ", ".join(report["release_before"]) or "—"
     after = ", ".join(report["release_after"]) or "—"
-    lines = [
-        f"{report['kind'].upper()} {report['outcome'].upper()}: {len(report['hosts'])} host(s), {before} -> {after}, "
-        f"{report['seconds']:.1f} s" + (f", rollback {report['rollback_seconds']:.1f} s" if report["rollback_seconds"] is not None else ""),
-    ]
+    deploy_hosts = [host for host in report["hosts"] if host["jobs"] or host["timeline"]]
+    facts = [f"{len(deploy_hosts)} host(s)"] if deploy_hosts else []
+    if report["release_before"] or report["release_after"]:
+        facts.append(f"{before} -> {after}")
+    facts.append(f"{report['seconds']:.1f} s")
+    if report["rollback_seconds"] is not None:
+        facts.append(f"rollback {report['rollback_seconds']:.1f} s")
+    lines = [f"{report['kind'].upper()} {report['outcome'].upper()}: " + ", ".join(facts)]
     protection = []
+    promotion = report.get("promotion") or {}
+    if promotion:
+        protection.append(
+            f"promotion {promotion['release_id']}: {len(promotion['files'])} file(s)"
+            + (f", commit {str(promotion['commit'])[:12]}" if promotion["commit"] else "")
+            + (f", tag {promotion['tag']}" if promotion["tag"] else "")
+        )
     if report["backups"]:
         protection.append("backup set " + ", ".join(b["set_id"] for b in report["backups"]))
     if report["evidence"].get("baseline"):
@@ -346,6 +369,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"| {_cell(host['name'])} | {_cell(host['outcome'])} | {_cell(host['release_before'])} | {_cell(host['release_after'])} "
             f"| {_cell(host['rollback_seconds'])} | {_cell(', '.join(host['jobs']))} |"
         )
+    promotion = report.get("promotion") or {}
+    if promotion:
+        out += ["", "## Promotion", "", f"- Release `{promotion['release_id']}`, commit {_cell(promotion['commit'])}, tag {_cell(promotion['tag'])}"]
+        out += [f"- `{name}`" for name in promotion["files"]]
     out += ["", "## Backup sets and evidence", ""]
     for backup in report["backups"]:
         out.append(f"- Backup set `{backup['set_id']}` ({backup['status']}{', reused' if backup['reused'] else ''}): `{backup['set_path']}`")

@@ -107,7 +107,16 @@ def render_html(report: Mapping[str, Any]) -> str:
             f"<tr><td>{_e(host['name'])}</td><td>{_e(host['outcome'])}</td><td>{_e(host['release_before'])}</td>"
             f"<td>{_e(host['release_after'])}</td><td>{_e(host_rollback)}</td><td><code>{_e(', '.join(host['jobs']))}</code></td></tr>"
         )
-    parts.append('</table><h2>Backup sets and evidence roots</h2><table id="protection">')
+    parts.append("</table>")
+    promotion = report.get("promotion") or {}
+    if promotion:
+        parts.append(
+            f'<h2>Promotion</h2><table id="promotion"><tr><th>Release</th><td>{_e(promotion["release_id"])}</td></tr>'
+            f"<tr><th>Commit</th><td><code>{_e(promotion['commit'])}</code></td></tr><tr><th>Tag</th><td>{_e(promotion['tag'])}</td></tr>"
+            + "".join(f"<tr><th>File</th><td><code>{_e(name)}</code></td></tr>" for name in promotion["files"])
+            + "</table>"
+        )
+    parts.append('<h2>Backup sets and evidence roots</h2><table id="protection">')
     for backup in report["backups"]:
         parts.append(
             f"<tr><th>Backup set</th><td><code>{_e(backup['set_id'])}</code> ({_e(backup['status'])}"

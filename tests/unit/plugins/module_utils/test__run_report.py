@@ -144,3 +144,17 @@ def test_a_rollback_job_counts_from_its_start_to_its_completion() -> None:
     plain = job("h", [("pending", 0), ("completed", 30)])
     assert rollback_seconds([rollback, plain]) == 12.5
     assert rollback_seconds([plain]) is None
+
+
+def test_a_promotion_reports_its_commit_and_files() -> None:
+    recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0)
+    recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="", task_path="/c/playbooks/promote.yml:40",
+                    action="stellaops.deploy.channel_promote", status="changed", start=at(0), end=at(2),
+                    result={"changed": True, "release_id": "2025.10.0-stable", "files": ["deploy/compose/docker-compose.prod.yaml"],
+                            "commit": "0123456789abcdef", "tag": "2025.10.0-stable"})  # fmt: skip
+    report = recorder.report(at(3), {"localhost": {"ok": 1, "changed": 1, "failures": 0}})
+    assert report["outcome"] == "promoted" and report["hosts"][0]["timeline"] == []
+    lines = summary_lines(report, {"json": "/r/p.json"})
+    assert lines[0] == "PROMOTION PROMOTED: 3.0 s"
+    assert lines[1] == "  promotion 2025.10.0-stable: 1 file(s), commit 0123456789ab, tag 2025.10.0-stable"
+    assert "deploy/compose/docker-compose.prod.yaml" in render_markdown(report) and "0123456789abcdef" in render_html(report)
