@@ -74,7 +74,7 @@ SERVER_VERSION = {
 }
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 # Watch events kept for watches that resume from a resourceVersion (informers: list, then watch).
-REPLAY_EVENTS = 10000
+REPLAY_EVENTS = 2000
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # The API server's limits: a request body, and the data of one Secret or ConfigMap.
