@@ -15,7 +15,13 @@ import hashlib
 from typing import Any, Optional
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import build_lock, load_template, render_lock, services_summary
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
+    build_lock,
+    load_template,
+    render_lock,
+    require_intact_lock,
+    services_summary,
+)
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest, read_text
 
@@ -36,6 +42,12 @@ class ActionModule(ActionBase):
                 return {**result, "failed": True, "msg": "manifest and template go together: set both (paths on the controller)."}
             try:
                 args.update(self._render(controller))
+            except StellaOpsError as error:
+                return {**result, "failed": True, "msg": str(error)}
+        elif isinstance(args.get("lock"), str):
+            # a lock given as text is checked here, where PyYAML can recompute its digest
+            try:
+                require_intact_lock(args["lock"], "lock")
             except StellaOpsError as error:
                 return {**result, "failed": True, "msg": str(error)}
         result.update(self._execute_module(module_name="stellaops.deploy.compose_deploy", module_args=args, task_vars=task_vars))

@@ -15,6 +15,7 @@ import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
+from ._compose_lock import check_kept_lock, sha256_text
 from ._compose_state import Plan, describe, plan_changes, running_hashes, summarize_problems, verify
 from ._deployments import ENV_FILE, LOCK_FILE, DeploymentStore, render_env
 from ._docker_cli import ComposeProject, DockerRunner, config_hashes
@@ -58,7 +59,9 @@ class ComposeDeployer:
         p = self.params
         if p["deployment_id"]:
             lock, env = self.store.content(p["deployment_id"])
-            return p["deployment_id"], lock, env, self.store.meta(p["deployment_id"]), False
+            meta = self.store.meta(p["deployment_id"])
+            check_kept_lock(lock, meta.get("lock_sha256"), os.path.join(self.store.path(p["deployment_id"]), LOCK_FILE))
+            return p["deployment_id"], lock, env, meta, False
         release = p["release"] or {}
         for key in ("release_id", "version", "channel"):
             if not isinstance(release.get(key), str) or not release[key]:
@@ -182,7 +185,14 @@ class ComposeDeployer:
             return self.result
 
         if new:
-            record = {**record, "deployment_id": deployment_id, "config_hashes": hashes, "compose_version": self.docker.compose_version, "created_at": _now()}
+            record = {
+                **record,
+                "deployment_id": deployment_id,
+                "config_hashes": hashes,
+                "compose_version": self.docker.compose_version,
+                "created_at": _now(),
+                "lock_sha256": sha256_text(lock),
+            }
             self.store.write(deployment_id, lock, env, record)
         project = self._project(self.store.path(deployment_id))
         if plan.changes:

@@ -116,6 +116,22 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def check_kept_lock(text: str, recorded_sha256: Any, source: str) -> None:
+    """Refuse a kept lock whose text is no longer the text that was kept (its sha256 is recorded beside it).
+
+    The standard library suffices (a compose host has no PyYAML to recompute ``x-stella-lock.digest``).
+    Like that digest it reveals an accident or a hand edit, not an attacker who rewrites the record too.
+    A deployment kept before the sha256 was recorded has none and is not checked.
+    """
+    if recorded_sha256 is None:
+        return
+    if not isinstance(recorded_sha256, str) or sha256_text(text) != recorded_sha256:
+        raise StellaOpsError(
+            f"{source}: the compose lock no longer matches the sha256 recorded when it was kept (lock_sha256 in deployment.json); "
+            "it was edited, so it is not brought up; deploy the release again from its manifest."
+        )
+
+
 def canonical_json(data: Any) -> str:
     try:
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -282,6 +298,17 @@ def check_lock(text: str, source: str) -> LockStatus:
         release_id=meta.get("release_id"),
         services=services_summary(document),
     )
+
+
+def require_intact_lock(text: str, source: str) -> LockStatus:
+    """``check_lock``, raising one sentence when the text is not a lock that matches its own digest."""
+    status = check_lock(text, source)
+    if not status.valid:
+        raise StellaOpsError(
+            f"{source}: the compose lock does not match its own digest (recorded {status.digest}, computed {status.computed}); "
+            "render it again with stellaops.deploy.compose_lock or pass manifest and template."
+        )
+    return status
 
 
 def image_changes(old_lock: Optional[Mapping[str, Any]], new_lock: Mapping[str, Any]) -> list[dict[str, Any]]:

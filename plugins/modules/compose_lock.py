@@ -173,23 +173,26 @@ class ComposeLockManager:
     def _existing(self, dest: str) -> Optional[str]:
         if os.path.isdir(dest):
             raise StellaOpsError(f"{dest}: dest is a directory; expected the path of the lock file.")
-        if not os.path.exists(dest):
+        if not os.path.lexists(dest):
             return None
         return read_text(dest, "compose lock")
 
     def _write(self, dest: str, text: str) -> None:
         directory = os.path.dirname(dest) or "."
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".compose-lock-", suffix=".tmp", dir=directory)
+        tmp = None
         try:
+            os.makedirs(directory, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".compose-lock-", suffix=".tmp", dir=directory)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             self.module.set_mode_if_different(tmp, self.params["mode"], False)
             os.replace(tmp, dest)
+        except OSError as err:
+            raise StellaOpsError(f"{dest}: cannot write the compose lock: {err.strerror or err}.") from None
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
 
     def run(self) -> dict[str, Any]:

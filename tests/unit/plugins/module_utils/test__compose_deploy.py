@@ -367,6 +367,26 @@ def test_unknown_kept_deployment_and_incomplete_release_are_one_sentence(tmp_pat
     assert os.listdir(tmp_path) == []
 
 
+def test_a_kept_lock_edited_by_hand_is_not_brought_back(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    docker = FakeDocker([])
+    deploy(project, docker)
+    deploy(project, docker, settings={**SETTINGS, "AUTHORITY_LOG_LEVEL": "debug"})
+    kept = project / "deployments" / f"{RELEASE_ID}+1" / "docker-compose.lock.yaml"
+    assert DeploymentStore(str(project)).meta(f"{RELEASE_ID}+1")["lock_sha256"] == hashlib.sha256(kept.read_bytes()).hexdigest()
+    kept.write_text(kept.read_text().replace(IMAGES["authority"], f"evil.example/authority@sha256:{'f' * 64}"))
+    docker.calls.clear()
+    for check_mode in (True, False):
+        with pytest.raises(StellaOpsError) as caught:
+            deployer(project, docker, check_mode=check_mode, deployment_id=f"{RELEASE_ID}+1", lock=None, release=None).run()
+        assert str(caught.value) == (
+            f"{kept}: the compose lock no longer matches the sha256 recorded when it was kept (lock_sha256 in deployment.json); "
+            "it was edited, so it is not brought up; deploy the release again from its manifest."
+        )
+    assert docker.actions() == []
+    assert deployer(project, docker, check_mode=True, deployment_id=f"{RELEASE_ID}+2", lock=None, release=None).run()["plan"]["changes"] == []
+
+
 # --------------------------------------------------------------------------- real runs against the fake engine
 
 

@@ -12,16 +12,19 @@ import pytest
 import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
     build_lock,
+    check_kept_lock,
     check_lock,
     image_changes,
     load_template,
     lock_digest,
     parse_compose_yaml,
     render_lock,
+    require_intact_lock,
     sha256_text,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import Release, parse_manifest
+from hostile import ALIAS_BOMB, deep_flow_yaml, error_in_child, finishes, one_sentence
 
 REG = "127.0.0.1:5000/stellaops"
 
@@ -279,3 +282,51 @@ def test_service_hash_changes_with_the_definition_only() -> None:
     changed_port = lock_of(template=TEMPLATE.replace("8080:80", "8081:80"))
     assert a["services"]["authority"]["labels"]["stella.service.hash"] != changed_port["services"]["authority"]["labels"]["stella.service.hash"]
     assert a["services"]["notify"]["labels"]["stella.service.hash"] == changed_port["services"]["notify"]["labels"]["stella.service.hash"]
+
+
+# --------------------------------------------------------------------------- hostile templates (issue 10)
+
+
+def test_an_alias_bomb_template_is_refused(tmp_path: Any) -> None:
+    path = tmp_path / "template.yml"
+    bomb = "".join(f"  {line}\n" for line in ALIAS_BOMB.splitlines())
+    path.write_text(f"x-bomb:\n{bomb}services:\n  authority:\n    labels: *i\n")
+    module = "__import__('ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock', fromlist=['x'])"
+    message = error_in_child(f"{module}.load_template(open({str(path)!r}).read(), {str(path)!r})")
+    assert message.startswith(f"{path}: YAML expands to more than 250000 values at line ")
+    assert check_lock(path.read_text(), str(path)).valid is False
+
+
+@pytest.mark.parametrize("text", [deep_flow_yaml(), "services:\n  a:\n" + "".join("  " * (i + 2) + "k:\n" for i in range(5000))])
+def test_a_deeply_nested_template_is_one_sentence(text: str) -> None:
+    one_sentence(finishes(lambda: load_template(text, "template.yml")), "template.yml: YAML is nested more than 64 levels deep")
+    assert finishes(lambda: check_lock(text, "lock.yml")).valid is False
+
+
+def test_shared_blocks_within_the_bound_are_kept() -> None:
+    shared = "x-env: &env {A: '1', B: '2'}\nservices:\n" + "".join(f"  s{i}:\n    environment: *env\n" for i in range(50))
+    assert all(service["environment"] == {"A": "1", "B": "2"} for service in load_template(shared, "t.yml")["services"].values())
+
+
+# --------------------------------------------------------------------------- locks read back (issue 10)
+
+
+def test_a_lock_given_as_text_must_match_its_digest() -> None:
+    text = render_lock(build_lock(RELEASE_A, load_template(TEMPLATE, "t.yml"), template_sha256="0" * 64))
+    assert require_intact_lock(text, "lock").valid
+    swapped = text.replace(f"{REG}/authority@{digest('a')}", f"evil.example/authority@{digest('f')}")
+    assert swapped != text
+    one_sentence(finishes(lambda: require_intact_lock(swapped, "lock")), "lock: the compose lock does not match its own digest (recorded sha256:")
+    one_sentence(finishes(lambda: require_intact_lock("services: {}\n", "lock")), "recorded None")
+    one_sentence(finishes(lambda: require_intact_lock(deep_flow_yaml(), "lock")), "recorded None, computed None")
+
+
+def test_a_kept_lock_must_still_have_the_recorded_sha256() -> None:
+    text = render_lock(build_lock(RELEASE_A, load_template(TEMPLATE, "t.yml"), template_sha256="0" * 64))
+    check_kept_lock(text, sha256_text(text), "kept/docker-compose.lock.yaml")
+    check_kept_lock(text, None, "kept/docker-compose.lock.yaml")  # kept before the sha256 was recorded
+    for recorded in (sha256_text(text + " "), "", 17):
+        one_sentence(
+            finishes(lambda recorded=recorded: check_kept_lock(text, recorded, "kept/docker-compose.lock.yaml")),
+            "kept/docker-compose.lock.yaml: the compose lock no longer matches the sha256 recorded when it was kept",
+        )

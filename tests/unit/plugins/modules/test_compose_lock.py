@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""compose_lock run as on a host: destinations it cannot write and files that are not regular are one sentence."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from module_runner import ROOT, failed_with, run_module
+
+MANIFEST = str(ROOT / "deploy" / "releases" / "2025.09.2-stable.yaml")
+TEMPLATE = """services:
+  authority:
+  notify:
+"""
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> str:
+    path = tmp_path / "template.yml"
+    path.write_text(TEMPLATE)
+    return str(path)
+
+
+def test_a_lock_is_written(tmp_path: Path, template: str) -> None:
+    dest = tmp_path / "locks" / "lock.yml"
+    result = run_module("compose_lock", {"manifest": MANIFEST, "template": template, "dest": str(dest)}, tmp_path)
+    assert result["changed"] is True and dest.is_file() and result["release_id"] == "2025.09.2-stable"
+
+
+@pytest.mark.parametrize("where", ["/proc/stellaops/lock.yml", "/proc/version", "file/lock.yml", "file/deeper/lock.yml"])
+def test_an_unwritable_destination_is_one_sentence(tmp_path: Path, template: str, where: str) -> None:
+    (tmp_path / "file").write_text("a file, not a directory")
+    dest = where if where.startswith("/") else str(tmp_path / where)
+    result = run_module("compose_lock", {"manifest": MANIFEST, "template": template, "dest": dest}, tmp_path)
+    failed_with(result, dest)
+
+
+@pytest.mark.parametrize("what", ["dest", "template", "manifest"])
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path, template: str, what: str) -> None:
+    fifo = tmp_path / "fifo.yml"
+    os.mkfifo(fifo)
+    args = {"manifest": MANIFEST, "template": template, "dest": str(tmp_path / "lock.yml"), what: str(fifo)}
+    failed_with(run_module("compose_lock", args, tmp_path, seconds=30), f"{fifo}: ", "is a FIFO; expected a regular file")
