@@ -261,7 +261,9 @@ class RunRecorder:
         """The whole run as one JSON-ready document."""
         jobs = sorted(self.jobs.values(), key=lambda job: (str(job.get("started_at") or ""), str(job.get("id"))))
         hosts: list[dict[str, Any]] = []
-        names = [name for name in self.hosts if name in stats or any(e["host"] == name for e in self.events)]
+        # The hosts the run worked on: a timeline bar, a journal job or a failure (not the controller that only resolved).
+        busy = {e["host"] for e in self.events} | {str(job.get("host")) for job in jobs} | {f["host"] for f in self.failures}
+        names = [name for name in self.hosts if name in busy]
         for name in names:
             host_jobs = [job for job in jobs if job.get("host") == name]
             counts = dict(stats.get(name, {}))
@@ -278,8 +280,7 @@ class RunRecorder:
                 "stats": counts,
                 "timeline": self._timeline(name),
             })  # fmt: skip
-        deploy_hosts = [host for host in hosts if host["jobs"] or host["timeline"]]
-        failed_run = any(host["stats"].get("failures") or host["stats"].get("unreachable") for host in hosts)
+        failed_run = any(counts.get("failures") or counts.get("unreachable") for counts in stats.values())
         outcome = _outcome(jobs, failed_run, self.check_mode)
         if self.promotion and outcome == "no change" and (self.promotion["files"] or self.promotion["commit"]):
             outcome = "promoted"
@@ -293,8 +294,8 @@ class RunRecorder:
             "check_mode": self.check_mode,
             "outcome": outcome,
             "releases": self.releases,
-            "release_before": sorted({str(h["release_before"]) for h in deploy_hosts if h["release_before"]}),
-            "release_after": sorted({str(h["release_after"]) for h in deploy_hosts if h["release_after"]}),
+            "release_before": sorted({str(h["release_before"]) for h in hosts if h["release_before"]}),
+            "release_after": sorted({str(h["release_after"]) for h in hosts if h["release_after"]}),
             "rollback_seconds": rollback_seconds(jobs),
             "hosts": hosts,
             "jobs": jobs,
@@ -319,8 +320,7 @@ def summary_lines(report: Mapping[str, Any], paths: Mapping[str, str]) -> list[s
     """The few lines that end the run on the console."""
     before = ", ".join(report["release_before"]) or "—"
     after = ", ".join(report["release_after"]) or "—"
-    deploy_hosts = [host for host in report["hosts"] if host["jobs"] or host["timeline"]]
-    facts = [f"{len(deploy_hosts)} host(s)"] if deploy_hosts else []
+    facts = [f"{len(report['hosts'])} host(s)"] if report["hosts"] else []
     if report["release_before"] or report["release_after"]:
         facts.append(f"{before} -> {after}")
     facts.append(f"{report['seconds']:.1f} s")

@@ -112,11 +112,13 @@ def test_upgrade_through_ansible_runner_with_the_survey_answers(fleet: Fleet, tm
 
     # Events as AWX stores them: the deploy ran on each host, one batch after the other (serial 1).
     events = list(result.events)
-    deploys = [e for e in events if e["event"] == "runner_on_ok" and e["event_data"].get("task") == "Deploy the release and prove it"]
+
+    def named(event: dict[str, Any], task: str) -> bool:
+        return str(event["event_data"].get("task", "")).split(" : ")[-1] == task
+
+    deploys = [e for e in events if e["event"] == "runner_on_ok" and named(e, "Deploy the release and prove it")]
     assert [e["event_data"]["host"] for e in deploys] == ["fleet-1", "fleet-2"]
-    starts = {
-        e["event_data"]["host"]: e for e in events if e["event"] == "runner_on_start" and e["event_data"].get("task") == "Deploy the release and prove it"
-    }
+    starts = {e["event_data"]["host"]: e for e in events if e["event"] == "runner_on_start" and named(e, "Deploy the release and prove it")}
     assert deploys[0]["created"] <= starts["fleet-2"]["created"]
     stats = next(e for e in events if e["event"] == "playbook_on_stats")["event_data"]
     assert set(stats["changed"]) >= {"fleet-1", "fleet-2"} and not stats["failures"]
