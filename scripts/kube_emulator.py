@@ -644,6 +644,13 @@ class Store:
         if rtype.kind == "CustomResourceDefinition":
             spec = obj.get("spec") or {}
             self.types.pop((spec.get("group", ""), (spec.get("names") or {}).get("plural", "")), None)
+        # Garbage collection, at once: what the object owns, and everything in a deleted namespace.
+        uid = obj["metadata"]["uid"]
+        for (type_key, obj_namespace, obj_name), other in list(self.objects.items()):
+            owned = any(ref.get("uid") == uid for ref in other["metadata"].get("ownerReferences") or [])
+            in_namespace = rtype.kind == "Namespace" and obj_namespace == name
+            if (owned or in_namespace) and (type_key, obj_namespace, obj_name) in self.objects and type_key in self.types:
+                self.delete(self.types[type_key], obj_namespace, obj_name)
         return obj
 
     def emit(self, rtype: ResourceType, kind: str, obj: dict[str, Any]) -> None:

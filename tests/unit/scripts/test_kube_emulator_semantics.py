@@ -306,3 +306,18 @@ def test_secret_and_config_map_data_have_the_api_servers_limits() -> None:
     assert store.put(secrets, "demo", {"metadata": {"name": "fits"}, "data": {"blob": exact}}, None)["metadata"]["name"] == "fits"
     with pytest.raises(emulator.ApiError):
         store.put(store.types[("", "configmaps")], "demo", {"metadata": {"name": "big"}, "data": {"text": "x" * (emulator.MAX_DATA_BYTES + 1)}}, None)
+
+
+def test_deleting_collects_owned_objects_and_a_namespace_s_content() -> None:
+    store = _store()
+    deployments, replica_sets = store.types[("apps", "deployments")], store.types[("apps", "replicasets")]
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1"}]}}
+    spec = {"selector": {"matchLabels": {"app": "web"}}, "template": template}
+    store.put(deployments, "blue", {"metadata": {"name": "web"}, "spec": spec}, None)
+    store.put(deployments, "green", {"metadata": {"name": "web"}, "spec": spec}, None)
+    store.put(store.types[("", "configmaps")], "blue", {"metadata": {"name": "settings"}}, None)
+    store.put(store.types[("", "namespaces")], "", {"metadata": {"name": "blue"}}, None)
+    store.delete(deployments, "green", "web")
+    assert store.select(replica_sets, "green", "", "") == [], "the owned ReplicaSet went with its Deployment"
+    store.delete(store.types[("", "namespaces")], "", "blue")
+    assert [key for key in store.objects if key[1] == "blue"] == []
