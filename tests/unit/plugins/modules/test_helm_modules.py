@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Helm modules' managers: what they plan, when they refuse, what check mode leaves alone.
+
+A stand-in for AnsibleModule answers helm's commands with real helm 3.18 output captured against the
+Kubernetes API emulator (tests/unit/plugins/module_utils/fixtures/helm) and records every command,
+so a test sees that check mode never runs ``helm upgrade`` or ``helm rollback`` and that a refusal
+runs nothing that writes. The real binaries (helm 3 and helm 4) run in tests/integration/test_helm_profile.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+from ansible_collections.stellaops.deploy.plugins.modules.helm_history_info import HistoryInfo
+from ansible_collections.stellaops.deploy.plugins.modules.helm_release import ReleaseUpgrade
+from ansible_collections.stellaops.deploy.plugins.modules.helm_rollback import ReleaseRollback
+
+FIXTURES = Path(__file__).resolve().parents[1] / "module_utils" / "fixtures" / "helm"
+CHART = Path(__file__).resolve().parents[4] / "deploy" / "helm" / "stellaops"
+Answer = tuple[int, str, str]
+
+
+def fixture(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def history(*statuses: str) -> str:
+    return json.dumps([{"revision": i + 1, "status": s, "chart": "stellaops-1.0.0", "app_version": "2025.10.0",
+                        "description": "Preparing upgrade" if s.startswith("pending") else "", "updated": ""}
+                       for i, s in enumerate(statuses)])
+
+
+class StandInModule:
+    """AnsibleModule as the managers use it: params, check_mode and run_command answered by helm subcommand."""
+
+    def __init__(self, params: dict[str, Any], answers: dict[str, Answer | Callable[[list[str]], Answer]], check_mode: bool = False) -> None:
+        self.params = {"release": "stellaops", "namespace": "stellaops", "kube_context": None, "kubeconfig": None, "helm_path": None, **params}
+        self.check_mode = check_mode
+        self.answers = {"version": (0, "v3.18.0+gcc58e3f\n", ""), **answers}
+        self.calls: list[list[str]] = []
+
+    def get_bin_path(self, arg: str, required: bool = False, opt_dirs: Optional[list[str]] = None) -> Optional[str]:
+        return "/usr/bin/helm"
+
+    def run_command(self, args: list[str], **kwargs: Any) -> Answer:
+        self.calls.append(list(args))
+        key = " ".join(args[1:3]) if args[1] == "get" else args[1]
+        if key == "upgrade" and "--dry-run=client" in args:
+            key = "dry-run"
+        answer = self.answers.get(key)
+        if answer is None:
+            raise AssertionError(f"unexpected helm command {args}")
+        return answer(args) if callable(answer) else answer
+
+    def fail_json(self, msg: str, **kwargs: Any) -> Any:
+        raise StellaOpsError(msg, **kwargs)
+
+    def writes(self) -> list[list[str]]:
+        return [c for c in self.calls if c[1] in ("upgrade", "rollback") and "--dry-run=client" not in c]
+
+
+def upgrade_params(**extra: Any) -> dict[str, Any]:
+    return {"chart": str(CHART), "values_files": [str(CHART / "values-dev.yaml")], "values": {}, "secret_values": {},
+            "install": False, "atomic": True, "wait": True, "timeout": "15m", "journal_dir": None, "job_id": None, **extra}
+
+
+def manifest_answers(history_text: str) -> dict[str, Answer]:
+    return {
+        "history": (0, history_text, ""),
+        "get manifest": (0, fixture("manifest-stage-secret.helm3.yaml"), ""),
+        "get hooks": (0, fixture("hooks-2025.09.0.helm3.yaml"), ""),
+        "dry-run": (0, fixture("dry-run-upgrade.helm3.json"), ""),
+    }
+
+
+# --------------------------------------------------------------------------- helm_release
+
+
+def test_check_mode_plans_against_the_bookmark_and_runs_no_upgrade() -> None:
+    module = StandInModule(upgrade_params(), manifest_answers(fixture("history-failed.helm3.json")), check_mode=True)
+    result = ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    assert result["changed"] is True and result["differs"] is True and result["status"] == "planned"
+    assert result["bookmark"]["revision"] == 4 and result["revision"] == 6
+    assert ["/usr/bin/helm", "get", "manifest", "stellaops", "--revision", "4"] == module.calls[2][:6]
+    assert module.writes() == []
+    assert "hunter2" not in json.dumps(result)
+    assert "(changed)" in result["diff"]["after"] and "(changed)" not in result["diff"]["before"]
+
+
+def test_a_real_run_upgrades_atomically_and_journals_the_revision(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = journal.start("2025.10.0-edge", "2025.10.0", "edge", "helm-dev", "dev", None, {})
+    answers = manifest_answers(history("superseded", "deployed"))
+    answers["upgrade"] = (0, json.dumps({"version": 3, "info": {"status": "deployed"}}), "")
+    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
+    result = ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    assert result["revision"] == 3 and result["status"] == "deployed"
+    assert len(module.writes()) == 1 and "--atomic" in module.writes()[0] and "--timeout" in module.writes()[0]
+    recorded = journal.get(job["id"])
+    assert recorded["status"] == "completing" and recorded["details"] == {"revision": 3, "chart_version": "1.0.0"}
+
+
+def test_equal_manifests_and_a_deployed_newest_revision_change_nothing() -> None:
+    stored = fixture("manifest-stage-secret.helm3.yaml")
+    hook = fixture("hooks-2025.09.0.helm3.yaml").split("\n", 2)[2]
+    same = {"manifest": stored, "hooks": [{"path": "stellaops/templates/migrations-job.yaml", "manifest": hook}],
+            "chart": {"metadata": {"name": "stellaops", "version": "1.0.0", "appVersion": "2025.10.0"}}, "version": 3}
+    answers = manifest_answers(history("superseded", "deployed"))
+    answers["dry-run"] = (0, json.dumps(same), "")
+    module = StandInModule(upgrade_params(), answers)
+    result = ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    assert result["changed"] is False and result["status"] == "unchanged" and result["revision"] == 2
+    assert result["manifest_diff"] == "" and module.writes() == []
+
+
+def test_a_pending_release_is_refused_before_anything_is_rendered() -> None:
+    module = StandInModule(upgrade_params(), manifest_answers(history("deployed", "pending-upgrade")))
+    with pytest.raises(StellaOpsError, match="is stuck in pending-upgrade at revision 2"):
+        ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    assert [c[1] for c in module.calls] == ["history"]
+
+
+def test_a_failed_atomic_upgrade_is_journalled_as_rolled_back(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    job = journal.start("2025.10.0-edge", "2025.10.0", "edge", "helm-dev", "dev", None, {})
+    states = iter([history("superseded", "deployed"), history("superseded", "superseded", "failed", "deployed")])
+    answers: dict[str, Any] = manifest_answers("")
+    answers["history"] = lambda _args: (0, next(states), "")
+    answers["upgrade"] = (1, "", "Error: UPGRADE FAILED: release stellaops failed, and has been rolled back due to atomic being set: job failed\n")
+    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
+    with pytest.raises(StellaOpsError) as err:
+        ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    assert err.value.details["rolled_back"] is True
+    assert "Newest revision 4 is deployed" in str(err.value)
+    recorded = journal.get(job["id"])
+    assert recorded["status"] == "rolled_back" and recorded["details"] == {"failed_revision": 3, "revision": 4}
+
+
+def test_a_missing_values_file_stops_before_helm_runs(tmp_path: Path) -> None:
+    module = StandInModule(upgrade_params(values_files=[str(tmp_path / "values-qa.yaml")]), {})
+    with pytest.raises(StellaOpsError, match=r"values-qa\.yaml \(option values_files\) does not exist"):
+        ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    assert module.calls == []
+
+
+# --------------------------------------------------------------------------- helm_rollback
+
+
+def rollback_params(**extra: Any) -> dict[str, Any]:
+    return {"revision": None, "recover_pending": False, "wait": True, "timeout": "10m", "journal_dir": None, "job_id": None, **extra}
+
+
+def test_rollback_defaults_to_the_bookmark_not_to_the_previous_failed_revision() -> None:
+    answers = manifest_answers(history("superseded", "deployed", "failed", "failed"))
+    module = StandInModule(rollback_params(), answers, check_mode=True)
+    result = ReleaseRollback(module).run()  # type: ignore[arg-type]
+    assert result["target"]["revision"] == 2 and result["changed"] is True and result["revision"] == 5
+    assert module.writes() == []
+
+
+def test_rollback_refuses_a_failed_target_and_a_pending_release() -> None:
+    module = StandInModule(rollback_params(revision=3), manifest_answers(history("deployed", "superseded", "failed")))
+    with pytest.raises(StellaOpsError, match=r"^Revision 3 of release stellaops is failed; a rollback returns to a revision that ran"):
+        ReleaseRollback(module).run()  # type: ignore[arg-type]
+    module = StandInModule(rollback_params(), manifest_answers(history("deployed", "pending-upgrade")))
+    with pytest.raises(StellaOpsError, match="set recover_pending=true to roll back to revision 1"):
+        ReleaseRollback(module).run()  # type: ignore[arg-type]
+    assert module.writes() == []
+
+
+def test_recovering_a_pending_release_rolls_back_with_wait_and_timeout() -> None:
+    states = iter([history("deployed", "pending-upgrade"), history("superseded", "pending-upgrade", "deployed")])
+    answers: dict[str, Any] = manifest_answers("")
+    answers["history"] = lambda _args: (0, next(states), "")
+    answers["rollback"] = (0, "Rollback was a success! Happy Helming!\n", "")
+    module = StandInModule(rollback_params(recover_pending=True, timeout="600"), answers)
+    result = ReleaseRollback(module).run()  # type: ignore[arg-type]
+    assert result["recovered"]["revision"] == 2 and result["revision"] == 3 and result["status"] == "deployed"
+    assert module.writes()[0][:7] == ["/usr/bin/helm", "rollback", "stellaops", "1", "--timeout", "600s", "--wait"]
+
+
+# --------------------------------------------------------------------------- helm_history_info
+
+
+def test_history_info_of_an_unknown_release() -> None:
+    module = StandInModule({"must_exist": False, "revision": None}, {"history": (1, "", "Error: release: not found\n")})
+    result = HistoryInfo(module).run()  # type: ignore[arg-type]
+    assert result["exists"] is False and result["last_deployed"] is None and result["changed"] is False
+
+
+def test_history_info_names_the_stuck_revision_and_the_images_of_a_revision() -> None:
+    answers = manifest_answers(history("deployed", "pending-upgrade"))
+    module = StandInModule({"must_exist": True, "revision": 1}, answers)
+    result = HistoryInfo(module).run()  # type: ignore[arg-type]
+    assert result["pending"]["revision"] == 2 and "pending-upgrade at revision 2" in result["pending_message"]
+    assert result["last_deployed"]["revision"] == 1
+    assert result["images"]["Deployment/stellaops-signer"][0].startswith("registry.stella-ops.org/stellaops/signer@sha256:")
