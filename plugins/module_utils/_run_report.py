@@ -6,7 +6,7 @@ results of a run as they arrive (start and end time, host, role, task file, modu
 result), and ``RunRecorder.report()`` builds one JSON-ready document from them:
 
 - the timeline: each host's tasks grouped into phases (pre-flight, backup, deploy,
-  verification, smoke, rollback), merged into one bar per stretch of the same phase;
+  verification, smoke, rollback), merged into one segment per stretch of the same phase;
 - the journal jobs as the ``deployment_journal`` module last returned them (their status
   history gives the release before and after and the rollback duration);
 - the backup sets (``backup``), the evidence roots (``evidence_baseline``,
@@ -252,16 +252,16 @@ class RunRecorder:
                 continue
             bars.append({"phase": event["phase"], "start": event["start"], "end": event["end"], "tasks": 1,
                          "status": "failed" if event["status"] in {"failed", "unreachable"} else "ok"})  # fmt: skip
-        for bar in bars:
-            bar["seconds"] = round((bar["end"] - bar["start"]).total_seconds(), 3)
-            bar["start"], bar["end"] = format_time(bar["start"]), format_time(bar["end"])
+        for segment in bars:
+            segment["seconds"] = round((segment["end"] - segment["start"]).total_seconds(), 3)
+            segment["start"], segment["end"] = format_time(segment["start"]), format_time(segment["end"])
         return bars
 
     def report(self, ended: datetime, stats: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
         """The whole run as one JSON-ready document."""
         jobs = sorted(self.jobs.values(), key=lambda job: (str(job.get("started_at") or ""), str(job.get("id"))))
         hosts: list[dict[str, Any]] = []
-        # The hosts the run worked on: a timeline bar, a journal job or a failure (not the controller that only resolved).
+        # The hosts the run worked on: a timeline segment, a journal job or a failure (not the controller that only resolved).
         busy = {e["host"] for e in self.events} | {str(job.get("host")) for job in jobs} | {f["host"] for f in self.failures}
         names = [name for name in self.hosts if name in busy]
         for name in names:
@@ -387,9 +387,8 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out.append("- None taken in this run.")
     out += ["", "## Timeline", "", "| Host | Phase | Start (UTC) | Seconds | Tasks | Status |", "|---|---|---|---|---|---|"]
     for host in report["hosts"]:
-        out += [
-            f"| {_cell(host['name'])} | {bar['phase']} | {bar['start']} | {bar['seconds']:.1f} | {bar['tasks']} | {bar['status']} |" for bar in host["timeline"]
-        ]
+        for part in host["timeline"]:
+            out.append(f"| {_cell(host['name'])} | {part['phase']} | {part['start']} | {part['seconds']:.1f} | {part['tasks']} | {part['status']} |")
     if report["failures"]:
         out += ["", "## Failures", ""]
         out += [f"- {_cell(f['host'])}, {_cell(f['task'])}: {_cell(f['message'])}" for f in report["failures"]]

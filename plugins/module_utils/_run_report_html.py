@@ -2,7 +2,7 @@
 """Self-contained HTML page of a run report: the outcome, a timeline drawn per host, releases,
 backup sets, evidence roots and failures (no scripts, no external resources).
 
-The timeline is an inline SVG: one row per host, one bar per phase stretch, each phase in a
+The timeline is an inline SVG: one row per host, one segment per phase stretch, each phase in a
 fixed colour (``PHASE_COLOURS``) on a shared time axis. Every value is escaped.
 """
 
@@ -49,7 +49,7 @@ def _seconds_between(start: Optional[str], end: Optional[str]) -> float:
 
 
 def timeline_svg(report: Mapping[str, Any]) -> str:
-    """One row per host, one bar per phase stretch, positioned on the run's time axis."""
+    """One row per host, one segment per phase stretch, positioned on the run's time axis."""
     hosts = [host for host in report["hosts"] if host["timeline"]]
     total = max(_seconds_between(report["started_at"], report["ended_at"]), 0.001)
     height = _ROW_HEIGHT * max(len(hosts), 1) + 30
@@ -59,15 +59,15 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
         y = row * _ROW_HEIGHT + 6
         parts.append(f'<text x="0" y="{y + 16}" font-size="13">{_e(host["name"])}</text>')
         parts.append(f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{_CHART_WIDTH}" height="{_BAR_HEIGHT}" fill="{TRACK_COLOUR}"/>')
-        for bar in host["timeline"]:
-            x = _LABEL_WIDTH + _seconds_between(report["started_at"], bar["start"]) * scale
-            # A bar stays visible however short its phase was.
-            width = max(bar["seconds"] * scale, 4.0)
-            title = f"{host['name']} {bar['phase']}: {bar['seconds']:.1f} s, {bar['tasks']} task(s), {bar['status']}"
-            stroke = ' stroke="#000" stroke-width="2"' if bar["status"] == "failed" else ""
+        for segment in host["timeline"]:
+            x = _LABEL_WIDTH + _seconds_between(report["started_at"], segment["start"]) * scale
+            # A segment stays visible however short its phase was.
+            width = max(segment["seconds"] * scale, 4.0)
+            title = f"{host['name']} {segment['phase']}: {segment['seconds']:.1f} s, {segment['tasks']} task(s), {segment['status']}"
+            stroke = ' stroke="#000" stroke-width="2"' if segment["status"] == "failed" else ""
             parts.append(
-                f'<rect class="bar {_e(bar["phase"])}" data-host="{_e(host["name"])}" x="{x:.1f}" y="{y}" width="{width:.1f}" '
-                f'height="{_BAR_HEIGHT}" fill="{PHASE_COLOURS[bar["phase"]]}"{stroke}><title>{_e(title)}</title></rect>'
+                f'<rect class="bar {_e(segment["phase"])}" data-host="{_e(host["name"])}" x="{x:.1f}" y="{y}" width="{width:.1f}" '
+                f'height="{_BAR_HEIGHT}" fill="{PHASE_COLOURS[segment["phase"]]}"{stroke}><title>{_e(title)}</title></rect>'
             )
     axis_y = _ROW_HEIGHT * max(len(hosts), 1) + 20
     parts.append(f'<text x="{_LABEL_WIDTH}" y="{axis_y}" font-size="12">0 s</text>')
