@@ -17,10 +17,11 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import os
 import stat
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,7 @@ class HelmTarget:
         self.timings: list[tuple[str, float]] = []
         host = {
             "ansible_connection": "local",
-            "ansible_python_interpreter": str(Path(os.sys.executable)),
+            "ansible_python_interpreter": sys.executable,
             "helm_upgrade_kubeconfig": str(emulator.kubeconfig),
             "helm_upgrade_kube_context": emulator.context,
             "helm_upgrade_namespace": NAMESPACE,
@@ -72,7 +73,7 @@ class HelmTarget:
             "helm_rollback_timeout": "60s",
         }
         document = {"all": {"vars": {"stellaops_releases_dir": str(RELEASES)},
-                            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": str(Path(os.sys.executable))},
+                            "hosts": {"localhost": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
                                       HOST: host}}}
         self.inventory.write_text(yaml.safe_dump(document))
 
@@ -107,7 +108,7 @@ class HelmTarget:
 
         apps = client.AppsV1Api(config.new_client_from_config(config_file=str(self.emulator.kubeconfig)))
         found = {}
-        for kind, lister in (("Deployment", apps.list_namespaced_deployment), ("StatefulSet", apps.list_namespaced_stateful_set)):
+        for lister in (apps.list_namespaced_deployment, apps.list_namespaced_stateful_set):
             for item in lister(NAMESPACE, label_selector="app.kubernetes.io/instance=stellaops").items:
                 found[item.metadata.labels["app.kubernetes.io/name"]] = [c.image for c in item.spec.template.spec.containers]
         return found
@@ -141,7 +142,7 @@ def expected_services(version: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(params=["helm", "helm4"], ids=["helm3", "helm4"])
-def target(request: pytest.FixtureRequest, kube_emulator: KubeEmulator, tmp_path: Path) -> HelmTarget:  # noqa: F811
+def target(request: pytest.FixtureRequest, kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[HelmTarget]:  # noqa: F811
     found = HelmTarget(kube_emulator, request.param, tmp_path)
     yield found
     print(f"\n{request.node.name}: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in found.timings))

@@ -64,7 +64,8 @@ def test_a_pending_revision_that_a_later_rollback_superseded_is_not_stuck() -> N
     history = parse_history(fixture("history-pending-recovered.helm3.json"))
     assert [r.status for r in history] == ["superseded", "pending-upgrade", "deployed"]
     assert stuck_pending(history) is None
-    assert last_deployed(history).revision == 3  # type: ignore[union-attr]
+    bookmark = last_deployed(history)
+    assert bookmark is not None and bookmark.revision == 3
 
 
 def rev(number: int, status: str, chart: str = "stellaops-1.0.0") -> Revision:

@@ -57,5 +57,7 @@ def test_save_writes_private_files_once(tmp_path: Path) -> None:
 
 
 def test_restoring_from_a_directory_without_a_backup_is_one_sentence(tmp_path: Path) -> None:
-    with pytest.raises(StellaOpsError, match=r"^No Secret backup of namespace stellaops at .*kubernetes-stellaops-secrets\.json; expected a directory written by state=backup\. Nothing was changed\.$"):
+    expected = (r"^No Secret backup of namespace stellaops at .*kubernetes-stellaops-secrets\.json; "
+                r"expected a directory written by state=backup\. Nothing was changed\.$")
+    with pytest.raises(StellaOpsError, match=expected):
         load(str(tmp_path), "stellaops", ["Secret"])

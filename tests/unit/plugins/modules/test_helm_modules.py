@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
@@ -38,10 +38,10 @@ def history(*statuses: str) -> str:
 class StandInModule:
     """AnsibleModule as the managers use it: params, check_mode and run_command answered by helm subcommand."""
 
-    def __init__(self, params: dict[str, Any], answers: dict[str, Answer | Callable[[list[str]], Answer]], check_mode: bool = False) -> None:
+    def __init__(self, params: dict[str, Any], answers: dict[str, Any], check_mode: bool = False) -> None:
         self.params = {"release": "stellaops", "namespace": "stellaops", "kube_context": None, "kubeconfig": None, "helm_path": None, **params}
         self.check_mode = check_mode
-        self.answers = {"version": (0, "v3.18.0+gcc58e3f\n", ""), **answers}
+        self.answers: dict[str, Any] = {"version": (0, "v3.18.0+gcc58e3f\n", ""), **answers}
         self.calls: list[list[str]] = []
 
     def get_bin_path(self, arg: str, required: bool = False, opt_dirs: Optional[list[str]] = None) -> Optional[str]:
@@ -69,7 +69,7 @@ def upgrade_params(**extra: Any) -> dict[str, Any]:
             "install": False, "atomic": True, "wait": True, "timeout": "15m", "journal_dir": None, "job_id": None, **extra}
 
 
-def manifest_answers(history_text: str) -> dict[str, Answer]:
+def manifest_answers(history_text: str) -> dict[str, Any]:
     return {
         "history": (0, history_text, ""),
         "get manifest": (0, fixture("manifest-stage-secret.helm3.yaml"), ""),
@@ -83,7 +83,7 @@ def manifest_answers(history_text: str) -> dict[str, Answer]:
 
 def test_check_mode_plans_against_the_bookmark_and_runs_no_upgrade() -> None:
     module = StandInModule(upgrade_params(), manifest_answers(fixture("history-failed.helm3.json")), check_mode=True)
-    result = ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    result = ReleaseUpgrade(module).run()
     assert result["changed"] is True and result["differs"] is True and result["status"] == "planned"
     assert result["bookmark"]["revision"] == 4 and result["revision"] == 6
     assert ["/usr/bin/helm", "get", "manifest", "stellaops", "--revision", "4"] == module.calls[2][:6]
@@ -98,7 +98,7 @@ def test_a_real_run_upgrades_atomically_and_journals_the_revision(tmp_path: Path
     answers = manifest_answers(history("superseded", "deployed"))
     answers["upgrade"] = (0, json.dumps({"version": 3, "info": {"status": "deployed"}}), "")
     module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
-    result = ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    result = ReleaseUpgrade(module).run()
     assert result["revision"] == 3 and result["status"] == "deployed"
     assert len(module.writes()) == 1 and "--atomic" in module.writes()[0] and "--timeout" in module.writes()[0]
     recorded = journal.get(job["id"])
@@ -113,7 +113,7 @@ def test_equal_manifests_and_a_deployed_newest_revision_change_nothing() -> None
     answers = manifest_answers(history("superseded", "deployed"))
     answers["dry-run"] = (0, json.dumps(same), "")
     module = StandInModule(upgrade_params(), answers)
-    result = ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+    result = ReleaseUpgrade(module).run()
     assert result["changed"] is False and result["status"] == "unchanged" and result["revision"] == 2
     assert result["manifest_diff"] == "" and module.writes() == []
 
@@ -121,7 +121,7 @@ def test_equal_manifests_and_a_deployed_newest_revision_change_nothing() -> None
 def test_a_pending_release_is_refused_before_anything_is_rendered() -> None:
     module = StandInModule(upgrade_params(), manifest_answers(history("deployed", "pending-upgrade")))
     with pytest.raises(StellaOpsError, match="is stuck in pending-upgrade at revision 2"):
-        ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+        ReleaseUpgrade(module).run()
     assert [c[1] for c in module.calls] == ["history"]
 
 
@@ -134,7 +134,7 @@ def test_a_failed_atomic_upgrade_is_journalled_as_rolled_back(tmp_path: Path) ->
     answers["upgrade"] = (1, "", "Error: UPGRADE FAILED: release stellaops failed, and has been rolled back due to atomic being set: job failed\n")
     module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
     with pytest.raises(StellaOpsError) as err:
-        ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+        ReleaseUpgrade(module).run()
     assert err.value.details["rolled_back"] is True
     assert "Newest revision 4 is deployed" in str(err.value)
     recorded = journal.get(job["id"])
@@ -144,7 +144,7 @@ def test_a_failed_atomic_upgrade_is_journalled_as_rolled_back(tmp_path: Path) ->
 def test_a_missing_values_file_stops_before_helm_runs(tmp_path: Path) -> None:
     module = StandInModule(upgrade_params(values_files=[str(tmp_path / "values-qa.yaml")]), {})
     with pytest.raises(StellaOpsError, match=r"values-qa\.yaml \(option values_files\) does not exist"):
-        ReleaseUpgrade(module).run()  # type: ignore[arg-type]
+        ReleaseUpgrade(module).run()
     assert module.calls == []
 
 
@@ -158,7 +158,7 @@ def rollback_params(**extra: Any) -> dict[str, Any]:
 def test_rollback_defaults_to_the_bookmark_not_to_the_previous_failed_revision() -> None:
     answers = manifest_answers(history("superseded", "deployed", "failed", "failed"))
     module = StandInModule(rollback_params(), answers, check_mode=True)
-    result = ReleaseRollback(module).run()  # type: ignore[arg-type]
+    result = ReleaseRollback(module).run()
     assert result["target"]["revision"] == 2 and result["changed"] is True and result["revision"] == 5
     assert module.writes() == []
 
@@ -166,10 +166,10 @@ def test_rollback_defaults_to_the_bookmark_not_to_the_previous_failed_revision()
 def test_rollback_refuses_a_failed_target_and_a_pending_release() -> None:
     module = StandInModule(rollback_params(revision=3), manifest_answers(history("deployed", "superseded", "failed")))
     with pytest.raises(StellaOpsError, match=r"^Revision 3 of release stellaops is failed; a rollback returns to a revision that ran"):
-        ReleaseRollback(module).run()  # type: ignore[arg-type]
+        ReleaseRollback(module).run()
     module = StandInModule(rollback_params(), manifest_answers(history("deployed", "pending-upgrade")))
     with pytest.raises(StellaOpsError, match="set recover_pending=true to roll back to revision 1"):
-        ReleaseRollback(module).run()  # type: ignore[arg-type]
+        ReleaseRollback(module).run()
     assert module.writes() == []
 
 
@@ -179,7 +179,7 @@ def test_recovering_a_pending_release_rolls_back_with_wait_and_timeout() -> None
     answers["history"] = lambda _args: (0, next(states), "")
     answers["rollback"] = (0, "Rollback was a success! Happy Helming!\n", "")
     module = StandInModule(rollback_params(recover_pending=True, timeout="600"), answers)
-    result = ReleaseRollback(module).run()  # type: ignore[arg-type]
+    result = ReleaseRollback(module).run()
     assert result["recovered"]["revision"] == 2 and result["revision"] == 3 and result["status"] == "deployed"
     assert module.writes()[0][:7] == ["/usr/bin/helm", "rollback", "stellaops", "1", "--timeout", "600s", "--wait"]
 
@@ -189,14 +189,14 @@ def test_recovering_a_pending_release_rolls_back_with_wait_and_timeout() -> None
 
 def test_history_info_of_an_unknown_release() -> None:
     module = StandInModule({"must_exist": False, "revision": None}, {"history": (1, "", "Error: release: not found\n")})
-    result = HistoryInfo(module).run()  # type: ignore[arg-type]
+    result = HistoryInfo(module).run()
     assert result["exists"] is False and result["last_deployed"] is None and result["changed"] is False
 
 
 def test_history_info_names_the_stuck_revision_and_the_images_of_a_revision() -> None:
     answers = manifest_answers(history("deployed", "pending-upgrade"))
     module = StandInModule({"must_exist": True, "revision": 1}, answers)
-    result = HistoryInfo(module).run()  # type: ignore[arg-type]
+    result = HistoryInfo(module).run()
     assert result["pending"]["revision"] == 2 and "pending-upgrade at revision 2" in result["pending_message"]
     assert result["last_deployed"]["revision"] == 1
     assert result["images"]["Deployment/stellaops-signer"][0].startswith("registry.stella-ops.org/stellaops/signer@sha256:")
