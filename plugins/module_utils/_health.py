@@ -6,18 +6,27 @@ Follows the release orchestrator's health verifier: every check is tried up to
 it became healthy, after how many attempts, and the last message. Checks run in
 rounds (one attempt of every still-unhealthy check per round), so the total wait
 is that of the slowest check rather than the sum of all. ``sleep`` and ``clock``
-are injectable so tests control time; the probes themselves are real (urllib,
+are injectable so tests control time; the probes themselves are real (http.client,
 socket, and commands as argument lists through the caller's ``run_command``, that
 is ``AnsibleModule.run_command`` in the module, bounded by coreutils ``timeout``).
+
+``timeout`` bounds a whole attempt: an HTTP probe runs against a deadline that shuts its
+socket down when the time is up, so a peer that trickles its answer a byte at a time
+cannot hold it longer. Results never carry secrets: the user and password of any
+``scheme://user:password@`` are shown as ``********``, a command's output is not shown
+unless ``show_output`` is set, and a ``no_log`` check shows neither its URL nor its arguments.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
+import re
 import socket
+import ssl
+import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -33,6 +42,11 @@ _RC_KILLED = 137
 CommandRunner = Callable[[Sequence[str], float], "tuple[int, str, str]"]
 DEFAULT_TIMEOUT = 5.0
 _BODY_LIMIT = 1024 * 1024
+_MAX_REDIRECTS = 10
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MASK = "********"
+# the userinfo of scheme://user:password@host in any text (a URL, or an argument holding one)
+_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
 
 
 @dataclass
@@ -44,29 +58,157 @@ class ProbeResult:
     status_code: Optional[int] = None
 
 
-def _opener() -> urllib.request.OpenerDirector:
-    # health endpoints are the deployed services themselves: talk to them directly, never through a proxy
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def redact(text: str) -> str:
+    """``text`` with the userinfo of every ``scheme://user:password@`` replaced by ``********``."""
+    return _USERINFO_RE.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
 
 
-def probe_http(url: str, expected_status: int = 200, body_contains: Optional[str] = None, timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
-    """GET ``url``; healthy when the status is ``expected_status`` and the body holds ``body_contains``."""
-    request = urllib.request.Request(url, method="GET", headers={"User-Agent": "stellaops.deploy health_check"})  # noqa: S310
+def secret_values(checks: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The strings of ``checks`` that no output may show: the userinfo of URLs (and its password) anywhere."""
+    found: set[str] = set()
+    for spec in checks:
+        texts = [spec.get("url")] + list(spec.get("command") or [])
+        for text in texts:
+            for match in _USERINFO_RE.finditer(text if isinstance(text, str) else ""):
+                userinfo = match.group("userinfo")
+                password = userinfo.partition(":")[2]
+                found.update(value for value in (userinfo, password, urllib.parse.unquote(password)) if value)
+    return found
+
+
+def redact_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The checks as they may be shown (the module's invocation): userinfo masked, no_log checks' URL and arguments too."""
+    shown = []
+    for spec in checks:
+        copy = dict(spec)
+        if copy.get("no_log"):
+            if copy.get("url") is not None:
+                copy["url"] = MASK
+            if isinstance(copy.get("command"), list) and copy["command"]:
+                copy["command"] = [redact(str(copy["command"][0]))] + [MASK] * (len(copy["command"]) - 1)
+        else:
+            if isinstance(copy.get("url"), str):
+                copy["url"] = redact(copy["url"])
+            if isinstance(copy.get("command"), list):
+                copy["command"] = [redact(arg) if isinstance(arg, str) else arg for arg in copy["command"]]
+        shown.append(copy)
+    return shown
+
+
+class _Deadline:
+    """Shuts down the sockets it watches when ``seconds`` have passed, so that no read outlasts the attempt."""
+
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
     try:
-        with _opener().open(request, timeout=timeout) as response:
-            status = int(response.status)
+        # the plain socket's shutdown, also under TLS: it wakes a blocked read at once
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _connection(parts: urllib.parse.SplitResult, timeout: float, deadline: _Deadline) -> http.client.HTTPConnection:
+    host = parts.hostname or ""
+    if parts.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    # The socket factory that connect() calls (an instance attribute of http.client since Python 3.4): the
+    # deadline watches the socket from the moment it exists, so it also bounds the TLS handshake that follows.
+    create = connection._create_connection  # type: ignore[attr-defined]
+
+    def watched(*args: Any, **kwargs: Any) -> socket.socket:
+        return deadline.watch(create(*args, **kwargs))
+
+    connection._create_connection = watched  # type: ignore[attr-defined]
+    return connection
+
+
+def _get(url: str, timeout: float, follow_redirects: bool, deadline: _Deadline) -> tuple[int, bytes]:
+    """(status, first bytes of the body) of a GET of ``url``, following redirects when asked."""
+    origin = urllib.parse.urlsplit(url)
+    for _hop in range(_MAX_REDIRECTS + 1):
+        parts = urllib.parse.urlsplit(url)
+        headers = {"User-Agent": "stellaops.deploy health_check", "Accept": "*/*"}
+        # credentials go only to the host they were given for, never to one a redirect names
+        same_origin = (parts.scheme, parts.hostname, parts.port) == (origin.scheme, origin.hostname, origin.port)
+        if origin.username is not None and same_origin:
+            user = urllib.parse.unquote(origin.username)
+            password = urllib.parse.unquote(origin.password or "")
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        connection = _connection(parts, timeout, deadline)
+        try:
+            connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")), headers=headers)
+            response = connection.getresponse()
+            status, location = response.status, response.getheader("Location")
             body = response.read(_BODY_LIMIT)
-    except urllib.error.HTTPError as err:
-        status = int(err.code)
-        body = err.read(_BODY_LIMIT) if err.fp is not None else b""
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        reason = getattr(err, "reason", err)
-        return ProbeResult(False, f"GET {url} failed: {reason}")
+        finally:
+            connection.close()
+        if not (follow_redirects and status in _REDIRECTS and location):
+            return status, body
+        url = urllib.parse.urljoin(url, location)
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise ValueError(f"redirected to {redact(url)}, which is not http or https")
+    raise ValueError(f"more than {_MAX_REDIRECTS} redirects")
+
+
+def probe_http(
+    url: str,
+    expected_status: int = 200,
+    body_contains: Optional[str] = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    follow_redirects: bool = True,
+    shown: Optional[str] = None,
+) -> ProbeResult:
+    """GET ``url``; healthy when the status is ``expected_status`` and the body holds ``body_contains``.
+
+    ``timeout`` bounds the whole attempt (connection, redirects, headers and body); ``shown`` is
+    how messages name the URL (its userinfo masked when not given).
+    """
+    shown = redact(url) if shown is None else shown
+    with _Deadline(timeout) as deadline:
+        try:
+            status, body = _get(url, timeout, follow_redirects, deadline)
+        except (http.client.HTTPException, OSError, ValueError) as err:
+            if deadline.expired or isinstance(err, TimeoutError):
+                return ProbeResult(False, f"GET {shown} did not answer within {timeout:g} s")
+            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
+            return ProbeResult(False, f"GET {shown} failed: {redact(reason)}")
+    if deadline.expired:  # the socket was shut down under a read: what came back is cut short
+        return ProbeResult(False, f"GET {shown} did not answer within {timeout:g} s")
     if status != expected_status:
-        return ProbeResult(False, f"GET {url} returned status {status}, expected {expected_status}", status)
+        return ProbeResult(False, f"GET {shown} returned status {status}, expected {expected_status}", status)
     if body_contains is not None and body_contains not in body.decode("utf-8", "replace"):
-        return ProbeResult(False, f"GET {url} returned status {status} but the body lacks {body_contains!r}", status)
-    return ProbeResult(True, f"GET {url} returned status {status}", status)
+        return ProbeResult(False, f"GET {shown} returned status {status} but the body lacks {body_contains!r}", status)
+    return ProbeResult(True, f"GET {shown} returned status {status}", status)
 
 
 def probe_tcp(host: str, port: int, timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
@@ -90,71 +232,142 @@ def command_runner(run_command: Callable[..., Any], timeout_bin: Optional[str]) 
     return run
 
 
-def probe_command(argv: Sequence[str], timeout: float, run: CommandRunner, expected_rc: int = 0) -> ProbeResult:
-    """Run ``argv`` (no shell) through ``run``; healthy when it exits with ``expected_rc``."""
-    shown = " ".join(argv)
+def probe_command(
+    argv: Sequence[str],
+    timeout: float,
+    run: CommandRunner,
+    expected_rc: int = 0,
+    *,
+    shown: Optional[str] = None,
+    show_output: bool = False,
+) -> ProbeResult:
+    """Run ``argv`` (no shell) through ``run``; healthy when it exits with ``expected_rc``.
+
+    ``shown`` is how messages name the command (its arguments with userinfo masked when not given);
+    the last line of its output is added to a failure only with ``show_output``.
+    """
+    shown = repr(redact(" ".join(argv))) if shown is None else shown
+    program = repr(redact(argv[0]))
     try:
         rc, out, err = run(argv, timeout)
     except FileNotFoundError:
-        return ProbeResult(False, f"command {argv[0]!r} not found")
+        return ProbeResult(False, f"command {program} not found")
     except OSError as exc:
-        return ProbeResult(False, f"command {shown!r} could not run: {exc.strerror or exc}")
+        return ProbeResult(False, f"command {shown} could not run: {exc.strerror or exc}")
     if rc == expected_rc:
-        return ProbeResult(True, f"command {shown!r} exited with {rc}")
+        return ProbeResult(True, f"command {shown} exited with {rc}")
     if rc in (_RC_TIMED_OUT, _RC_KILLED):
-        return ProbeResult(False, f"command {shown!r} did not finish within {timeout:g} s")
+        return ProbeResult(False, f"command {shown} did not finish within {timeout:g} s")
     if rc == _RC_NOT_FOUND and "No such file" in err:
-        return ProbeResult(False, f"command {argv[0]!r} not found")
+        return ProbeResult(False, f"command {program} not found")
     if rc == _RC_CANNOT_RUN and "Permission denied" in err:
-        return ProbeResult(False, f"command {argv[0]!r} is not executable")
-    lines = (err or out).strip().splitlines()
-    tail = f": {lines[-1]}" if lines else ""
-    return ProbeResult(False, f"command {shown!r} exited with {rc}, expected {expected_rc}{tail}")
+        return ProbeResult(False, f"command {program} is not executable")
+    lines = (err or out).strip().splitlines() if show_output else []
+    tail = f": {redact(lines[-1])}" if lines else ""
+    return ProbeResult(False, f"command {shown} exited with {rc}, expected {expected_rc}{tail}")
+
+
+def _number(spec: Mapping[str, Any], name: str, default: Any, kind: type, where: str, low: float, high: float) -> Any:
+    value = spec.get(name)
+    if value is None:
+        return default
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+    if isinstance(value, bool) or number is None or number != number or not low <= number <= high:  # noqa: PLR0124 - NaN
+        raise StellaOpsError(f"{where}: field {name} must be a number from {low:g} to {high:g}, got {value!r}.")
+    return number
+
+
+def _flag(spec: Mapping[str, Any], name: str, default: bool, where: str) -> bool:
+    value = spec.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise StellaOpsError(f"{where}: field {name} must be true or false, got {value!r}.")
+    return value
 
 
 def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
-    """Validate one check and fill in its defaults and name."""
+    """Validate one check and fill in its defaults and name (one sentence for any field of the wrong type)."""
     where = f"health check #{index + 1}"
+    if not isinstance(spec, Mapping):
+        raise StellaOpsError(f"{where} must be a mapping with a field type, got {type(spec).__name__}.")
     kind = spec.get("type")
     if kind not in CHECK_TYPES:
         raise StellaOpsError(f"{where}: field type must be one of {', '.join(CHECK_TYPES)}, got {kind!r}.")
-    timeout = float(spec.get("timeout") or DEFAULT_TIMEOUT)
-    check: dict[str, Any] = {"type": kind, "timeout": timeout}
+    no_log = _flag(spec, "no_log", False, where)
+    check: dict[str, Any] = {"type": kind, "timeout": float(_number(spec, "timeout", DEFAULT_TIMEOUT, float, where, 0.001, 86400)), "no_log": no_log}
     if kind == "http":
         url = spec.get("url")
-        if not url or urllib.parse.urlsplit(str(url)).scheme not in ("http", "https"):
-            raise StellaOpsError(f"{where}: an http check needs field url with an http:// or https:// address, got {url!r}.")
+        if not isinstance(url, str):
+            raise StellaOpsError(f"{where}: an http check needs field url with an http:// or https:// address, got {type(url).__name__}.")
+        shown = MASK if no_log else repr(redact(url))
+        try:
+            parts = urllib.parse.urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+        except ValueError as err:  # an invalid IPv6 literal or port
+            raise StellaOpsError(f"{where}: field url {shown} is not a valid address ({err}).") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StellaOpsError(f"{where}: an http check needs field url with an http:// or https:// address and a host, got {shown}.")
+        body_contains = spec.get("body_contains")
+        if body_contains is not None and not isinstance(body_contains, str):
+            raise StellaOpsError(f"{where}: field body_contains must be a string, got {type(body_contains).__name__}.")
         check.update(
-            url=str(url),
-            expected_status=int(spec.get("expected_status") or 200),
-            body_contains=spec.get("body_contains"),
+            url=url,
+            shown=MASK if no_log else redact(url),
+            expected_status=int(_number(spec, "expected_status", 200, int, where, 100, 599)),
+            body_contains=body_contains,
+            follow_redirects=_flag(spec, "follow_redirects", True, where),
         )
-        default_name = f"http {url}"
+        default_name = f"http check #{index + 1}" if no_log else f"http {check['shown']}"
     elif kind == "tcp":
         port = spec.get("port")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
             raise StellaOpsError(f"{where}: a tcp check needs field port, a number from 1 to 65535, got {port!r}.")
-        check.update(host=str(spec.get("host") or "127.0.0.1"), port=port)
-        default_name = f"tcp {check['host']}:{port}"
+        host = spec.get("host") or "127.0.0.1"
+        if not isinstance(host, str):
+            raise StellaOpsError(f"{where}: field host must be a string, got {type(host).__name__}.")
+        check.update(host=host, port=port)
+        default_name = f"tcp {host}:{port}"
     else:
         argv = spec.get("command")
         if not isinstance(argv, (list, tuple)) or not argv or not all(isinstance(a, str) for a in argv):
             raise StellaOpsError(f"{where}: a command check needs field command, a non-empty list of strings (argv).")
-        check.update(command=list(argv), expected_rc=int(spec.get("expected_rc") or 0))
-        default_name = f"command {argv[0]}"
-    check["name"] = str(spec.get("name") or default_name)
+        program = redact(argv[0])
+        check.update(
+            command=list(argv),
+            shown=repr(program + " " + " ".join([MASK] * (len(argv) - 1)) if len(argv) > 1 else program) if no_log else repr(redact(" ".join(argv))),
+            expected_rc=int(_number(spec, "expected_rc", 0, int, where, 0, 255)),
+            show_output=_flag(spec, "show_output", False, where) and not no_log,
+        )
+        default_name = f"command {program}"
+    name = spec.get("name")
+    if name is not None and not isinstance(name, str):
+        raise StellaOpsError(f"{where}: field name must be a string, got {type(name).__name__}.")
+    check["name"] = name or default_name
     return check
 
 
 def probe(check: Mapping[str, Any], run: Optional[CommandRunner] = None) -> ProbeResult:
     """One attempt of a normalized check; command checks run through ``run``."""
     if check["type"] == "http":
-        return probe_http(check["url"], check["expected_status"], check.get("body_contains"), check["timeout"])
+        return probe_http(
+            check["url"],
+            check["expected_status"],
+            check.get("body_contains"),
+            check["timeout"],
+            follow_redirects=check.get("follow_redirects", True),
+            shown=check.get("shown"),
+        )
     if check["type"] == "tcp":
         return probe_tcp(check["host"], check["port"], check["timeout"])
     if run is None:
         raise StellaOpsError(f"health check {check['name']}: command checks need a command runner.")
-    return probe_command(check["command"], check["timeout"], run, check.get("expected_rc", 0))
+    return probe_command(
+        check["command"], check["timeout"], run, check.get("expected_rc", 0), shown=check.get("shown"), show_output=check.get("show_output", False)
+    )
 
 
 def run_checks(
@@ -171,6 +384,8 @@ def run_checks(
 
     ``run_command`` (see ``command_runner``) runs the command checks.
     """
+    if not checks:
+        raise StellaOpsError("health checks: checks is empty; expected at least one check (an empty list proves nothing).")
     if retries < 1:
         raise StellaOpsError(f"health checks: retries must be at least 1, got {retries}.")
     if interval < 0:

@@ -14,10 +14,14 @@ description:
   - Checks are tried in rounds (one attempt of every check that is not yet healthy per round), so the
     total wait is that of the slowest check, not the sum of all.
   - An V(http) check is healthy when a GET of O(checks[].url) returns O(checks[].expected_status) and, when set,
-    the body contains O(checks[].body_contains). It connects directly, never through a proxy.
+    the body contains O(checks[].body_contains). It connects directly, never through a proxy, and follows
+    redirects unless O(checks[].follow_redirects=false). A C(user:password@) in the URL is sent as basic
+    authentication to that host only, and shown as C(********) in every result and in the module's invocation.
   - A V(tcp) check is healthy when a connection to O(checks[].host):O(checks[].port) opens.
   - A V(command) check is healthy when O(checks[].command) (an argument list, no shell) exits with 0.
     It runs under coreutils C(timeout) when that is installed, so O(checks[].timeout) bounds it.
+    Its output is not shown unless O(checks[].show_output=true).
+  - O(checks[].timeout) bounds a whole attempt, also against a server that answers a byte at a time.
   - The module only probes; it never changes anything and also runs in check mode.
 version_added: 1.0.0
 author:
@@ -74,8 +78,28 @@ options:
         description: Program and arguments to run for V(command); it must exit with 0.
         type: list
         elements: str
+      follow_redirects:
+        description:
+          - Follow redirects (up to 10) and judge the final answer. Set V(false) to check the redirect
+            itself, for example O(checks[].expected_status=302).
+        type: bool
+        default: true
+      show_output:
+        description:
+          - Add the last line of a failing command's output to its message. Off by default, because the
+            output of a probe can hold a secret.
+        type: bool
+        default: false
+      no_log:
+        description:
+          - The check's URL or command arguments are secrets. Results name only the kind of check or the
+            program, and the module's invocation shows C(********) in their place.
+          - Ansible still writes the arguments of a module to the host's syslog; the task keyword
+            C(no_log) keeps them out of it.
+        type: bool
+        default: false
       timeout:
-        description: Seconds one attempt may take.
+        description: Seconds one attempt may take, from connecting to the last byte of the answer.
         type: float
         default: 5
   retries:
@@ -108,6 +132,22 @@ EXAMPLES = r"""
         command: [docker, exec, stellaops-notify-1, wget, -q, -O, /dev/null, http://127.0.0.1:8080/health]
     retries: 15
     interval: 2
+
+- name: Check the login redirect and an endpoint that needs a password
+  stellaops.deploy.health_check:
+    checks:
+      - name: web redirects to the login page
+        type: http
+        url: http://127.0.0.1:8443/
+        expected_status: 302
+        follow_redirects: false
+      - name: metrics with basic authentication (shown as ********)
+        type: http
+        url: "http://monitor:{{ stellaops_metrics_password }}@127.0.0.1:9090/-/healthy"
+      - name: database answers
+        type: command
+        command: [pg_isready, --dbname, "postgresql://app:{{ stellaops_db_password }}@127.0.0.1:5432/stellaops"]
+        no_log: true
 
 - name: Probe without failing, to decide on a rollback
   stellaops.deploy.health_check:
@@ -169,7 +209,9 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._health import (
     CHECK_TYPES,
     command_runner,
+    redact_checks,
     run_checks,
+    secret_values,
     summarize_failures,
 )
 
@@ -205,6 +247,9 @@ def main() -> None:
                     "host": {"type": "str", "default": "127.0.0.1"},
                     "port": {"type": "int"},
                     "command": {"type": "list", "elements": "str"},
+                    "follow_redirects": {"type": "bool", "default": True},
+                    "show_output": {"type": "bool", "default": False},
+                    "no_log": {"type": "bool", "default": False},
                     "timeout": {"type": "float", "default": 5},
                 },
             },
@@ -214,10 +259,14 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
+    # Passwords of URLs are masked wherever Ansible prints this result; the invocation shows the checks redacted.
+    module.no_log_values.update(secret_values(module.params["checks"]))
+    invocation = {"module_args": {**module.params, "checks": redact_checks(module.params["checks"])}}
     try:
         result = HealthCheckManager(module).run()
     except StellaOpsError as err:
-        module.fail_json(msg=str(err))
+        module.fail_json(msg=str(err), invocation=invocation)
+    result["invocation"] = invocation
     if result.get("failed"):
         module.fail_json(**result)
     module.exit_json(**result)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
+import json
 import shutil
 import socket
+import string
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,15 +17,22 @@ from typing import Any
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._health import (
+    ProbeResult,
     command_runner,
     normalize_check,
     probe_command,
     probe_http,
     probe_tcp,
+    redact,
+    redact_checks,
     run_checks,
+    secret_values,
     summarize_failures,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
+from hostile import finishes
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # real commands, bounded by the real coreutils timeout, as the module runs them through run_command
 RUN = command_runner(LocalModule().run_command, shutil.which("timeout"))
@@ -32,13 +42,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # path -> list of (status, body) served in turn; the last one repeats
     script: dict[str, list[tuple[int, bytes]]] = {}
     hits: dict[str, int] = {}
+    redirects: dict[str, str] = {}  # path -> Location sent with its answer
+    required_auth: str | None = None  # the Authorization header every request must carry, else 401
+    seen_auth: list[str | None] = []
 
     def do_GET(self) -> None:
+        self.seen_auth.append(self.headers.get("Authorization"))
         answers = self.script.get(self.path, [(404, b"not found")])
         count = self.hits.get(self.path, 0)
         self.hits[self.path] = count + 1
         status, body = answers[min(count, len(answers) - 1)]
+        if self.required_auth is not None and self.headers.get("Authorization") != self.required_auth:
+            status, body = 401, b"who are you"
         self.send_response(status)
+        if self.path in self.redirects:
+            self.send_header("Location", self.redirects[self.path])
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -49,7 +67,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server() -> Iterator[tuple[str, type[_Handler]]]:
-    handler = type("Handler", (_Handler,), {"script": {}, "hits": {}})
+    handler = type("Handler", (_Handler,), {"script": {}, "hits": {}, "redirects": {}, "seen_auth": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
@@ -130,8 +148,11 @@ def test_tcp_open_and_closed(listening_port: int) -> None:
 def test_command_exit_codes() -> None:
     assert shutil.which("timeout")
     assert probe_command([sys.executable, "-c", "raise SystemExit(0)"], 10, RUN).healthy
-    failed = probe_command([sys.executable, "-c", "import sys; sys.stderr.write('db down\\n'); sys.exit(3)"], 10, RUN)
-    assert not failed.healthy and "exited with 3" in failed.message and failed.message.endswith(": db down")
+    failing = [sys.executable, "-c", "import sys; sys.stderr.write('db ' + 'down\\n'); sys.exit(3)"]
+    failed = probe_command(failing, 10, RUN)
+    assert not failed.healthy and failed.message.endswith("exited with 3, expected 0") and "db down" not in failed.message
+    shown = probe_command(failing, 10, RUN, show_output=True)
+    assert not shown.healthy and shown.message.endswith("exited with 3, expected 0: db down")
     assert probe_command(["/nonexistent/stella-probe"], 10, RUN).message == "command '/nonexistent/stella-probe' not found"
     slow = probe_command([sys.executable, "-c", "import time; time.sleep(5)"], 0.3, RUN)
     assert not slow.healthy and slow.message.endswith("did not finish within 0.3 s")
@@ -208,6 +229,163 @@ def test_invalid_checks_are_clear_errors(spec: dict[str, Any], error: str) -> No
 
 def test_defaults_and_names() -> None:
     check = normalize_check({"type": "tcp", "port": 5432, "host": None, "timeout": None})
-    assert check == {"type": "tcp", "timeout": 5.0, "host": "127.0.0.1", "port": 5432, "name": "tcp 127.0.0.1:5432"}
+    assert check == {"type": "tcp", "timeout": 5.0, "no_log": False, "host": "127.0.0.1", "port": 5432, "name": "tcp 127.0.0.1:5432"}
     with pytest.raises(StellaOpsError, match="retries must be at least 1"):
         run_checks([check], retries=0)
+
+
+# --------------------------------------------------------------------------- hostile peers and secrets (issue 10)
+
+
+class _Trickler:
+    """A real server on 127.0.0.1 that answers every connection one byte every half second, for ever."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.port = self.server.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _address = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(client,), daemon=True).start()
+
+    def _trickle(self, client: socket.socket) -> None:
+        with client:
+            client.recv(65536)
+            client.sendall(self.head)
+            while not self.stop.wait(0.5):
+                try:
+                    client.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"HTTP/1.1 200 OK\r\nX-Slow: ", b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b""],
+    ids=["trickled-headers", "trickled-body", "trickled-status-line"],
+)
+def test_timeout_bounds_the_whole_attempt_against_a_trickling_peer(head: bytes) -> None:
+    trickler = _Trickler(head)
+    try:
+        url = f"http://127.0.0.1:{trickler.port}/health"
+        result = finishes(lambda: probe_http(url, timeout=1.5), seconds=15)
+        assert result == ProbeResult(False, f"GET {url} did not answer within 1.5 s")
+        healthy, results = finishes(lambda: run_checks([{"type": "http", "url": url, "timeout": 1}], retries=2, interval=0), seconds=15)
+        assert not healthy and results[0]["attempts"] == 2 and results[0]["message"].endswith("did not answer within 1 s")
+    finally:
+        trickler.close()
+
+
+def test_a_redirect_is_followed_unless_follow_redirects_is_false(http_server: tuple[str, type[_Handler]]) -> None:
+    base, handler = http_server
+    handler.script["/login"] = [(200, b"login page")]
+    handler.script["/"] = [(302, b"")]
+    handler.redirects = {"/": "/login"}
+    follow = {"type": "http", "url": f"{base}/", "expected_status": 302}
+    assert run_checks([follow], retries=1)[1][0]["message"] == f"GET {base}/ returned status 200, expected 302"
+    healthy, results = run_checks([{**follow, "follow_redirects": False}], retries=1)
+    assert healthy and results[0]["status_code"] == 302
+    assert run_checks([{"type": "http", "url": f"{base}/", "body_contains": "login"}], retries=1)[0]
+
+
+def test_credentials_in_the_url_are_sent_and_never_shown(http_server: tuple[str, type[_Handler]]) -> None:
+    base, handler = http_server
+    handler.script["/private"] = [(200, b"ok")]
+    handler.required_auth = "Basic " + base64.b64encode(b"monitor:s3cr3t/pw").decode()
+    url = base.replace("http://", "http://monitor:s3cr3t%2Fpw@") + "/private"
+    healthy, results = run_checks([{"type": "http", "url": url}], retries=1)
+    assert healthy, results
+    shown = base.replace("http://", "http://********@") + "/private"
+    assert results[0]["name"] == f"http {shown}" and results[0]["message"] == f"GET {shown} returned status 200"
+    wrong = url.replace("s3cr3t", "guess")
+    healthy, results = run_checks([{"type": "http", "url": wrong}], retries=1)
+    assert not healthy and results[0]["status_code"] == 401
+    assert "guess" not in json.dumps(results) and "monitor" not in json.dumps(results)
+    assert "guess" not in summarize_failures(results)
+
+
+def test_credentials_do_not_follow_a_redirect_to_another_host(http_server: tuple[str, type[_Handler]]) -> None:
+    base, handler = http_server
+    other_handler = type("Other", (_Handler,), {"script": {"/landing": [(200, b"ok")]}, "hits": {}, "seen_auth": []})
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), other_handler)
+    threading.Thread(target=other.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+    try:
+        handler.script["/go"] = [(302, b"")]
+        handler.redirects = {"/go": f"http://127.0.0.1:{other.server_address[1]}/landing"}
+        healthy, _results = run_checks([{"type": "http", "url": base.replace("http://", "http://u:p4ss@") + "/go"}], retries=1)
+        assert healthy and other_handler.hits == {"/landing": 1} and other_handler.seen_auth == [None]
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_command_output_and_no_log_arguments_stay_out_of_results() -> None:
+    secret = "hunter2-db-password"
+    # the output holds the secret (built at run time, so that only the URL's userinfo carries it in the arguments)
+    leak = [sys.executable, "-c", "import sys; print('pass' + 'word=hunter2-' + 'db-password'); sys.exit(2)", f"postgresql://app:{secret}@127.0.0.1/db"]
+    healthy, results = run_checks([{"type": "command", "command": leak}], retries=1, run_command=RUN)
+    assert not healthy and results[0]["message"].count("********") == 1
+    hidden = [{"type": "command", "command": [sys.executable, "-c", "import sys; sys.exit(2)", secret], "no_log": True, "show_output": True}]
+    healthy, more = run_checks(hidden, retries=1, run_command=RUN)
+    assert more[0]["message"] == f"command {sys.executable + ' ******** ******** ********'!r} exited with 2, expected 0"
+    for text in (json.dumps(results + more), summarize_failures(results + more)):
+        assert secret not in text and "password=" not in text
+    assert secret_values([{"url": None, "command": leak}]) == {f"app:{secret}", secret}
+    assert redact_checks(hidden)[0]["command"] == [sys.executable, "********", "********", "********"]
+    assert redact_checks([{"type": "command", "command": leak}])[0]["command"][3] == "postgresql://********@127.0.0.1/db"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    user=st.text(alphabet=string.ascii_letters + string.digits + "-._~%!$&'()*+,;=", max_size=12),
+    password=st.text(alphabet=string.ascii_letters + string.digits + "-._~%!$&'()*+,;=:", min_size=1, max_size=16),
+    scheme=st.sampled_from(["http", "https", "postgresql", "redis", "mongodb+srv"]),
+)
+def test_redact_masks_any_userinfo(user: str, password: str, scheme: str) -> None:
+    text = f"--dsn={scheme}://{user}:{password}@db.internal:5432/app?x=1"
+    assert redact(text) == f"--dsn={scheme}://********@db.internal:5432/app?x=1"
+    assert password in secret_values([{"command": ["probe", text]}])
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ({"type": "http", "url": "http://[::1/health"}, "health check #3: field url 'http://[::1/health' is not a valid address (Invalid IPv6 URL)."),
+        ({"type": "http", "url": "http://[::1/health", "no_log": True}, "health check #3: field url ******** is not a valid address"),
+        ({"type": "http", "url": "http://127.0.0.1:99999/"}, "is not a valid address (Port out of range 0-65535)."),
+        ({"type": "http", "url": "http://u:pw@[fe80::1/"}, "field url 'http://********@[fe80::1/' is not a valid address"),
+        ({"type": "http", "url": "http:///nohost"}, "needs field url with an http:// or https:// address and a host"),
+        ({"type": "http", "url": 17}, "needs field url"),
+        ({"type": "http", "url": "http://127.0.0.1/", "timeout": "soon"}, "field timeout must be a number from 0.001 to 86400, got 'soon'."),
+        ({"type": "http", "url": "http://127.0.0.1/", "timeout": float("nan")}, "field timeout must be a number"),
+        ({"type": "http", "url": "http://127.0.0.1/", "expected_status": "ok"}, "field expected_status must be a number from 100 to 599"),
+        ({"type": "http", "url": "http://127.0.0.1/", "follow_redirects": "no"}, "field follow_redirects must be true or false"),
+        ({"type": "http", "url": "http://127.0.0.1/", "body_contains": 5}, "field body_contains must be a string"),
+        ({"type": "command", "command": ["true"], "expected_rc": [0]}, "field expected_rc must be a number from 0 to 255"),
+        ({"type": "command", "command": ["true"], "name": ["x"]}, "field name must be a string"),
+        ({"type": "tcp", "port": 80, "host": 10}, "field host must be a string"),
+        ("http", "health check #3 must be a mapping"),
+    ],
+)
+def test_wrongly_typed_fields_are_one_sentence(spec: Any, error: str) -> None:
+    with pytest.raises(StellaOpsError) as caught:
+        normalize_check(spec, 2)
+    assert error in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_empty_list_of_checks_is_an_error() -> None:
+    with pytest.raises(StellaOpsError, match=r"^health checks: checks is empty; expected at least one check"):
+        run_checks([], retries=1)

@@ -19,7 +19,8 @@ MODULES = ROOT / "plugins" / "modules"
 def run_module(name: str, args: dict[str, Any], tmp_path: Path, *, check_mode: bool = False, seconds: float = 60.0) -> dict[str, Any]:
     """The module's JSON result; fails the test on a traceback, on output that is not JSON, or on a hang."""
     args_file = tmp_path / f"{name}-args.json"
-    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode}}))
+    # the invocation is injected, as INJECT_INVOCATION makes Ansible do: it must hold no secret either
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode, "_ansible_inject_invocation": True}}))
     env = {**os.environ, "PYTHONPATH": str(ROOT / ".build")}
     try:
         proc = subprocess.run(
