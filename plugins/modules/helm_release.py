@@ -71,6 +71,9 @@ options:
     description: How long helm waits for the workloads and hooks (a duration such as C(15m), or seconds).
     type: str
     default: 15m
+  git_dir:
+    description: A checkout of the deploy repository whose commit (C(git rev-parse HEAD)) is returned in RV(git_sha).
+    type: path
   journal_dir:
     description: Deployment journal (M(stellaops.deploy.deployment_journal)) whose job O(job_id) the upgrade moves on.
     type: path
@@ -119,7 +122,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 differs:
-  description: Whether the new manifests or hooks differ from the bookmark revision, or its newest revision is not the bookmark; equal to RV(changed), and kept when a task overrides C(changed).
+  description: >-
+    Whether the new manifests or hooks differ from the bookmark revision, or its newest revision is not the bookmark;
+    equal to RV(changed), and kept when a task overrides C(changed).
   returned: always
   type: bool
   sample: true
@@ -158,6 +163,11 @@ manifest_diff:
   returned: always
   type: str
   sample: "--- stellaops revision 3\n+++ stellaops upgrade\n@@ -10 +10 @@\n-  image: ...@sha256:0a55...\n+  image: ...@sha256:c49b...\n"
+git_sha:
+  description: Commit of O(git_dir), V(unknown) when it is not a git checkout, empty without O(git_dir).
+  returned: always
+  type: str
+  sample: 81dd3530d1afc587abc9d5104ff03a7c2f0104f8
 helm_version:
   description: Version of the helm binary that ran.
   returned: always
@@ -185,6 +195,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     workload_images,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git
 
 
 class ReleaseUpgrade:
@@ -234,6 +245,7 @@ class ReleaseUpgrade:
             "images": workload_images(str(rendered.get("manifest") or "")),
             "manifest_diff": manifest_diff(before, after, before_name, f"{release} upgrade"),
             "helm_version": helm.version,
+            "git_sha": self.git_sha(),
         }
         masked_before, masked_after = masked_pair(before, after)
         result["diff"] = {"before_header": before_name, "after_header": f"{release} upgrade", "before": masked_before, "after": masked_after}
@@ -249,6 +261,12 @@ class ReleaseUpgrade:
         result.update(revision=int(upgraded.get("version") or 0), status=str((upgraded.get("info") or {}).get("status", "")))
         self.journal("completing", details={"revision": result["revision"], "chart_version": result["chart"]["version"]})
         return result
+
+    def git_sha(self) -> str:
+        if not self.params["git_dir"]:
+            return ""
+        rc, out, _err = Git(self.module).in_repo(self.params["git_dir"], ["rev-parse", "HEAD"], what="git rev-parse HEAD", check=False)
+        return out.strip() if rc == 0 and out.strip() else "unknown"
 
     def journal(self, status: str, message: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
         if self.params["journal_dir"] and self.params["job_id"]:
@@ -286,6 +304,7 @@ def main() -> None:
             "atomic": {"type": "bool", "default": True},
             "wait": {"type": "bool", "default": True},
             "timeout": {"type": "str", "default": "15m"},
+            "git_dir": {"type": "path"},
             "journal_dir": {"type": "path"},
             "job_id": {"type": "str"},
         },

@@ -81,7 +81,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 differs:
-  description: Whether the rollback changes the release (the newest revision is not deployed, or its manifests differ from the target); equal to RV(changed), and kept when a task overrides C(changed).
+  description: >-
+    Whether the rollback changes the release (the newest revision is not deployed, or its manifests differ from the target);
+    equal to RV(changed), and kept when a task overrides C(changed).
   returned: always
   type: bool
   sample: true

@@ -66,7 +66,7 @@ class StandInModule:
 
 def upgrade_params(**extra: Any) -> dict[str, Any]:
     return {"chart": str(CHART), "values_files": [str(CHART / "values-dev.yaml")], "values": {}, "secret_values": {},
-            "install": False, "atomic": True, "wait": True, "timeout": "15m", "journal_dir": None, "job_id": None, **extra}
+            "install": False, "atomic": True, "wait": True, "timeout": "15m", "git_dir": None, "journal_dir": None, "job_id": None, **extra}
 
 
 def manifest_answers(history_text: str) -> dict[str, Any]:
