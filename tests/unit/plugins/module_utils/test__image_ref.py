@@ -127,7 +127,7 @@ def test_every_docker_hub_spelling_is_one_repository(path: str, hub: str) -> Non
         spellings = [path, f"library/{path}"]
     else:
         spellings = [hub + path]
-    first = path.split("/")[0]
+    first = path.split("/", maxsplit=1)[0]
     if hub == "" and "/" in path and ("." in first):
         return  # the first segment names a registry, not a Docker Hub path
     for spelling in spellings:
