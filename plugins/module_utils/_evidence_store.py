@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protoco
 
 from ._errors import StellaOpsError
 from ._s3 import S3Location, check_bucket, iter_objects, make_client, stream_sha256, translate_error
+from ._safe_load import display_name, open_regular
 
 CHUNK_SIZE = 1 << 20
 DEFAULT_WORKERS = 8
@@ -65,10 +66,11 @@ def partition_of(key: str, depth: int) -> str:
     return "/".join(parts[:depth]) or ROOT_PARTITION
 
 
-def _file_sha256(path: str) -> tuple[str, int]:
+def _file_sha256(path: str, what: str = "file") -> tuple[str, int]:
+    """SHA-256 and size of the regular file ``path`` (a FIFO, a device or a final link is refused, never opened)."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb", buffering=0) as handle:
+    with open(open_regular(path, what, follow_symlinks=False), "rb", buffering=0) as handle:
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
         while True:
@@ -81,7 +83,13 @@ def _file_sha256(path: str) -> tuple[str, int]:
 
 
 class DirectoryStore:
-    """Bundles are the regular files (and symbolic links) under ``path``; keys use ``/``."""
+    """Bundles are the regular files under ``path``; keys use ``/``.
+
+    A symbolic link counts as the file it names only while that file is inside the store: one that
+    leaves the store, or names anything but a regular file, is listed as a bundle that cannot be read,
+    so a baseline or a verification that meets it fails and says which key. Subdirectories reached
+    through a link are not entered. A name that is not UTF-8 stops the listing with one sentence.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = os.path.realpath(os.path.expanduser(path))
@@ -109,6 +117,7 @@ class DirectoryStore:
                 self._walk_error(exc)
             files = []
             for entry in entries:
+                self._check_name(prefix + entry.name)
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((prefix + entry.name + "/", entry.path))
                 else:
@@ -116,17 +125,34 @@ class DirectoryStore:
             for entry in reversed(files):
                 key = prefix + entry.name
                 try:
-                    info = entry.stat()
+                    info = os.stat(self._inside(key))
                     yield Bundle(key, info.st_size, f"{info.st_size}:{info.st_mtime_ns}:{info.st_ino}")
-                except OSError:
-                    yield Bundle(key, 0, "")
+                except (OSError, StellaOpsError):
+                    yield Bundle(key, 0, "")  # sha256() names what is wrong with it
+
+    def _check_name(self, key: str) -> None:
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StellaOpsError(
+                f"The evidence directory {self.path} holds {display_name(key)!r}, a name that is not UTF-8; rename it (keys are UTF-8 text)."
+            ) from None
+
+    def _inside(self, key: str) -> str:
+        """The real path of ``key``, which must stay inside the store after every link is followed."""
+        path = os.path.join(self.path, *key.split("/"))
+        real = os.path.realpath(path)
+        if real != self.path and os.path.commonpath([real, self.path]) != self.path:
+            raise StellaOpsError(f"{display_name(key)} leads to {display_name(real)}, outside the evidence directory; links must stay in the store.")
+        return real
 
     @staticmethod
     def _walk_error(exc: OSError) -> None:
         raise StellaOpsError(f"Cannot list the evidence directory {exc.filename}: {exc.strerror}.")
 
     def sha256(self, key: str) -> tuple[str, int]:
-        return _file_sha256(os.path.join(self.path, *key.split("/")))
+        self._check_name(key)
+        return _file_sha256(self._inside(key), f"bundle {key}")
 
 
 class S3Store:
@@ -211,7 +237,7 @@ def _hash_batch(store: EvidenceStore, batch: list[Bundle]) -> list[HashResult]:
             digest, size = store.sha256(bundle.key)
             results.append(HashResult(bundle.key, size, bundle.identity, digest))
         except StellaOpsError as err:
-            results.append(HashResult(bundle.key, bundle.size, bundle.identity, "", str(err)))
+            results.append(HashResult(bundle.key, bundle.size, bundle.identity, "", str(err).rstrip(".")))
         except OSError as err:
             results.append(HashResult(bundle.key, bundle.size, bundle.identity, "", err.strerror or str(err)))
     return results
