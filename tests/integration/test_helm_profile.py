@@ -228,6 +228,7 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
     assert host_result(rolled, "Require every workload to run the images of the target revision").get("failed") is not True
     job = target.jobs()[-1]
     assert job["status"] == "completed" and job["rollback_of"] == target.jobs()[1]["id"] and job["details"]["revision"] == 7
+    assert job["release_id"] == "2025.09.1-stable" and job["previous_release_id"] == "2025.09.2-stable"
 
     # A second rollback goes nowhere new: the last deployed revision already runs.
     again = target.rollback()
