@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._journal import Journal
 from ._runner import ModuleLike, ToolRunner
 
 PENDING_PREFIX = "pending-"
@@ -251,6 +252,21 @@ def manifest_diff(before: str, after: str, before_name: str, after_name: str) ->
             tofile=after_name,
         )
     )
+
+
+def compared(before: str, after: str, before_name: str, after_name: str) -> dict[str, Any]:
+    """What a Helm module returns of a comparison: the unified diff and Ansible's diff, Secret values masked."""
+    masked_before, masked_after = masked_pair(before, after)
+    return {
+        "manifest_diff": manifest_diff(before, after, before_name, after_name),
+        "diff": {"before_header": before_name, "after_header": after_name, "before": masked_before, "after": masked_after},
+    }
+
+
+def journal_step(params: Mapping[str, Any], status: str, message: Optional[str] = None, details: Optional[Mapping[str, Any]] = None) -> None:
+    """Move the caller's journal job (options journal_dir and job_id), when it gave one."""
+    if params.get("journal_dir") and params.get("job_id"):
+        Journal(str(params["journal_dir"])).transition(str(params["job_id"]), status, message=message, details=details)
 
 
 def normalized(text: str) -> str:

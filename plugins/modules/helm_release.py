@@ -176,25 +176,24 @@ helm_version:
 """
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     HELM_TARGET_SPEC,
     check_duration,
+    compared,
     helm_from_params,
     hooks_text,
+    journal_step,
     last_deployed,
-    manifest_diff,
-    masked_pair,
     merge_values,
     normalized,
     pending_message,
     stuck_pending,
     workload_images,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
 from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git
 
 
@@ -243,23 +242,21 @@ class ReleaseUpgrade:
             "status": "planned" if changed else "unchanged",
             "chart": {"name": metadata.get("name", ""), "version": metadata.get("version", ""), "app_version": metadata.get("appVersion", "")},
             "images": workload_images(str(rendered.get("manifest") or "")),
-            "manifest_diff": manifest_diff(before, after, before_name, f"{release} upgrade"),
             "helm_version": helm.version,
             "git_sha": self.git_sha(),
+            **compared(before, after, before_name, f"{release} upgrade"),
         }
-        masked_before, masked_after = masked_pair(before, after)
-        result["diff"] = {"before_header": before_name, "after_header": f"{release} upgrade", "before": masked_before, "after": masked_after}
         if self.module.check_mode or not changed:
             return result
-        self.journal("preparing")
-        self.journal("running")
+        journal_step(self.params, "preparing")
+        journal_step(self.params, "running")
         try:
             upgraded = helm.upgrade(release, p["chart"], p["values_files"], values, install=p["install"],
                                     wait=p["wait"], atomic=p["atomic"], timeout=timeout)
         except StellaOpsError as err:
             raise self.failed(helm, err, bookmark) from None
         result.update(revision=int(upgraded.get("version") or 0), status=str((upgraded.get("info") or {}).get("status", "")))
-        self.journal("completing", details={"revision": result["revision"], "chart_version": result["chart"]["version"]})
+        journal_step(self.params, "completing", details={"revision": result["revision"], "chart_version": result["chart"]["version"]})
         return result
 
     def git_sha(self) -> str:
@@ -267,10 +264,6 @@ class ReleaseUpgrade:
             return ""
         rc, out, _err = Git(self.module).in_repo(self.params["git_dir"], ["rev-parse", "HEAD"], what="git rev-parse HEAD", check=False)
         return out.strip() if rc == 0 and out.strip() else "unknown"
-
-    def journal(self, status: str, message: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
-        if self.params["journal_dir"] and self.params["job_id"]:
-            Journal(self.params["journal_dir"]).transition(self.params["job_id"], status, message=message, details=details)
 
     def failed(self, helm: Any, err: StellaOpsError, bookmark: Any) -> StellaOpsError:
         """The upgrade's failure with what the history says now (failed revision, atomic rollback), journalled."""
@@ -284,10 +277,10 @@ class ReleaseUpgrade:
         failed_revision = next((r.revision for r in reversed(after) if r.status == "failed"), None)
         details = {"failed_revision": failed_revision, "revision": now.revision if now else None}
         if rolled:
-            self.journal("rolling_back", message=message)
-            self.journal("rolled_back", details=details)
+            journal_step(self.params, "rolling_back", message=message)
+            journal_step(self.params, "rolled_back", details=details)
         else:
-            self.journal("failed", message=message, details=details)
+            journal_step(self.params, "failed", message=message, details=details)
         return StellaOpsError(message, history=[r.to_dict() for r in after], rolled_back=rolled,
                               bookmark=bookmark.to_dict() if bookmark else None)
 

@@ -129,7 +129,7 @@ helm_version:
   sample: 3.18.0
 """
 
-from typing import Any, Optional
+from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
@@ -137,18 +137,17 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     HELM_TARGET_SPEC,
     RAN_STATUSES,
     check_duration,
+    compared,
     find_revision,
     helm_from_params,
     image_digests,
+    journal_step,
     last_deployed,
-    manifest_diff,
-    masked_pair,
     normalized,
     pending_message,
     stuck_pending,
     workload_images,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
 
 
 class ReleaseRollback:
@@ -182,7 +181,6 @@ class ReleaseRollback:
         after = normalized(helm.manifest(release, target.revision))
         changed = current.status != "deployed" or before != after
         before_name, after_name = f"{release} revision {current.revision}", f"{release} revision {target.revision}"
-        masked_before, masked_after = masked_pair(before, after)
         result: dict[str, Any] = {
             "changed": changed,
             "differs": changed,
@@ -192,27 +190,22 @@ class ReleaseRollback:
             "recovered": pending.to_dict() if pending else None,
             "images": workload_images(after),
             "digests": image_digests(workload_images(after)),
-            "manifest_diff": manifest_diff(before, after, before_name, after_name),
             "helm_version": helm.version,
-            "diff": {"before_header": before_name, "after_header": after_name, "before": masked_before, "after": masked_after},
+            **compared(before, after, before_name, after_name),
         }
         if self.module.check_mode or not changed:
             return result
-        self.journal("preparing")
-        self.journal("running")
+        journal_step(self.params, "preparing")
+        journal_step(self.params, "running")
         try:
             helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout)
         except StellaOpsError as err:
-            self.journal("failed", message=str(err))
+            journal_step(self.params, "failed", message=str(err))
             raise
         newest = helm.history(release)[-1]
         result.update(revision=newest.revision, status=newest.status)
-        self.journal("completing", details={"revision": newest.revision})
+        journal_step(self.params, "completing", details={"revision": newest.revision})
         return result
-
-    def journal(self, status: str, message: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
-        if self.params["journal_dir"] and self.params["job_id"]:
-            Journal(self.params["journal_dir"]).transition(self.params["job_id"], status, message=message, details=details)
 
 
 def main() -> None:
