@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +123,53 @@ def test_export_schema_matches_published_files(tmp_path: Path) -> None:
     out = tmp_path / "schema.json"
     assert tool("export-release-schema", "-o", str(out)).returncode == 0
     assert out.read_text() == (ROOT / "docs" / "schemas" / "release-manifest.schema.json").read_text()
+
+
+# --------------------------------------------------------------------------- hostile files (issue 10)
+
+ALIAS_BOMB = "".join(
+    f"  {chr(ord('a') + i)}: &{chr(ord('a') + i)} [{', '.join([repr('lol')] * 9 if i == 0 else ['*' + chr(ord('a') + i - 1)] * 9)}]\n" for i in range(9)
+)
+
+
+def bounded_tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A tool run with at most 1 GiB of address space and 60 s: an input that exhausts either fails the test only."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    proc = subprocess.run([sys.executable, str(TOOLS / name), *args], capture_output=True, text=True, check=False, timeout=60, preexec_fn=limit)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "fragment"),
+    [
+        (f"x:\n{ALIAS_BOMB}release:\n  version: *i\n  channel: edge\n  components: [{{name: a, image: x/a:1}}]\n", 1, "YAML an anchor &a at line 2"),
+        ("release:\n  version: '2025.10.0'\n  channel: edge\n  components:\n  - " + "[" * 100_000 + "]" * 100_000 + "\n", 1, "YAML is nested more than 64"),
+        ("release:\n  version: \"2025.10.0\\n\"\n  channel: edge\n  components: [{name: a, image: x/a:1}]\n", 1, "release.version is '2025.10.0\\n'"),
+        ("release:\n  version: '2025.9.0'\n  channel: edge\n  components: [{name: a, image: x/a:1}]\n", 1, "but the file name says '2025.10.0'"),
+    ],
+    ids=["alias-bomb", "deep-nesting", "trailing-newline", "file-name-version"],
+)
+def test_validate_refuses_hostile_manifests_in_one_line(tmp_path: Path, content: str, code: int, fragment: str) -> None:
+    path = tmp_path / "2025.10.0-edge.yaml"
+    path.write_text(content)
+    proc = bounded_tool("validate-release-manifest", str(path))
+    assert proc.returncode == code, proc.stderr[-500:]
+    assert proc.stderr.count("\n") == 1 and fragment in proc.stderr and proc.stderr.startswith(f"validate-release-manifest: {path}: ")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_validate_and_export_refuse_special_files_at_once(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "2025.10.0-edge.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    expected = "a FIFO" if kind == "fifo" else "a character device"
+    proc = bounded_tool("validate-release-manifest", str(path))
+    assert proc.returncode == 2 and proc.stderr == f"validate-release-manifest: {path}: release manifest is {expected}; expected a regular file.\n"
+    proc = bounded_tool("export-release-schema", "--check", str(path))
+    assert proc.returncode == 2 and proc.stderr == f"export-release-schema: {path}: schema file is {expected}; expected a regular file.\n"
