@@ -353,8 +353,9 @@ class HelmRunner(ToolRunner):
 
     def explain(self, output: str, what: str) -> str:
         lines = [line.strip() for line in (output or "").strip().splitlines() if line.strip()]
-        reason = next((line for line in reversed(lines) if line.startswith("Error:")), lines[-1] if lines else "no output")
-        reason = reason.removeprefix("Error: ").rstrip(".")
+        # helm's error is its last "Error:" line and the lines of detail under it (a hook's failure, for one)
+        start = max((i for i, line in enumerate(lines) if line.startswith("Error:")), default=max(len(lines) - 1, 0))
+        reason = " ".join(lines[start:]).removeprefix("Error: ").rstrip(".") or "no output"
         if "cluster unreachable" in reason or "connection refused" in reason or "no such host" in reason or "i/o timeout" in reason:
             return f"The Kubernetes API server of {self.target.describe()} is unreachable ({reason}); nothing was changed."
         return f"{what} failed: {reason}."

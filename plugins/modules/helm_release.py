@@ -270,11 +270,11 @@ class ReleaseUpgrade:
         after = helm.history(self.params["release"])
         now = last_deployed(after)
         newest = after[-1] if after else None
-        where = f" Newest revision {newest.revision} is {newest.status}" if newest else ""
-        back = f"; revision {now.revision} ({now.chart}) is deployed" if now else ""
         rolled = bool(bookmark and now and newest and now.revision == newest.revision and newest.revision > bookmark.revision)
-        message = f"{str(err).rstrip('.')}.{where}{back}."
         failed_revision = next((r.revision for r in reversed(after) if r.status == "failed"), None)
+        failed = f" Revision {failed_revision} failed;" if failed_revision else ""
+        deployed = f" revision {now.revision} is deployed ({now.description or now.chart})." if now else " no revision is deployed."
+        message = f"{str(err).rstrip('.')}.{failed}{deployed}"
         details = {"failed_revision": failed_revision, "revision": now.revision if now else None}
         if rolled:
             journal_step(self.params, "rolling_back", message=message)

@@ -64,6 +64,8 @@ class HelmTarget:
             "helm_upgrade_kubeconfig": str(emulator.kubeconfig),
             "helm_upgrade_kube_context": emulator.context,
             "helm_upgrade_namespace": NAMESPACE,
+            "helm_upgrade_release_name": "stellaops",
+            "helm_upgrade_chart": str(ROOT / "deploy" / "helm" / "stellaops"),
             "helm_upgrade_environment": "stage",
             "helm_upgrade_helm_path": self.helm,
             "helm_upgrade_journal_dir": str(self.journal_dir),

@@ -254,6 +254,22 @@ def test_unreachable_api_server_is_one_sentence() -> None:
     assert str(err.value).endswith("; nothing was changed.")
 
 
+def test_a_failure_keeps_the_detail_lines_under_helms_error() -> None:
+    said = ("level=WARN msg=\"upgrade failed\"\nError: UPGRADE FAILED: release stellaops failed, and has been rolled back due to atomic being set: "
+            "pre-upgrade hooks failed: 1 error occurred:\n\t* job stellaops-migrations failed: BackoffLimitExceeded\n\n")
+    module = StandInModule("3.18.0", [(("upgrade",), (1, "", said))])
+    with pytest.raises(StellaOpsError) as err:
+        HelmRunner(module, TARGET).upgrade("stellaops", "/c", [], {}, install=False, wait=True, atomic=True, timeout="15m")
+    assert str(err.value) == ("helm upgrade stellaops failed: UPGRADE FAILED: release stellaops failed, and has been rolled back due to atomic being set: "
+                              "pre-upgrade hooks failed: 1 error occurred: * job stellaops-migrations failed: BackoffLimitExceeded.")
+
+
+def test_history_reads_every_revision() -> None:
+    module = StandInModule("3.18.0", [(("history",), (0, "[]", ""))])
+    HelmRunner(module, TARGET).history("stellaops")
+    assert module.calls[-1][:7] == [HELM, "history", "stellaops", "--output", "json", "--max", "100000"]
+
+
 def test_rollback_waits_with_its_timeout() -> None:
     module = StandInModule("3.18.0", [(("rollback",), (0, "Rollback was a success!", ""))])
     HelmRunner(module, TARGET).rollback("stellaops", 4, wait=True, timeout="10m")

@@ -136,7 +136,7 @@ def test_a_failed_atomic_upgrade_is_journalled_as_rolled_back(tmp_path: Path) ->
     with pytest.raises(StellaOpsError) as err:
         ReleaseUpgrade(module).run()
     assert err.value.details["rolled_back"] is True
-    assert "Newest revision 4 is deployed" in str(err.value)
+    assert str(err.value).endswith("job failed. Revision 3 failed; revision 4 is deployed (stellaops-1.0.0).")
     recorded = journal.get(job["id"])
     assert recorded["status"] == "rolled_back" and recorded["details"] == {"failed_revision": 3, "revision": 4}
 
