@@ -20,7 +20,7 @@ description:
     for V(below)).
   - The task fails when the verdict is V(abort) or V(rollback); the message names the gate, the query and
     the value it saw, and RV(verdict) says which, so that a C(rescue) can route the traffic back.
-  - With O(validate_only) every query runs once and nothing is judged: a PromQL error or an unreachable
+  - With O(validate_only) every query runs once and nothing is judged; a PromQL error or an unreachable
     Prometheus fails the task before any traffic moves.
   - The module only reads; it runs the same in check mode.
 version_added: 1.1.0
@@ -48,7 +48,7 @@ options:
     type: str
     required: true
   bearer_token:
-    description: Token sent as C(Authorization: Bearer) to Prometheus or a proxy in front of it; never returned.
+    description: Token sent as an C(Authorization) bearer token to Prometheus or a proxy in front of it; never returned.
     type: str
   timeout:
     description: Seconds one query may take.

@@ -25,10 +25,8 @@ description:
 version_added: 1.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
-extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
 requirements:
-  - kubernetes >= 24.2.0 (Python library)
+  - kubernetes (the Python client) on the host that runs the module
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -42,6 +40,12 @@ attributes:
     description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
+  kubeconfig:
+    description: Kubeconfig file; C(KUBECONFIG) or C(~/.kube/config) when omitted.
+    type: path
+  kube_context:
+    description: Kubeconfig context; the current one when omitted.
+    type: str
   router:
     description: V(nginx) for the NGINX ingress canary annotations, V(gateway) for Gateway API HTTPRoute weights.
     type: str
@@ -128,7 +132,7 @@ EXAMPLES = r"""
     main_ingress: {name: stellaops, namespace: stellaops-prod}
     green_service: {name: stellaops-green-scanner-web, namespace: stellaops-green, port: 8444}
     kubeconfig: ~/.kube/config
-    context: prod
+    kube_context: prod
 
 - name: Immediate rollback through the Gateway API route (green backend removed)
   stellaops.deploy.traffic_weight:
@@ -169,10 +173,7 @@ diff:
 
 from typing import Any, Optional
 
-from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._journal import format_time, utc_now
 from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
@@ -190,10 +191,15 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
 )
 
 try:
+    from kubernetes import config as kube_config
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
     from urllib3.exceptions import HTTPError as TransportError
-except ImportError:  # reported by AnsibleK8SModule's requirement check
-    DynamicApiError = NotFoundError = ResourceNotFoundError = TransportError = Exception  # type: ignore[misc,assignment]
+
+    HAS_KUBERNETES = True
+except ImportError:
+    HAS_KUBERNETES = False
 
 
 def _backend(raw: dict[str, Any]) -> Backend:
@@ -207,37 +213,54 @@ def _api_error(error: Exception, what: str) -> StellaOpsError:
     return StellaOpsError(f"The API server refused to {what} (HTTP {status}): {' '.join(str(detail).split())[:300]}")
 
 
+def dynamic_client(kubeconfig: Optional[str], context: Optional[str]) -> Any:
+    if not HAS_KUBERNETES:
+        raise StellaOpsError("traffic_weight needs the 'kubernetes' Python package on the host that runs it.")
+    try:
+        return DynamicClient(kube_config.new_client_from_config(config_file=kubeconfig, context=context))
+    except (ConfigException, OSError) as err:
+        raise StellaOpsError(f"Cannot load the kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: {err}.") from None
+    except TransportError as err:
+        raise StellaOpsError(f"The API server of context {context or '(current)'} does not answer: {' '.join(str(err).split())[:200]}") from None
+
+
 class TrafficWeight:
-    def __init__(self, module: AnsibleK8SModule) -> None:
+    def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params = module.params
-        self.client = get_api_client(module=module)
+        self.host = ""
+        self.client = dynamic_client(self.params["kubeconfig"], self.params["kube_context"])
+        self.host = self.client.configuration.host
+        # check mode: the same requests as a server-side dry run
+        self.dry_run = {"dry_run": "All"} if module.check_mode else {}
         self.now = format_time(utc_now())
 
     def _resource(self, kind: str, api_version: str) -> Any:
         try:
-            return self.client.resource(kind, api_version)
+            return self.client.resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError:
             raise StellaOpsError(f"The API server does not serve {kind} ({api_version}); is that API installed in the cluster?") from None
         except TransportError as error:
-            raise StellaOpsError(f"The API server {self.client.configuration.host} does not answer: {' '.join(str(error).split())[:200]}") from None
+            raise StellaOpsError(f"The API server {self.host} does not answer: {' '.join(str(error).split())[:200]}") from None
 
     def _get(self, kind: str, api_version: str, name: str, namespace: str) -> Optional[dict[str, Any]]:
         resource = self._resource(kind, api_version)
         try:
-            return self.client.get(resource, name=name, namespace=namespace).to_dict()
+            return resource.get(name=name, namespace=namespace).to_dict()
         except NotFoundError:
             return None
         except DynamicApiError as error:
             raise _api_error(error, f"read {kind} {name} in {namespace}") from None
+        except TransportError as error:
+            raise StellaOpsError(f"The API server {self.host} does not answer: {' '.join(str(error).split())[:200]}") from None
 
     def _call(self, verb: str, kind: str, api_version: str, what: str, body: Any = None, **kwargs: Any) -> None:
         resource = self._resource(kind, api_version)
         try:
             if verb == "delete":
-                self.client.delete(resource, **kwargs)
+                resource.delete(**kwargs, **self.dry_run)
             else:
-                getattr(self.client, verb)(resource, body, **kwargs)
+                getattr(resource, verb)(body=body, **kwargs, **self.dry_run)
         except DynamicApiError as error:
             raise _api_error(error, what) from None
 
@@ -326,9 +349,10 @@ class TrafficWeight:
 def main() -> None:
     service = {"name": {"type": "str", "required": True}, "namespace": {"type": "str", "required": True}, "port": {"type": "int", "required": True}}
     named = {"name": {"type": "str", "required": True}, "namespace": {"type": "str", "required": True}}
-    module = AnsibleK8SModule(
+    module = AnsibleModule(
         argument_spec={
-            **AUTH_ARG_SPEC,
+            "kubeconfig": {"type": "path"},
+            "kube_context": {"type": "str"},
             "router": {"type": "str", "choices": list(ROUTERS), "required": True},
             "state": {"type": "str", "choices": ["present", "absent", "promoted"], "default": "present"},
             "weight": {"type": "int"},
@@ -342,7 +366,7 @@ def main() -> None:
     )
     try:
         result = TrafficWeight(module).run()
-    except (StellaOpsError, CoreException) as err:
+    except StellaOpsError as err:
         module.fail_json(msg=str(err))
     module.exit_json(**result)
 
