@@ -97,6 +97,7 @@ def test_upgrade_through_ansible_runner_with_the_survey_answers(fleet: Fleet, tm
     answers = survey_answers("Stella Ops upgrade", {"channel": "edge", "release": "2025.11.0", "stellaops_serial": "1"}, tmp_path)
     answers["stellaops_report_dir"] = str(reports)
     fleet.clean()
+    (tmp_path / "runner").mkdir()
     result = ansible_runner.run(
         private_data_dir=str(tmp_path / "runner"),
         project_dir=str(ROOT),
