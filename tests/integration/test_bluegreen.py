@@ -166,14 +166,14 @@ def test_decommission_waits_for_the_observation_window(cluster: KubeEmulator, sa
     wait_for_value(sandbox, error_rate(namespace))
     cutover = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, helm_bluegreen_instant_cutover=True)
     assert cutover.rc == 0, cutover.failure_messages or cutover.stderr[-2000:]
-    cluster = {"helm_bluegreen_kubeconfig": str(cluster.kubeconfig), "helm_bluegreen_kube_context": cluster.context}
+    access = {"helm_bluegreen_kubeconfig": str(cluster.kubeconfig), "helm_bluegreen_kube_context": cluster.context}
     env = {"KUBECONFIG": str(cluster.kubeconfig)}
-    early = playbook_runner("playbooks/decommission_blue.yml", extra_vars=cluster, env=env, timeout=300)
+    early = playbook_runner("playbooks/decommission_blue.yml", extra_vars=access, env=env, timeout=300)
     assert early.rc == 2
     [message] = early.failure_messages
     assert message.startswith("Blue stays: green has had all the traffic only since 20") and message.endswith("the observation window is 72 hours.")
     assert get(cluster, "ingress", "stellaops", "stellaops-prod") is not None
-    done = playbook_runner("playbooks/decommission_blue.yml", extra_vars={**cluster, "helm_bluegreen_observation_hours": 0}, env=env, timeout=300)
+    done = playbook_runner("playbooks/decommission_blue.yml", extra_vars={**access, "helm_bluegreen_observation_hours": 0}, env=env, timeout=300)
     assert done.rc == 0, done.failure_messages or done.stderr[-2000:]
     promoted = get(cluster, "ingress", "stellaops-canary", "stellaops-green")
     assert promoted is not None and "nginx.ingress.kubernetes.io/canary" not in promoted["metadata"].get("annotations", {})
