@@ -64,7 +64,7 @@ class RespReader:
             return None if size < 0 else self._exact(size).decode("utf-8", "replace")
         if kind == b"*":
             count = int(rest)
-            return None if count < 0 else [self.reply() for _ in range(count)]
+            return None if count < 0 else [self.reply() for _item in range(count)]
         raise StellaOpsError(f"Redis sent a reply this client does not know (starts with {kind!r}).")
 
 
