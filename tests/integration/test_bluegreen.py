@@ -47,12 +47,12 @@ def get(emulator: KubeEmulator, kind: str, name: str, namespace: str) -> dict[st
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-def install_blue(emulator: KubeEmulator, sandbox: dict[str, Any], router: str) -> None:
+def install_blue(emulator: KubeEmulator, sandbox: dict[str, Any], router: str, helm: str = "helm") -> None:
     manifest = yaml.safe_load(Path(sandbox["manifests"]["2025.09.0-stable"]).read_text())["release"]
     values = {"ingress": {"enabled": router == "nginx"}, "services": {c["name"]: {"image": c["image"]} for c in manifest["components"]}}
     values_file = emulator.kubeconfig.parent / "blue-values.json"
     values_file.write_text(json.dumps(values))
-    done = run_killable([str(TOOLS / "helm"), "install", "stellaops", str(CHART), "-n", "stellaops-prod", "--create-namespace",
+    done = run_killable([str(TOOLS / helm), "install", "stellaops", str(CHART), "-n", "stellaops-prod", "--create-namespace",
                          "-f", str(CHART / "values-prod.yaml"), "-f", str(values_file), "--wait", "--timeout", "60s"],
                         env=emulator.env(), timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -205,3 +205,18 @@ def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], me
     assert get(cluster, "namespace", "stellaops-green", "default") is None
     assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None
 
+
+
+def test_progression_and_rollback_on_helm_4(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    """Blue and green installed by Helm 4 (server-side apply, kstatus wait): the steps, then the immediate rollback."""
+    install_blue(cluster, sandbox, "nginx", helm="helm4")
+    namespace = drive(sandbox, requests_per_second=40, duration_seconds=300)
+    wait_for_value(sandbox, error_rate(namespace))
+    helm4 = {"helm_bluegreen_helm_path": str(TOOLS / "helm4")}
+    result = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, **helm4)
+    assert result.rc == 0, result.failure_messages or result.stderr[-2000:]
+    assert weights(result) == [10, 25, 50, 100]
+    assert result.result("Green release, with the category A migrations in its pre-install and pre-upgrade hook")["status"] == "deployed"
+    assert green_weight(cluster, "nginx") == 100
+    rollback = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, helm_bluegreen_rollback=True, **helm4)
+    assert rollback.rc == 0 and green_weight(cluster, "nginx") is None
