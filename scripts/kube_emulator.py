@@ -77,6 +77,8 @@ VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update
 REPLAY_EVENTS = 2000
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Boolean query parameters as Go's strconv.ParseBool reads them (the Python client sends "True").
+GO_TRUE = ("1", "t", "T", "true", "TRUE", "True")
 # The API server's limits: a request body, and the data of one Secret or ConfigMap.
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
 MAX_DATA_BYTES = 1024 * 1024
@@ -898,7 +900,7 @@ class Emulator(kmock.KubernetesScaffold):
         target = self.target(path)
         query = raw.query
         dry_run = query.get("dryRun") == "All"
-        if method == "GET" and query.get("watch") in ("true", "1"):
+        if method == "GET" and query.get("watch") in GO_TRUE:
             return await self.watch(raw, target)
         if method == "GET":
             return _json(self.read(target, query))
@@ -1032,7 +1034,7 @@ class Emulator(kmock.KubernetesScaffold):
             return (target.name is None or meta["name"] == target.name) and self.store.matches(event.obj, labels, field_selector)
 
         snapshot_revision = self.store.revision
-        initial_events = query.get("sendInitialEvents") == "true"
+        initial_events = query.get("sendInitialEvents") in GO_TRUE
         if initial_events or since in ("", "0"):
             first = [WatchEvent(int(obj["metadata"]["resourceVersion"]), target.rtype.key, "ADDED", obj) for obj in self.selected(target, query)]
         else:
