@@ -13,7 +13,7 @@ description:
   - Runs C(helm rollback) to O(revision), or by default to the bookmark, the last I(deployed) revision of the
     history. It never goes blindly to "the previous revision", which after a failed upgrade can be a failed one;
     a failed or pending revision is refused as a target.
-  - A release stuck in C(pending-*) is refused with its name and revision unless O(recover_pending=true):
+  - A release stuck in C(pending-*) is refused with its name and revision unless O(recover_pending=true);
     recovering it is the operator's choice, made once no helm process still works on the release.
   - RV(changed) comes from a comparison of the newest revision (its status and manifests) with the target's;
     check mode makes the same comparison and stops before C(helm rollback).
