@@ -275,7 +275,7 @@ def _number(spec: Mapping[str, Any], name: str, default: Any, kind: type, where:
         number = kind(value)
     except (TypeError, ValueError, OverflowError):
         number = None
-    if isinstance(value, bool) or number is None or number != number or not low <= number <= high:  # noqa: PLR0124 - NaN
+    if isinstance(value, bool) or number is None or not low <= number <= high:  # NaN fails the range too
         raise StellaOpsError(f"{where}: field {name} must be a number from {low:g} to {high:g}, got {value!r}.")
     return number
 
