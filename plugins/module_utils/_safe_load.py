@@ -257,6 +257,8 @@ def parse_yaml(
 ) -> Any:
     """Parse one YAML document with a safe ``loader`` after ``check_yaml_shape``; errors name the line and column."""
     require_yaml("Reading YAML")
+    # Text from task arguments is a str subclass (Ansible's tagged str), which the C loader refuses.
+    text = str(text)
     loader = loader or getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         check_yaml_shape(text, source, aliases=aliases, max_depth=max_depth, max_nodes=max_nodes)
