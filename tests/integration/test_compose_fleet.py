@@ -317,6 +317,12 @@ def test_backup_and_evidence_gates_once_per_environment(fleet: Fleet, tmp_path: 
         baselined = ran(result, BASELINE_TASK)
         assert len(baselined) == 1 and baselined[0][1]["_ansible_delegated_vars"]["ansible_delegated_host"] == "localhost"
         assert Path(baselined[0][1]["path"]).is_file()
+        # the roots are also kept outside the baseline file: in the journal job of the host that took it
+        host = next(host for host in fleet.hosts if host.name == baselined[0][0])
+        assert host.journal(fleet.project_dir)[-1]["details"] == {
+            "evidence_root": baselined[0][1]["total"]["root"],
+            "evidence_count": baselined[0][1]["total"]["count"],
+        }
         proven = ran(result, CONTINUITY_TASK)
         assert proven and all(r["continuity"] is True and r["status"] == "passed" for _host, r in proven), proven
         assert (tmp_path / "evidence" / "reports" / "continuity-report.json").is_file()
