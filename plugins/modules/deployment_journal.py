@@ -226,8 +226,9 @@ class JournalManager:
     def transition(self) -> dict[str, Any]:
         self._require("job_id", "status")
         p = self.params
-        job, changed = self.journal.plan_transition(p["job_id"], p["status"], message=p["job_message"], digests=p["digests"],
-                                                   details=p["details"])
+        job, changed = self.journal.plan_transition(
+            p["job_id"], p["status"], message=p["job_message"], digests=p["digests"], details=p["details"]
+        )
         if changed and not self.module.check_mode:
             self.journal.write(job)
         return {"changed": changed, "job": job, **self._context(job.get("environment"))}

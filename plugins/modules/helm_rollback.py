@@ -15,7 +15,7 @@ description:
     a failed or pending revision is refused as a target.
   - A release stuck in C(pending-*) is refused with its name and revision unless O(recover_pending=true);
     recovering it is the operator's choice, made once no helm process still works on the release.
-  - RV(changed) comes from a comparison of the newest revision (its status and manifests) with the target's;
+  - C(changed) comes from a comparison of the newest revision (its status and manifests) with the target's;
     check mode makes the same comparison and stops before C(helm rollback).
   - Waits for the workloads (C(--wait)) within O(timeout), 10 minutes by default, on Helm 3 and Helm 4.
   - Returns the images of each workload of the target revision, which the workloads must run afterwards.
@@ -83,7 +83,7 @@ RETURN = r"""
 differs:
   description: >-
     Whether the rollback changes the release (the newest revision is not deployed, or its manifests differ from the target);
-    equal to RV(changed), and kept when a task overrides C(changed).
+    equal to C(changed), and kept when a task overrides C(changed).
   returned: always
   type: bool
   sample: true

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kube import TOOLS, KubeEmulator, kube_emulator, run_killable  # noqa: F401 - kube_emulator is a fixture
+from kube import TOOLS, KubeEmulator, run_killable
 from prometheus import drive, error_rate, wait_for_value
 
 pytestmark = pytest.mark.sandbox
@@ -30,7 +30,7 @@ ROUTERS = ("nginx", "gateway")
 
 
 @pytest.fixture
-def cluster(kube_emulator: KubeEmulator) -> KubeEmulator:  # noqa: F811 - the fixture imported from kube
+def cluster(kube_emulator: KubeEmulator) -> KubeEmulator:
     """An emulator of this test's own (with fake controllers)."""
     return kube_emulator
 
@@ -204,7 +204,6 @@ def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], me
     assert "Traceback" not in result.stdout + result.stderr
     assert get(cluster, "namespace", "stellaops-green", "default") is None
     assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None
-
 
 
 def test_progression_and_rollback_on_helm_4(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:

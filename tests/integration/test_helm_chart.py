@@ -82,7 +82,9 @@ def test_values_of_one_channel_do_not_align_with_another(helm: str, tmp_path: Pa
 
 @HELMS
 def test_an_image_without_digest_does_not_render(helm: str) -> None:
-    rendered = run_helm(helm, "template", "stellaops", str(CHART), "--values", str(CHART / "values-dev.yaml"),
-                                 "--set", "services.signer.image=registry.stella-ops.org/stellaops/signer:2025.10.0")
+    rendered = run_helm(
+        helm, "template", "stellaops", str(CHART), "--values", str(CHART / "values-dev.yaml"),
+        "--set", "services.signer.image=registry.stella-ops.org/stellaops/signer:2025.10.0",
+    )
     assert rendered.returncode != 0
     assert "services.signer.image must be pinned by digest" in rendered.stderr

@@ -28,14 +28,17 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT, PlaybookResult, run_playbook
-from kube import TOOLS, KubeEmulator, kube_emulator  # noqa: F401  (the fixture)
+from kube import TOOLS, KubeEmulator
 
 PLAYBOOKS = ROOT / "tests" / "integration" / "playbooks"
 RELEASES = ROOT / "deploy" / "releases"
 HOST = "helm-test"
 NAMESPACE = "stellaops"
 FAILING_HOOK = {"migrations": {"annotations": {"kube-emulator/job-outcome": "failed"}}}
-REJECTED_NAME = {"fullnameOverride": "Bad_Name"}
+# The API refuses the pre-upgrade Job (422): the upgrade fails before any object of the release changes.
+# (Renaming the release's objects instead would leave a failed revision whose manifest names objects that
+# do not exist, from which helm cannot roll back on a real cluster either.)
+REJECTED_HOOK = {"migrations": {"annotations": {"kube-emulator/reject": "exceeded quota for migration jobs"}}}
 SECRET = "sandbox-credential-7f3a"
 
 
@@ -144,7 +147,7 @@ def expected_services(version: str) -> dict[str, list[str]]:
 
 
 @pytest.fixture(params=["helm", "helm4"], ids=["helm3", "helm4"])
-def target(request: pytest.FixtureRequest, kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[HelmTarget]:  # noqa: F811
+def target(request: pytest.FixtureRequest, kube_emulator: KubeEmulator, tmp_path: Path) -> Iterator[HelmTarget]:
     found = HelmTarget(kube_emulator, request.param, tmp_path)
     yield found
     print(f"\n{request.node.name}: " + ", ".join(f"{name} {seconds:.1f}s" for name, seconds in found.timings))
@@ -215,8 +218,8 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
     # Two upgrades that the API rejects (422), without atomic: two failed revisions on top. "helm rollback"
     # without a revision would now go to revision 5, a failed one.
     for _attempt in range(2):
-        rejected = target.upgrade("2025.09.1", helm_upgrade_values=REJECTED_NAME, helm_upgrade_atomic=False)
-        assert rejected.rc != 0 and "Bad_Name" in rejected.failure_messages[-1]
+        rejected = target.upgrade("2025.09.1", helm_upgrade_values=REJECTED_HOOK, helm_upgrade_atomic=False)
+        assert rejected.rc != 0 and "exceeded quota for migration jobs" in rejected.failure_messages[-1]
     assert target.statuses()[-2:] == [(5, "failed"), (6, "failed")]
     assert target.jobs()[-1]["status"] == "failed"
 

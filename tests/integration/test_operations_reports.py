@@ -115,7 +115,7 @@ def test_upgrade_through_ansible_runner_with_the_survey_answers(fleet: Fleet, tm
     events = list(result.events)
 
     def named(event: dict[str, Any], task: str) -> bool:
-        return str(event["event_data"].get("task", "")).split(" : ")[-1] == task
+        return str(event["event_data"].get("task", "")).rsplit(" : ", maxsplit=1)[-1] == task
 
     deploys = [e for e in events if e["event"] == "runner_on_ok" and named(e, "Deploy the release and prove it")]
     assert [e["event_data"]["host"] for e in deploys] == ["fleet-1", "fleet-2"]
@@ -202,7 +202,7 @@ def test_drill_rolls_back_appends_its_row_and_draws_its_timeline(fleet: Fleet, t
     report = newest_report(reports, "drill")
     assert report["outcome"] == "rolled back" and report["release_after"] == [GOOD] and report["rollback_seconds"] > 0
     for host in report["hosts"]:
-        assert host["rollback_seconds"] > 0 and "rollback" in {bar["phase"] for bar in host["timeline"]}
+        assert host["rollback_seconds"] > 0 and "rollback" in {span["phase"] for span in host["timeline"]}
 
     # The row, in the runbook's form, after the existing one, with the report's rollback duration.
     rows = [line for line in log.read_text().splitlines() if line.startswith("| ") and not line.startswith("| Date")]
@@ -218,5 +218,5 @@ def test_drill_rolls_back_appends_its_row_and_draws_its_timeline(fleet: Fleet, t
     assert len(bands) == len(report["hosts"]), bands
     for band, host in zip(bands, report["hosts"], strict=True):
         drawn = {phase for phase, count in band.items() if count > 0}
-        assert drawn == {bar["phase"] for bar in host["timeline"]}, (host["name"], band)
+        assert drawn == {span["phase"] for span in host["timeline"]}, (host["name"], band)
         assert band["rollback"] >= 4 * 20  # at least a 4-pixel-wide bar, 22 pixels high

@@ -103,7 +103,7 @@ def test_a_rolled_back_upgrade_reports_releases_protection_and_rollback_from_the
     assert report["backups"][0]["set_id"] == "20261202T010000Z"
     assert report["evidence"]["baseline"]["root"] == "ab" * 32
     fleet1 = report["hosts"][0]["timeline"]
-    assert [bar["phase"] for bar in fleet1] == ["backup", "deploy", "rollback"]
+    assert [span["phase"] for span in fleet1] == ["backup", "deploy", "rollback"]
     assert fleet1[0]["seconds"] == 4.0 and fleet1[1]["status"] == "failed" and fleet1[2]["tasks"] == 2
     assert {f["host"] for f in report["failures"]} == {"fleet-1", "fleet-2"}
     json.dumps(report)

@@ -175,7 +175,7 @@ def documents_with_aliases(draw: st.DrawFn) -> str:
         kind = draw(st.sampled_from(["scalar", "list", "map", "alias"] if anchors else ["scalar", "list", "map"]))
         anchor = f"n{index}"
         if kind == "alias":
-            items = [f"*{draw(st.sampled_from(anchors))}" for _ in range(draw(st.integers(1, 4)))]
+            items = [f"*{draw(st.sampled_from(anchors))}" for _alias in range(draw(st.integers(1, 4)))]
             lines.append(f"k{index}: &{anchor} [{', '.join(items)}]")
         elif kind == "scalar":
             lines.append(f"k{index}: &{anchor} {draw(names)}")
