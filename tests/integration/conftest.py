@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from kube import kube_emulator, kube_emulator_plain  # noqa: F401 pylint: disable=unused-import - fixtures: an API emulator per test
+from kube import kube_emulator, kube_emulator_plain  # noqa: F401 pylint: disable=unused-import
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
