@@ -160,8 +160,12 @@ def screenshot_bands(page: Path, png: Path) -> list[dict[str, int]]:
     def near(found: tuple[int, int, int], want: tuple[int, int, int]) -> bool:
         return all(abs(a - b) <= 6 for a, b in zip(found, want, strict=True))
 
-    track = rgb(TRACK_COLOUR)
-    rows = [y for y in range(image.height) if sum(near(pixels[x, y], track) for x in range(0, image.width, 4)) > 40]
+    # A band's rows are wide runs of the track and phase colours (the legend's swatches are too small to count).
+    band_colours = [rgb(TRACK_COLOUR), *(rgb(colour) for colour in PHASE_COLOURS.values())]
+    rows = [
+        y for y in range(image.height)
+        if sum(any(near(pixels[x, y], colour) for colour in band_colours) for x in range(0, image.width, 4)) > 40
+    ]
     bands: list[list[int]] = []
     for y in rows:
         if bands and y == bands[-1][-1] + 1:
