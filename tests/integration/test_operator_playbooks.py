@@ -143,7 +143,7 @@ def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet) -
         "preflight_profiles_helm_chart": str(ROOT / "deploy" / "helm" / "stellaops"),
         "preflight_profiles_releases_dir": str(ROOT / "deploy" / "releases"),
     }
-    checked = fleet.run("preflight", check=True, channel="stable", stellaops_approval=APPROVAL, **profiles)
+    checked = fleet.run("preflight", check=True, channel="stable", stellaops_preflight=True, stellaops_approval=APPROVAL, **profiles)
     assert checked.rc == 0, checked.failure_messages
     for host in fleet.hosts:
         assert checked.result("Look for the front-door network", host.name)["changed"] is True
