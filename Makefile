@@ -52,7 +52,7 @@ unit: setup  ## pytest unit tests
 	pytest -q tests/unit --junitxml=tests/output/junit-unit.xml
 
 integration: sandbox-up  ## pytest integration scenarios against the running sandbox
-	pytest -q --durations=20 tests/integration --junitxml=tests/output/junit-integration.xml
+	pytest -q --durations=20 -n 2 --dist loadfile tests/integration --junitxml=tests/output/junit-integration.xml
 
 bench: sandbox-up  ## benchmarks: ratios against a floor measured in the same run
 	@for bench in tests/benchmarks/bench_*.py; do echo "== $$bench"; $(PYTHON) $$bench; done

@@ -6,7 +6,7 @@ The host is fleet-1 (SSH on 127.0.0.1:2201, the machine's Docker engine). The ro
 localhost, the compose template on the controller, and the project stellaops-bench-role in
 /srv/stellaops-bench-role on the host: plan, environment lock, journal, lock rendered on the
 controller, pull, `up --wait`, digest verification and an HTTP health check of every service.
-Backups and evidence gates are off: they have benchmarks of their own.
+Backups and evidence gates are off (they have benchmarks of their own), and so is pre-flight.
 
 Floor, measured in the same run on the same host over the same SSH (with the connection sharing
 Ansible uses): `ssh ... docker compose -p stellaops-bench-raw -f <lock> pull --quiet` then
@@ -119,6 +119,8 @@ def main() -> int:
             "compose_upgrade_health_checks": [health_check(name, ROLE_PORT_BASE + 1 + index) for index, name in enumerate(SERVICES)],
             "compose_upgrade_backup": False,
             "compose_upgrade_evidence_gate": False,
+            # Pre-flight (health, migrations, queues, approval) is a gate of its own before the upgrade.
+            "stellaops_preflight": False,
         }
 
         def playbook(name: str, **extra: object) -> float:

@@ -10,7 +10,8 @@ removed with host-down at the end.
 The inventory is the sandbox's (inventory/local's group_vars: SSH settings, service ports from
 stellaops_port_base, health checks, env file settings and secrets) with the 50 hosts in
 compose_hosts, each with its own port base, and a project that exists on none of them, so the
-check plans the creation of every service on every host. Backups and evidence gates are off.
+check plans the creation of every service on every host. Backups, evidence gates and pre-flight
+(which needs an approval for stable) are off.
 
 Floor, in the same run: `ansible compose_hosts -m ansible.builtin.ping -f 25`. Both are timed
 with warm SSH connections (a ping before either, with a ControlPath directory of this run) and
@@ -115,6 +116,7 @@ def main() -> int:
             "compose_upgrade_environment": "bench-fleet",
             "compose_upgrade_backup": False,
             "compose_upgrade_evidence_gate": False,
+            "stellaops_preflight": False,
         }
         check = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/upgrade.yml", "--check", "-f", str(FORKS), "-e", json.dumps(extra)]
         try:
