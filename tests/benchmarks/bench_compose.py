@@ -53,7 +53,7 @@ OLD, NEW = "2025.09.0", "2025.10.0"
 PROFILE = "profile_tasks" in os.environ.get("ANSIBLE_CALLBACKS_ENABLED", "")
 
 
-# The images check their health every second with a 2 s timeout and 3 retries: on this shared
+# The images check their health every 5 s with a 3 s timeout and 3 retries: on this shared
 # 2-core machine a loaded engine runs the check late enough to call a sound container unhealthy.
 # Both projects wait as long for the first good answer; only the tolerance of late answers grows.
 HEALTHCHECK = {"timeout": "10s", "retries": 10}

@@ -50,7 +50,7 @@ def healthy(sandbox: dict[str, Any], installed_collection: Path, playbook_runner
     fleet.write()
     ready = fleet.run("upgrade", channel="stable", release="2025.09.0")
     if ready.rc != 0 and any("is unhealthy" in message for message in ready.failure_messages):
-        # The sandbox images check their health every second with a 2 s timeout: on a machine loaded
+        # The sandbox images check their health every 5 s with a 3 s timeout: on a machine loaded
         # by other test runs a container can turn unhealthy while starting. This run only prepares
         # the hosts (and is idempotent), so it gets one more try.
         ready = fleet.run("upgrade", channel="stable", release="2025.09.0")

@@ -105,7 +105,7 @@ def settle_on_2025_09(fleet: Fleet) -> dict[str, dict[str, Any]]:
     # preparation, not in the runs under test.
     ready = fleet.run("upgrade", timeout=RUN_TIMEOUT, channel="stable", release="2025.09.0", compose_upgrade_break_stale_lock=True)
     if ready.rc != 0 and any("is unhealthy" in message for message in ready.failure_messages):
-        # The sandbox images check their health every second with a 2 s timeout: on a machine loaded
+        # The sandbox images check their health every 5 s with a 3 s timeout: on a machine loaded
         # by other test runs a container can turn unhealthy while starting. This run only prepares
         # the fleet (and is idempotent), so it gets one more try.
         ready = fleet.run("upgrade", timeout=RUN_TIMEOUT, channel="stable", release="2025.09.0")
