@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from ._errors import StellaOpsError
+from ._safe_load import read_json
 
 KIND = "kubernetes_config"
 _RESOURCES = {
@@ -71,11 +72,7 @@ def summary(exported: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def read_private_json(path: str) -> list[dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise StellaOpsError(f"Cannot read the Kubernetes configuration file {path}: {err}.") from err
+    data = read_json(path, "Kubernetes configuration file")
     if not isinstance(data, list):
         raise StellaOpsError(f"{path} does not hold a list of Kubernetes objects.")
     return data

@@ -21,6 +21,7 @@ from typing import Any, Optional
 from ._backup_set import sha256_file
 from ._errors import StellaOpsError
 from ._s3 import S3Location, check_bucket, iter_objects, make_client, stream_sha256, translate_error
+from ._safe_load import read_json
 
 KIND = "object_storage"
 LISTING_FORMAT = "stellaops.deploy/object-listing"
@@ -146,11 +147,7 @@ def write_listing(path: str, src: S3Location, destination: dict[str, Any], resul
 
 
 def read_listing(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as err:
-        raise StellaOpsError(f"Cannot read the object listing {path}: {err}.") from err
+    data = read_json(path, "object listing")
     if not isinstance(data, dict) or data.get("format") != LISTING_FORMAT:
         raise StellaOpsError(f"{path} field 'format' is not {LISTING_FORMAT!r}; expected an object listing.")
     return data

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._safe_load import open_regular, read_json
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "stellaops.deploy/backup-manifest"
@@ -54,7 +55,8 @@ def new_set_id(now: Optional[_dt.datetime] = None) -> str:
 
 def sha256_file(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    # a regular file only: a FIFO or a link to a device in a backup set would block or never end
+    with os.fdopen(open_regular(path, "backup artifact"), "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -293,14 +295,11 @@ def load_manifest(set_path: str) -> dict[str, Any]:
     """The manifest of the set at ``set_path``; fails with a clear sentence when absent or malformed."""
     path = os.path.join(set_path, MANIFEST_NAME)
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError as err:
-        raise StellaOpsError(f"Backup set {set_path} has no {MANIFEST_NAME}; expected a backup set directory.") from err
-    except RecursionError as err:
-        raise StellaOpsError(f"Cannot read {path}: it is nested too deeply; expected a backup manifest in JSON.") from err
-    except (OSError, ValueError) as err:
-        raise StellaOpsError(f"Cannot read {path}: {err}; expected a backup manifest in JSON.") from err
+        data = read_json(path, "backup manifest")
+    except StellaOpsError as err:
+        if err.details.get("missing"):
+            raise StellaOpsError(f"Backup set {set_path} has no {MANIFEST_NAME}; expected a backup set directory.") from None
+        raise
     return _check_manifest(data, path)
 
 
@@ -389,6 +388,9 @@ def iter_artifact_problems(set_path: str, manifest: dict[str, Any]) -> Iterator[
             yield name, "is missing"
             continue
         if not os.path.isfile(path):
+            # a directory is checked by its kind; anything else (a FIFO, a device) is never read
+            if not os.path.isdir(path):
+                yield name, "is not a regular file"
             continue
         size = os.path.getsize(path)
         if size != artifact.get("size"):

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Optional
 from ._errors import StellaOpsError
 from ._evidence_store import DEFAULT_WORKERS, Bundle, EvidenceStore, HashResult, hash_bundles, partition_of
 from ._merkle import leaf_data, leaf_hash, prove, root_from_leaf_hashes
+from ._safe_load import parse_json, read_text
 
 TOOL_NAME = "stellaops.deploy"
 TOOL_VERSION = "0.1.0"
@@ -89,17 +90,8 @@ def read_json(path: str, what: str) -> Any:
             document[key] = value
         return document
 
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=unique_keys)
-    except FileNotFoundError as exc:
-        raise StellaOpsError(f"The {what} {path} does not exist.", kind="unreadable") from exc
-    except OSError as exc:
-        raise StellaOpsError(f"Cannot read the {what} {path}: {exc.strerror}.", kind="unreadable") from exc
-    except RecursionError as exc:
-        raise StellaOpsError(f"The {what} {path} is nested too deeply; expected a flat JSON document.") from exc
-    except ValueError as exc:
-        raise StellaOpsError(f"The {what} {path} is not valid JSON ({exc}).") from exc
+    # a regular file only (a FIFO or device would block), bounded in size and depth
+    return parse_json(read_text(path, what), path, what, object_pairs_hook=unique_keys)
 
 
 def _listed(keys: list[str]) -> str:
@@ -165,9 +157,8 @@ class HashCache:
         if not path or not os.path.exists(path):
             return cache
         try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError, RecursionError):
+            data = read_json(path, "hash cache")
+        except StellaOpsError:
             return cache
         if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not isinstance(data.get("store"), dict) \
                 or not same_store(data["store"], store):

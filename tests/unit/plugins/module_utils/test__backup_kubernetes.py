@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_kubernetes import (
     export_namespace,
+    read_private_json,
     summary,
     write_private_json,
 )
@@ -22,6 +23,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run impor
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import BackupSet, load_manifest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
+from hostile import fifo, finishes, one_sentence
 from kubernetes import client
 
 SECRET_VALUE = "c3VwZXItc2VjcmV0"  # base64 of "super-secret"
@@ -81,3 +83,8 @@ def test_backup_run_writes_0600_files_and_no_value_in_manifest(tmp_path: Path) -
         assert os.stat(os.path.join(path, art["name"])).st_mode & 0o777 == 0o600
     assert SECRET_VALUE not in json.dumps(manifest)
     assert json.loads(Path(path, "kubernetes-stellaops-secrets.json").read_text())[0]["data"]["password"] == SECRET_VALUE
+
+
+def test_a_fifo_as_a_configuration_file_is_refused_at_once(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "configmaps.json")
+    one_sentence(finishes(lambda: read_private_json(str(path)), path), str(path), "is a FIFO; expected a regular file")

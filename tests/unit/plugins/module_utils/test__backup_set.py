@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,6 +21,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set impor
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import verify_set
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from hostile import fifo, finishes, one_sentence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,7 +99,7 @@ def test_same_second_gets_a_new_id(tmp_path: Path) -> None:
     assert first.id != second.id
 
 
-@pytest.mark.parametrize("content, match", [("{", "expected a backup manifest in JSON"), ('{"format": "x"}', "field 'format'")])
+@pytest.mark.parametrize("content, match", [("{", "backup manifest is not valid JSON"), ('{"format": "x"}', "field 'format'")])
 def test_bad_manifest(tmp_path: Path, content: str, match: str) -> None:
     (tmp_path / "manifest.json").write_text(content)
     with pytest.raises(StellaOpsError, match=match):
@@ -231,3 +233,13 @@ def test_malformed_recorded_tables_are_one_sentence(tables: object) -> None:
     artifact = {**_GOOD_ARTIFACT, "details": {"tables": tables}}
     with pytest.raises(StellaOpsError, match="artifact a.dump has malformed details.tables"):
         recorded_tables(artifact)
+
+
+def test_a_fifo_as_a_manifest_or_an_artifact_is_refused_at_once(tmp_path: Path) -> None:
+    manifest = fifo(tmp_path / "manifest.json")
+    one_sentence(finishes(lambda: load_manifest(str(tmp_path)), manifest), str(manifest), "is a FIFO; expected a regular file")
+    artifact = fifo(tmp_path / "stellaops.dump")
+    # the size and digest of an empty file, so that only the kind of file can tell
+    listed = {"artifacts": [{"name": "stellaops.dump", "size": 0, "sha256": hashlib.sha256(b"").hexdigest()}]}
+    problems = finishes(lambda: list(iter_artifact_problems(str(tmp_path), listed)), artifact)
+    assert problems == [("stellaops.dump", "is not a regular file")]

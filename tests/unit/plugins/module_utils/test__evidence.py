@@ -38,6 +38,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store i
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._merkle import EMPTY_ROOT, evidence_root, proof_from_dict
 from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location
+from hostile import fifo, finishes, one_sentence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -401,3 +402,11 @@ def test_a_damaged_cache_is_only_ignored(tmp_path: Path, content: str) -> None:
     cache = HashCache.load(str(tmp_path / "cache.json"), store.identity())
     assert cache.entries == {}
     assert scan_store(store, cache=cache).hashed == 4
+
+
+def test_a_fifo_as_a_baseline_is_refused_and_as_a_hash_cache_ignored_at_once(tmp_path: Path) -> None:
+    baseline = fifo(tmp_path / "baseline.json")
+    one_sentence(finishes(lambda: load_baseline(str(baseline)), baseline), str(baseline), "is a FIFO; expected a regular file")
+    cache = fifo(tmp_path / "cache.json")
+    store = {"type": "directory", "path": str(tmp_path)}
+    assert finishes(lambda: HashCache.load(str(cache), store).entries, cache) == {}
