@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +37,35 @@ def sandbox() -> dict[str, Any]:
     if not SANDBOX_INFO.exists():
         pytest.fail(f"the sandbox is not running ({SANDBOX_INFO} is missing): run 'make sandbox-up'")
     return json.loads(SANDBOX_INFO.read_text())
+
+
+@pytest.fixture
+def basic_auth_server() -> Iterator[Callable[[str, str], int]]:
+    """Start HTTP servers on 127.0.0.1 that answer 200 "ok" only to basic authentication as (user, password), 401 otherwise.
+
+    Call it with the user and password; it returns the port. The servers stop when the test ends.
+    """
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(user: str, password: str) -> int:
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+        class Protected(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200 if self.headers.get("Authorization") == expected else 401)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Protected)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+        servers.append(server)
+        return int(server.server_address[1])
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

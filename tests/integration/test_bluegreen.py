@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Blue/green (playbooks/bluegreen.yml, role helm_bluegreen) against the Kubernetes API EMULATOR
 (scripts/kube_emulator.py with fake controllers: no Pods run, readiness is faked) and the sandbox's real
-Prometheus, with the real helm 3 binary and kubernetes.core.
+Prometheus, with the real helm binaries (3 and 4) and kubernetes.core.
 
 Each test starts an emulator of its own, installs blue (release stellaops in stellaops-prod, its main
 Ingress on) with helm, and, for the Gateway API router, an HTTPRoute to blue's Service. The gates read
@@ -26,7 +26,10 @@ pytestmark = pytest.mark.sandbox
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "stellaops"
 PLAYBOOK = "playbooks/bluegreen.yml"
-ROUTERS = ("nginx", "gateway")
+# (router, helm binary): both routers on Helm 3, and each scenario once more on Helm 4 (server-side
+# apply, kstatus wait), there with the other router than the Helm 3 case before it.
+PROGRESSION = [("nginx", "helm"), ("gateway", "helm"), ("nginx", "helm4")]
+ABORT_AND_CUTOVER = [("nginx", "helm"), ("gateway", "helm"), ("gateway", "helm4")]
 
 
 @pytest.fixture
@@ -67,9 +70,10 @@ def install_blue(emulator: KubeEmulator, sandbox: dict[str, Any], router: str, h
 
 
 def bluegreen(playbook_runner: Any, emulator: KubeEmulator, sandbox: dict[str, Any], router: str, namespace: str, check: bool = False,
-              **extra: Any) -> Any:  # fmt: skip
+              helm: str = "helm", **extra: Any) -> Any:  # fmt: skip
     extra_vars = {
         "channel": "stable",
+        "helm_bluegreen_helm_path": str(TOOLS / helm),
         "helm_bluegreen_router": router,
         "helm_bluegreen_kubeconfig": str(emulator.kubeconfig),
         "helm_bluegreen_kube_context": emulator.context,
@@ -103,22 +107,23 @@ def green_weight(emulator: KubeEmulator, router: str) -> int | None:
     return int(refs["stellaops-green-scanner-web"])
 
 
-@pytest.mark.parametrize("router", ROUTERS)
-def test_full_canary_progression(router: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
-    install_blue(cluster, sandbox, router)
+@pytest.mark.parametrize(("router", "helm"), PROGRESSION)
+def test_full_canary_progression(router: str, helm: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, router, helm=helm)
     namespace = drive(sandbox, requests_per_second=40, error_ratio=0.002, latency_seconds=0.2, duration_seconds=300)
     wait_for_value(sandbox, error_rate(namespace))
     if router == "nginx":
-        planned = bluegreen(playbook_runner, cluster, sandbox, router, namespace, check=True)
+        planned = bluegreen(playbook_runner, cluster, sandbox, router, namespace, check=True, helm=helm)
         assert planned.rc == 0, planned.failure_messages or planned.stderr[-2000:]
         assert weights(planned) == [10, 25, 50, 100]
         first = planned.result("Send this share of the traffic to green, percent 10")
         assert first["changed"] is True and first["diff"]["after"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "10"
         assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None  # check mode changed nothing
         assert get(cluster, "deployment", "stellaops-green-scanner-web", "stellaops-green") is None
-    result = bluegreen(playbook_runner, cluster, sandbox, router, namespace)
+    result = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm=helm)
     assert result.rc == 0, result.failure_messages or result.stderr[-2000:]
     assert weights(result) == [10, 25, 50, 100]
+    assert result.result("Green release, with the category A migrations in its pre-install and pre-upgrade hook")["status"] == "deployed"
     assert [r["verdict"] for name, r in result.tasks() if "Gate the step" in name] == ["pass"] * 4
     assert green_weight(cluster, router) == 100
     assert result.result("Send this share of the traffic to green, percent 100")["full_traffic_since"]
@@ -126,12 +131,12 @@ def test_full_canary_progression(router: str, cluster: KubeEmulator, sandbox: di
     assert green is not None and "@sha256:" in green["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-@pytest.mark.parametrize("router", ROUTERS)
-def test_gate_abort_routes_traffic_back_to_blue(router: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
-    install_blue(cluster, sandbox, router)
+@pytest.mark.parametrize(("router", "helm"), ABORT_AND_CUTOVER)
+def test_gate_abort_routes_traffic_back_to_blue(router: str, helm: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, router, helm=helm)
     namespace = drive(sandbox, requests_per_second=40, error_ratio=0.2, duration_seconds=300)
     wait_for_value(sandbox, error_rate(namespace))
-    result = bluegreen(playbook_runner, cluster, sandbox, router, namespace)
+    result = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm=helm)
     assert result.rc == 2
     assert weights(result)[0] == 10
     gate = result.result("Gate the step, percent 10")
@@ -142,31 +147,33 @@ def test_gate_abort_routes_traffic_back_to_blue(router: str, cluster: KubeEmulat
     assert green_weight(cluster, router) == 0
 
 
-@pytest.mark.parametrize("router", ROUTERS)
-def test_instant_cutover_then_immediate_rollback(router: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
-    install_blue(cluster, sandbox, router)
+@pytest.mark.parametrize(("router", "helm"), ABORT_AND_CUTOVER)
+def test_instant_cutover_then_immediate_rollback(router: str, helm: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, router, helm=helm)
     namespace = drive(sandbox, requests_per_second=40, duration_seconds=300)
     wait_for_value(sandbox, error_rate(namespace))
-    cutover = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm_bluegreen_instant_cutover=True)
+    cutover = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm=helm, helm_bluegreen_instant_cutover=True)
     assert cutover.rc == 0, cutover.failure_messages or cutover.stderr[-2000:]
     assert weights(cutover) == [100]
     assert green_weight(cluster, router) == 100
-    rollback = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm_bluegreen_rollback=True)
+    rollback = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm=helm, helm_bluegreen_rollback=True)
     assert rollback.rc == 0, rollback.failure_messages or rollback.stderr[-2000:]
     undone = rollback.result("Immediate rollback, all traffic back to blue and the canary removed")
     assert undone["changed"] is True and undone["weight_before"] == 100 and undone["weight_after"] is None
     assert green_weight(cluster, router) is None  # canary Ingress deleted, or green backend removed
-    again = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm_bluegreen_rollback=True)
+    again = bluegreen(playbook_runner, cluster, sandbox, router, namespace, helm=helm, helm_bluegreen_rollback=True)
     assert again.result("Immediate rollback, all traffic back to blue and the canary removed")["changed"] is False
 
 
-def test_decommission_waits_for_the_observation_window(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
-    install_blue(cluster, sandbox, "nginx")
+@pytest.mark.parametrize("helm", ["helm", "helm4"])
+def test_decommission_waits_for_the_observation_window(helm: str, cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
+    install_blue(cluster, sandbox, "nginx", helm=helm)
     namespace = drive(sandbox, requests_per_second=40, duration_seconds=300)
     wait_for_value(sandbox, error_rate(namespace))
-    cutover = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, helm_bluegreen_instant_cutover=True)
+    cutover = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, helm=helm, helm_bluegreen_instant_cutover=True)
     assert cutover.rc == 0, cutover.failure_messages or cutover.stderr[-2000:]
-    access = {"helm_bluegreen_kubeconfig": str(cluster.kubeconfig), "helm_bluegreen_kube_context": cluster.context}
+    access = {"helm_bluegreen_kubeconfig": str(cluster.kubeconfig), "helm_bluegreen_kube_context": cluster.context,
+              "helm_bluegreen_helm_path": str(TOOLS / helm)}  # fmt: skip
     env = {"KUBECONFIG": str(cluster.kubeconfig)}
     early = playbook_runner("playbooks/decommission_blue.yml", extra_vars=access, env=env, timeout=300)
     assert early.rc == 2
@@ -205,17 +212,3 @@ def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], me
     assert get(cluster, "namespace", "stellaops-green", "default") is None
     assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None
 
-
-def test_progression_and_rollback_on_helm_4(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any) -> None:
-    """Blue and green installed by Helm 4 (server-side apply, kstatus wait): the steps, then the immediate rollback."""
-    install_blue(cluster, sandbox, "nginx", helm="helm4")
-    namespace = drive(sandbox, requests_per_second=40, duration_seconds=300)
-    wait_for_value(sandbox, error_rate(namespace))
-    helm4 = {"helm_bluegreen_helm_path": str(TOOLS / "helm4")}
-    result = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, **helm4)
-    assert result.rc == 0, result.failure_messages or result.stderr[-2000:]
-    assert weights(result) == [10, 25, 50, 100]
-    assert result.result("Green release, with the category A migrations in its pre-install and pre-upgrade hook")["status"] == "deployed"
-    assert green_weight(cluster, "nginx") == 100
-    rollback = bluegreen(playbook_runner, cluster, sandbox, "nginx", namespace, helm_bluegreen_rollback=True, **helm4)
-    assert rollback.rc == 0 and green_weight(cluster, "nginx") is None

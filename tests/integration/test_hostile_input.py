@@ -9,12 +9,8 @@ rendered: the action plugin refuses it on the controller before anything runs on
 
 from __future__ import annotations
 
-import base64
-import http.server
 import json
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,30 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Zq7-database-password-31337"
 
 
-class _Protected(http.server.BaseHTTPRequestHandler):
-    expected = "Basic " + base64.b64encode(f"monitor:{SECRET}".encode()).decode()
-
-    def do_GET(self) -> None:
-        status = 200 if self.headers.get("Authorization") == self.expected else 401
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def protected_port() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Protected)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+def protected_port(basic_auth_server: Callable[[str, str], int]) -> int:
+    return basic_auth_server("monitor", SECRET)
 
 
 def tampered_lock() -> str:

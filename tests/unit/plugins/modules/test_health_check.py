@@ -3,14 +3,10 @@
 
 from __future__ import annotations
 
-import base64
-import http.server
 import json
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from module_runner import failed_with, run_module
@@ -18,30 +14,9 @@ from module_runner import failed_with, run_module
 PASSWORD = "Tr0ub4dor-db-password"
 
 
-class _Protected(http.server.BaseHTTPRequestHandler):
-    expected = "Basic " + base64.b64encode(f"monitor:{PASSWORD}".encode()).decode()
-
-    def do_GET(self) -> None:
-        status = 200 if self.headers.get("Authorization") == self.expected else 401
-        self.send_response(status)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def protected() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Protected)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+def protected(basic_auth_server: Callable[[str, str], int]) -> int:
+    return basic_auth_server("monitor", PASSWORD)
 
 
 def test_no_secret_reaches_the_result_or_the_invocation(tmp_path: Path, protected: int) -> None:
