@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fleet import ROOT, Fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
@@ -32,6 +33,14 @@ def redis(sandbox: dict[str, Any], *args: str) -> str:
     """One command to the sandbox's Redis (redis-cli, Debian's redis-tools)."""
     command = ["redis-cli", "-h", sandbox["redis"]["host"], "-p", str(sandbox["redis"]["port"]), *args]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def compose_target(sandbox: dict[str, Any], directory: Path, version: str) -> str:
+    """A compose file of the stable channel that pins the images of ``version`` (an alignment target)."""
+    release = yaml.safe_load(Path(sandbox["manifests"][f"{version}-stable"]).read_text())["release"]
+    path = directory / f"docker-compose.stable-{version}.yaml"
+    path.write_text(yaml.safe_dump({"services": {c["name"]: {"image": c["image"]} for c in release["components"]}}))
+    return str(path)
 
 
 def network_exists(host: Any) -> bool:
@@ -89,9 +98,10 @@ def state(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox: dict[str, Any]) -> None:
-    """An unhealthy service, a pending migration, a deep queue, a missing secret and a missing approval: the upgrade
-    stops in pre-flight with all five in one message; no container, deployment, journal entry or network changed."""
+def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """An unhealthy service, a pending migration, a deep queue, a missing secret, a missing approval and a compose file
+    still pinning the previous release: the upgrade stops in pre-flight with all six in one message; no container,
+    deployment, journal entry or network changed."""
     fleet.write()
     deploy(fleet, "2025.09.0")
     fleet.write(host_vars={"fleet-3": {"compose_upgrade_secrets": {}}})
@@ -103,8 +113,9 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
     try:
         before = state(fleet)
         result = fleet.run(
-            "upgrade", channel="stable", stellaops_preflight=True, preflight_queue_threshold=10, preflight_expected_migrations=["20991231000000"]
-        )
+            "upgrade", channel="stable", stellaops_preflight=True, preflight_queue_threshold=10, preflight_expected_migrations=["20991231000000"],
+            preflight_alignment_targets=[compose_target(sandbox, tmp_path, "2025.09.0")],
+        )  # fmt: skip
         after = state(fleet)
     finally:
         fleet_2.docker("start", authority)
@@ -114,7 +125,8 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
     assert result.rc != 0
     stop = result.result("Stop before any change when a check failed")
     message = stop["msg"]
-    assert "failed 5 check(s); nothing was changed" in message, message
+    assert "failed 6 check(s); nothing was changed" in message, message
+    assert "alignment: Release 2025.10.0-stable is not aligned: 6 blocking finding(s) in 1 target(s); first: " in message
     assert "approval: an upgrade on the stable channel needs an approval" in message
     assert "migrations: 20991231000000 is pending in schema_migrations" in message
     assert f"queues: queue {QUEUE} holds 25 entries (threshold 10)" in message
@@ -129,10 +141,10 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
     assert record["running"] == dict.fromkeys(["fleet-1", "fleet-2", "fleet-3"], "2025.09.0-stable")
     assert record["approval"] == {"required": True, "approved_by": None, "approved_at": None, "ticket": None}
     assert record["queue_depths"] == {QUEUE: 25} and record["migrations_pending"] == ["20991231000000"]
-    assert len(record["failures"]) == 5
+    assert len(record["failures"]) == 6
 
 
-def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet) -> None:
+def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
     """Approved: check mode says the front-door network would be created and creates nothing; the real run records
     who approved and when, validates every deployment profile, creates the network, upgrades, and the smoke tests
     (health, OpenID configuration, a scan that completes, a command in the scanner's container) pass on every host."""
@@ -142,6 +154,7 @@ def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet) -
         "preflight_profiles_compose_dir": str(ROOT / "deploy" / "compose"),
         "preflight_profiles_helm_chart": str(ROOT / "deploy" / "helm" / "stellaops"),
         "preflight_profiles_releases_dir": str(ROOT / "deploy" / "releases"),
+        "preflight_alignment_targets": [compose_target(sandbox, tmp_path, "2025.10.0")],
     }
     checked = fleet.run("preflight", check=True, channel="stable", stellaops_preflight=True, stellaops_approval=APPROVAL, **profiles)
     assert checked.rc == 0, checked.failure_messages
@@ -154,6 +167,8 @@ def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet) -
     passed = result.result("Stop before any change when a check failed")["msg"]
     assert passed.startswith("Pre-flight for 2025.10.0-stable passed on 3 host(s); approved by release manager at 20"), passed
     assert result.result("Validate the deployment profiles")["valid"] is True
+    aligned = result.result("Check channel alignment")
+    assert aligned["aligned"] is True and aligned["msg"] == "Release 2025.10.0-stable is aligned with 1 target(s).", aligned.get("msg")
     assert len(result.result("Validate the deployment profiles")["profiles"]) == 8
     assert all(network_exists(host) for host in fleet.hosts)
     assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.10.0")
