@@ -17,7 +17,7 @@ description:
   - V(gateway) sets the backend weights of the Gateway API HTTPRoute O(route) in every rule that reaches
     O(blue_service) (blue C(100 - weight), green C(weight)); the green backend is added when missing.
     O(state=absent) removes the green backend and gives blue 100; O(state=promoted) removes the blue backend.
-    A green Service in another namespace than the route needs a ReferenceGrant there.
+    A green Service in another namespace than the route needs a ReferenceGrant there (role helm_bluegreen creates it).
   - When green has all the traffic, the object is annotated with C(deploy.stellaops.io/full-traffic-since),
     kept while it stays at 100, from which the observation window before blue is decommissioned is counted.
   - C(changed) comes from comparing the routing state (annotations, class, rules) before and after.

@@ -129,6 +129,12 @@ def test_full_canary_progression(router: str, helm: str, cluster: KubeEmulator, 
     assert result.result("Send this share of the traffic to green, percent 100")["full_traffic_since"]
     green = get(cluster, "deployment", "stellaops-green-scanner-web", "stellaops-green")
     assert green is not None and "@sha256:" in green["spec"]["template"]["spec"]["containers"][0]["image"]
+    grant = get(cluster, "referencegrants.gateway.networking.k8s.io", "stellaops-green-from-stellaops-prod", "stellaops-green")
+    if router == "gateway":  # the route in stellaops-prod may reach green's Service, and nothing else
+        assert grant is not None and grant["spec"]["from"] == [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "stellaops-prod"}]
+        assert grant["spec"]["to"] == [{"group": "", "kind": "Service", "name": "stellaops-green-scanner-web"}]
+    else:
+        assert grant is None
 
 
 @pytest.mark.parametrize(("router", "helm"), ABORT_AND_CUTOVER)
