@@ -298,15 +298,14 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set impor
     plan_retention,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
 
 
 def kube_api(item: dict[str, Any]) -> Any:
-    try:
-        from kubernetes import client, config  # noqa: PLC0415
-    except ImportError as err:
-        raise StellaOpsError("Kubernetes configuration backup needs the 'kubernetes' Python package on the host.") from err
-    api_client = config.new_client_from_config(config_file=item.get("kubeconfig"), context=item.get("context"))
-    return client.CoreV1Api(api_client)
+    api = api_client(item.get("kubeconfig"), item.get("context"), "Kubernetes configuration backup")
+    from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
+
+    return client.CoreV1Api(api)
 
 
 class BackupManager:

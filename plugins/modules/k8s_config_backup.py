@@ -118,18 +118,14 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._k8s_config impor
     plan_restore,
     save,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
 
 
 def core_api(kubeconfig: Any, context: Any) -> Any:
-    try:
-        from kubernetes import client, config  # noqa: PLC0415
-        from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
-    except ImportError as err:
-        raise StellaOpsError("k8s_config_backup needs the 'kubernetes' Python package on the host that runs it.") from err
-    try:
-        return client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig, context=context))
-    except (ConfigException, OSError) as err:
-        raise StellaOpsError(f"Cannot load the kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: {err}.") from None
+    api = api_client(kubeconfig, context, "k8s_config_backup")
+    from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
+
+    return client.CoreV1Api(api)
 
 
 class ConfigBackup:

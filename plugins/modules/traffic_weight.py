@@ -176,6 +176,7 @@ from typing import Any, Optional
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._journal import format_time, utc_now
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
 from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
     FULL_TRAFFIC_SINCE,
     ROUTERS,
@@ -191,8 +192,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
 )
 
 try:
-    from kubernetes import config as kube_config
-    from kubernetes.config.config_exception import ConfigException
     from kubernetes.dynamic import DynamicClient
     from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ResourceNotFoundError
     from urllib3.exceptions import HTTPError as TransportError
@@ -216,10 +215,9 @@ def _api_error(error: Exception, what: str) -> StellaOpsError:
 def dynamic_client(kubeconfig: Optional[str], context: Optional[str]) -> Any:
     if not HAS_KUBERNETES:
         raise StellaOpsError("traffic_weight needs the 'kubernetes' Python package on the host that runs it.")
+    api = api_client(kubeconfig, context, "traffic_weight")
     try:
-        return DynamicClient(kube_config.new_client_from_config(config_file=kubeconfig, context=context))
-    except (ConfigException, OSError) as err:
-        raise StellaOpsError(f"Cannot load the kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: {err}.") from None
+        return DynamicClient(api)
     except TransportError as err:
         raise StellaOpsError(f"The API server of context {context or '(current)'} does not answer: {' '.join(str(err).split())[:200]}") from None
 
