@@ -217,4 +217,3 @@ def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], me
     assert "Traceback" not in result.stdout + result.stderr
     assert get(cluster, "namespace", "stellaops-green", "default") is None
     assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None
-
