@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping, Optional
 from ._errors import StellaOpsError
 from ._evidence_store import DEFAULT_WORKERS, Bundle, EvidenceStore, HashResult, hash_bundles, partition_of
 from ._merkle import leaf_data, leaf_hash, prove, root_from_leaf_hashes
-from ._safe_load import parse_json, read_text
+from ._safe_load import read_json as safe_read_json
 
 TOOL_NAME = "stellaops.deploy"
 TOOL_VERSION = "0.1.0"
@@ -91,7 +91,7 @@ def read_json(path: str, what: str) -> Any:
         return document
 
     # a regular file only (a FIFO or device would block), bounded in size and depth
-    return parse_json(read_text(path, what), path, what, object_pairs_hook=unique_keys)
+    return safe_read_json(path, what, object_pairs_hook=unique_keys)
 
 
 def _listed(keys: list[str]) -> str:

@@ -24,3 +24,11 @@ def api_client(kubeconfig: Optional[str], context: Optional[str], user: str) -> 
     except (ConfigException, OSError, ValueError, yaml.YAMLError) as err:
         reason = " ".join(str(err).split()).rstrip(".")
         raise StellaOpsError(f"Cannot load the kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: {reason}.") from None
+
+
+def core_v1_api(kubeconfig: Optional[str], context: Optional[str], user: str) -> Any:
+    """``kubernetes.client.CoreV1Api`` on :func:`api_client` (ConfigMaps, Secrets, namespaces)."""
+    api = api_client(kubeconfig, context, user)
+    from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
+
+    return client.CoreV1Api(api)

@@ -189,10 +189,18 @@ def parse_json(
     return data
 
 
-def read_json(path: str, what: str = "file", *, max_bytes: int = MAX_BYTES, follow_symlinks: bool = True, max_depth: int = MAX_DEPTH) -> Any:
+def read_json(
+    path: str,
+    what: str = "file",
+    *,
+    max_bytes: int = MAX_BYTES,
+    follow_symlinks: bool = True,
+    max_depth: int = MAX_DEPTH,
+    object_pairs_hook: Optional[Callable[[list[tuple[str, Any]]], Any]] = None,
+) -> Any:
     """Read and parse one JSON file (a regular file, UTF-8, bounded in size and depth)."""
     text = read_text(path, what, max_bytes=max_bytes, follow_symlinks=follow_symlinks)
-    return parse_json(text, path, what, max_depth=max_depth)
+    return parse_json(text, path, what, max_depth=max_depth, object_pairs_hook=object_pairs_hook)
 
 
 # --------------------------------------------------------------------------- YAML

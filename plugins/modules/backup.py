@@ -298,14 +298,11 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set impor
     plan_retention,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import core_v1_api
 
 
 def kube_api(item: dict[str, Any]) -> Any:
-    api = api_client(item.get("kubeconfig"), item.get("context"), "Kubernetes configuration backup")
-    from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
-
-    return client.CoreV1Api(api)
+    return core_v1_api(item.get("kubeconfig"), item.get("context"), "Kubernetes configuration backup")
 
 
 class BackupManager:

@@ -118,14 +118,11 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._k8s_config impor
     plan_restore,
     save,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import core_v1_api
 
 
 def core_api(kubeconfig: Any, context: Any) -> Any:
-    api = api_client(kubeconfig, context, "k8s_config_backup")
-    from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
-
-    return client.CoreV1Api(api)
+    return core_v1_api(kubeconfig, context, "k8s_config_backup")
 
 
 class ConfigBackup:
