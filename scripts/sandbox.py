@@ -34,6 +34,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -54,10 +55,15 @@ STATE_FILE = SANDBOX / "state.json"
 INFO_FILE = SANDBOX / "sandbox.json"
 VENV_BIN = ROOT / ".venv" / "bin"
 
+# Every listening port lies below the kernel's ephemeral range (32768-60999 by default): a daemon that
+# listens inside it fails to bind whenever an outgoing connection (an image push, an SSH login) happens to
+# hold the same local port at that moment.
 REGISTRY_PORT = 5000
-POSTGRES_PORT = 55432
-S3_PORT = 59000
-REDIS_PORT = 56379
+POSTGRES_PORT = 15432
+REDIS_PORT = 16379
+S3_PORT = 17000
+PROMETHEUS_PORT = 17090
+METRICS_PORT = 17091
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 REGISTRY = f"127.0.0.1:{REGISTRY_PORT}"
@@ -241,6 +247,16 @@ def stop_pid(name: str, state: dict[str, Any], timeout: float = 30.0) -> None:
     if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
     log(f"stopped {name} (pid {pid})")
+
+
+def require_free_port(port: int, service: str) -> None:
+    """Fail with one sentence, before starting ``service``, when another process holds its port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise SandboxError(f"{service} cannot start: 127.0.0.1:{port} is taken by another process ({error.strerror})") from None
 
 
 def wait_for(what: str, probe: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -627,9 +643,16 @@ def ensure_postgres(state: dict[str, Any], password: str) -> None:
             data.mkdir(exist_ok=True)
             shutil.chown(data, "postgres", "postgres")
             as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"])
-            with open(data / "postgresql.conf", "a") as conf:
-                conf.write(f"\nlisten_addresses = '127.0.0.1'\nport = {POSTGRES_PORT}\nunix_socket_directories = '{sockets}'\n")
-        as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "postgres.log"), "-w", "-t", "60", "start"])
+        require_free_port(POSTGRES_PORT, "postgres")
+        server_log = base / "postgres.log"
+        try:
+            # Address, port and socket directory on the command line, so that a data directory made by an
+            # older checkout starts where this one looks for it.
+            settings = f"-c listen_addresses=127.0.0.1 -c port={POSTGRES_PORT} -c unix_socket_directories={shlex.quote(str(sockets))}"
+            as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(server_log), "-o", settings, "-w", "-t", "60", "start"])
+        except subprocess.CalledProcessError as error:
+            tail = server_log.read_text(errors="replace").splitlines()[-5:] if server_log.exists() else []
+            raise SandboxError(f"postgres did not start; the end of {server_log}: " + " | ".join(tail)) from error
         state["pids"]["postgres"] = int((data / "postmaster.pid").read_text().split()[0])
         save_state(state)
         log(f"started postgres (pid {state['pids']['postgres']})")
@@ -659,6 +682,7 @@ def stop_postgres(state: dict[str, Any]) -> None:
 def ensure_object_storage(state: dict[str, Any], access_key: str, secret_key: str) -> None:
     endpoint = f"http://127.0.0.1:{S3_PORT}"
     if not http_ok(f"{endpoint}/moto-api/"):
+        require_free_port(S3_PORT, "object storage")
         start_background("s3", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(S3_PORT)], state)
         wait_for("object storage", lambda: http_ok(f"{endpoint}/moto-api/"))
     import boto3
@@ -705,14 +729,12 @@ def ensure_redis(state: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     args = ["redis-server", "--bind", "127.0.0.1", "--port", str(REDIS_PORT), "--save", "", "--appendonly", "no",
             "--dir", str(directory), "--protected-mode", "yes"]  # fmt: skip
+    require_free_port(REDIS_PORT, "redis")
     start_background("redis", args, state)
     wait_for("redis", redis_ready)
 
 
 # --------------------------------------------------------------------------- Prometheus and what it scrapes
-
-PROMETHEUS_PORT = 59090
-METRICS_PORT = 59091
 
 
 def prometheus_ready() -> bool:
@@ -731,8 +753,7 @@ def ensure_prometheus(state: dict[str, Any]) -> dict[str, Any]:
     if binary is None:
         raise SandboxError("prometheus is not installed (Debian package prometheus): run 'make setup'")
     if not pid_alive(state["pids"].get("metrics-exporter")):
-        if metrics_exporter_ready():
-            raise SandboxError(f"something else already answers on 127.0.0.1:{METRICS_PORT}")
+        require_free_port(METRICS_PORT, "the metrics exporter")
         exporter = [str(VENV_BIN / "python"), str(ROOT / "scripts" / "metrics_exporter.py"), "--port", str(METRICS_PORT)]
         start_background("metrics-exporter", exporter, state)
         wait_for("metrics exporter", metrics_exporter_ready)
@@ -752,8 +773,7 @@ def ensure_prometheus(state: dict[str, Any]) -> dict[str, Any]:
         if rewritten:
             os.kill(pid, signal.SIGHUP)  # Prometheus reloads its configuration on SIGHUP
     else:
-        if prometheus_ready():
-            raise SandboxError(f"something else already answers on 127.0.0.1:{PROMETHEUS_PORT}")
+        require_free_port(PROMETHEUS_PORT, "prometheus")
         args = [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
                 f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}", "--storage.tsdb.retention.time=2d", "--log.level=warn"]  # fmt: skip
         start_background("prometheus", args, state)

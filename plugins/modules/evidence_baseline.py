@@ -62,7 +62,7 @@ EXAMPLES = r"""
   stellaops.deploy.evidence_baseline:
     store:
       type: s3
-      endpoint: http://127.0.0.1:59000
+      endpoint: http://127.0.0.1:17000
       bucket: stellaops-evidence
       prefix: evidence/
       access_key: "{{ evidence_access_key }}"
@@ -106,7 +106,7 @@ store:
   description: The store the baseline describes (no credentials).
   returned: always
   type: dict
-  sample: {type: s3, endpoint: "http://127.0.0.1:59000", bucket: stellaops-evidence, prefix: evidence/}
+  sample: {type: s3, endpoint: "http://127.0.0.1:17000", bucket: stellaops-evidence, prefix: evidence/}
 total:
   description: Number of bundles, bytes and Merkle root of the whole store.
   returned: always

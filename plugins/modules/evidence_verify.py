@@ -81,7 +81,7 @@ EXAMPLES = r"""
   stellaops.deploy.evidence_verify:
     store:
       type: s3
-      endpoint: http://127.0.0.1:59000
+      endpoint: http://127.0.0.1:17000
       bucket: stellaops-evidence
       prefix: evidence/
       access_key: "{{ evidence_access_key }}"
