@@ -149,8 +149,10 @@ class EngineSpec:
         return self.root / "exec"
 
 
-# Subnets: docker0 of the machine's engine is 172.17.0.0/16 (its pools 172.17-31.x and 192.168.x);
-# the two-engine integration scenario takes 10.213.0.0/24 and 10.214.0.0/16.
+# Subnets of the engines that the sandbox starts. Each has a pool of its own: Docker's default pools
+# (172.17-31.x and 192.168.x, 31 networks) are shared by every engine of the machine, and the br-*
+# bridges of networks that a stopped engine left behind keep their subnets out of use.
+MACHINE_ENGINE_POOL = "base=10.212.0.0/16,size=24"
 FLEET_ENGINES = {
     "engine-2": EngineSpec("engine-2", "stellaops-fl2", "10.221.0.1/24", "base=10.222.0.0/16,size=24"),
     "engine-3": EngineSpec("engine-3", "stellaops-fl3", "10.231.0.1/24", "base=10.232.0.0/16,size=24"),
@@ -390,6 +392,7 @@ def ensure_docker(state: dict[str, Any]) -> None:
             f"--host={DOCKER_SOCKET}",
             f"--data-root={data_root}",
             f"--pidfile={SANDBOX / 'dockerd.pid'}",
+            f"--default-address-pool={MACHINE_ENGINE_POOL}",
         ],
         DOCKER_SOCKET,
         Path("/var/run/docker"),
@@ -1302,6 +1305,10 @@ def down() -> int:
     stop_postgres(state)
     stop_pid("registry", state)
     started_dockerd = pid_alive(state["pids"].get("dockerd"))
+    if started_dockerd and docker_answers():
+        # Its data root is the sandbox's: every network on it is the sandbox's, and a network left
+        # there would keep its br-* bridge and subnet after the engine stops.
+        run(["docker", "-H", DOCKER_SOCKET, "network", "prune", "-f"])
     stop_pid("dockerd", state, timeout=60)
     if started_dockerd:
         stop_managed_containerd("dockerd", Path("/var/run/docker"))
