@@ -154,4 +154,6 @@ setup_helm
 setup_prometheus
 setup_collection_link
 setup_report_tools
-log "done: $("$VENV/bin/ansible" --version | head -n1), $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short), helm4 $("$TOOLS/helm4" version --short)"
+# The whole output first: `ansible --version | head -n1` can end in a BrokenPipeError traceback.
+ansible_version="$("$VENV/bin/ansible" --version)"
+log "done: ${ansible_version%%$'\n'*}, $(docker compose version 2>/dev/null || echo 'docker CLI missing: make sandbox-up installs it'), helm $("$TOOLS/helm" version --short), helm4 $("$TOOLS/helm4" version --short)"
