@@ -15,9 +15,8 @@ import tempfile
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
-from ._compose_lock import check_kept_lock, sha256_text
 from ._compose_state import Plan, describe, plan_changes, running_hashes, summarize_problems, verify
-from ._deployments import ENV_FILE, LOCK_FILE, DeploymentStore, render_env
+from ._deployments import ENV_FILE, LOCK_FILE, DeploymentStore, check_kept_lock, render_env, sha256_text
 from ._docker_cli import ComposeProject, DockerRunner, config_hashes
 from ._errors import StellaOpsError
 from ._health import command_runner, run_checks, summarize_failures

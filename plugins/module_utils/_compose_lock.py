@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from ._compose_labels import CHANNEL_LABEL, COMPONENT_LABEL, DIGEST_LABEL, RELEASE_LABEL, SERVICE_HASH_LABEL
 from ._errors import StellaOpsError
 from ._manifest import Release
 from ._safe_load import HAS_YAML, parse_yaml, require_yaml
@@ -34,11 +35,6 @@ if HAS_YAML:
 
 LOCK_KEY = "x-stella-lock"
 COMPONENT_KEY = "x-stella-component"
-RELEASE_LABEL = "stella.release.id"
-COMPONENT_LABEL = "stella.component.name"
-DIGEST_LABEL = "stella.digest"
-CHANNEL_LABEL = "stella.channel"
-SERVICE_HASH_LABEL = "stella.service.hash"
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
@@ -110,26 +106,6 @@ def load_template(text: str, source: str) -> dict[str, Any]:
         if service is not None and not isinstance(service, dict):
             raise StellaOpsError(f"{source}: services.{name} must be a mapping, got {type(service).__name__}.")
     return document
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def check_kept_lock(text: str, recorded_sha256: Any, source: str) -> None:
-    """Refuse a kept lock whose text is no longer the text that was kept (its sha256 is recorded beside it).
-
-    The standard library suffices (a compose host has no PyYAML to recompute ``x-stella-lock.digest``).
-    Like that digest it reveals an accident or a hand edit, not an attacker who rewrites the record too.
-    A deployment kept before the sha256 was recorded has none and is not checked.
-    """
-    if recorded_sha256 is None:
-        return
-    if not isinstance(recorded_sha256, str) or sha256_text(text) != recorded_sha256:
-        raise StellaOpsError(
-            f"{source}: the compose lock no longer matches the sha256 recorded when it was kept (lock_sha256 in deployment.json); "
-            "it was edited, so it is not brought up; deploy the release again from its manifest."
-        )
 
 
 def canonical_json(data: Any) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
-from ._compose_lock import DIGEST_LABEL, RELEASE_LABEL
+from ._compose_labels import DIGEST_LABEL, RELEASE_LABEL
 
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 

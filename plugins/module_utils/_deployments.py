@@ -14,6 +14,7 @@ Only the standard library is used: this runs on the compose host.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,6 +29,26 @@ ENV_FILE = "settings.env"
 META_FILE = "deployment.json"
 _ENV_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DEPLOYMENT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\+[0-9]+")
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_kept_lock(text: str, recorded_sha256: Any, source: str) -> None:
+    """Refuse a kept lock whose text is no longer the text that was kept (its sha256 is recorded beside it).
+
+    The standard library suffices (a compose host has no PyYAML to recompute ``x-stella-lock.digest``).
+    Like that digest it reveals an accident or a hand edit, not an attacker who rewrites the record too.
+    A deployment kept before the sha256 was recorded has none and is not checked.
+    """
+    if recorded_sha256 is None:
+        return
+    if not isinstance(recorded_sha256, str) or sha256_text(text) != recorded_sha256:
+        raise StellaOpsError(
+            f"{source}: the compose lock no longer matches the sha256 recorded when it was kept (lock_sha256 in deployment.json); "
+            "it was edited, so it is not brought up; deploy the release again from its manifest."
+        )
 
 
 def render_env(settings: Mapping[str, Any], secrets: Mapping[str, Any]) -> str:

@@ -34,7 +34,7 @@ class DockerRunner(ToolRunner):
         return self.run(["--host", self.docker_host, *args], what=what, check=check)
 
     def require_engine(self) -> str:
-        """The engine's version; one sentence when the engine or the compose plugin is missing."""
+        """The engine's version; one sentence when the engine does not answer."""
         rc, out, err = self.docker(["version", "--format", "{{.Server.Version}}"], what="docker version", check=False)
         if rc != 0 or not out.strip():
             reason = (err or out).strip().splitlines()
@@ -42,23 +42,32 @@ class DockerRunner(ToolRunner):
                 f"The Docker engine at {self.docker_host} does not answer"
                 f"{': ' + reason[-1] if reason else ''}; start it or set docker_host."
             )
-        rc, version, err = self.run(["compose", "version", "--short"], check=False)
-        if rc != 0:
-            # docker without the plugin prints its reason first, then usage and a help hint
-            said = (err or version).strip().splitlines()
-            raise StellaOpsError(
-                f"The Docker Compose v2 plugin is missing on this host ('docker compose version' failed: "
-                f"{said[0].strip() if said else 'no output'}); install it as a Docker CLI plugin."
-            )
-        self._compose_version = version.strip().lstrip("v")
         return out.strip()
 
     @property
     def compose_version(self) -> str:
-        return self._compose_version or "unknown"
+        """The Compose plugin's version, probed once; one sentence when the plugin is missing."""
+        if self._compose_version is None:
+            rc, version, err = self.run(["compose", "version", "--short"], check=False)
+            if rc != 0:
+                # docker without the plugin prints its reason first, then usage and a help hint
+                said = (err or version).strip().splitlines()
+                raise StellaOpsError(
+                    f"The Docker Compose v2 plugin is missing on this host ('docker compose version' failed: "
+                    f"{said[0].strip() if said else 'no output'}); install it as a Docker CLI plugin."
+                )
+            self._compose_version = version.strip().lstrip("v")
+        return self._compose_version
 
     def compose(self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
-        return self.docker(["compose", *project.global_args(), *args], what=what, check=check)
+        # The plugin is probed only when a compose command fails (a missing plugin is then said as
+        # such): a probe before every module run would start the plugin's binary once more.
+        engine_args = ["--host", self.docker_host, "compose", *project.global_args(), *args]
+        rc, out, err = self.run(engine_args, what=what, check=False)
+        if rc != 0 and check:
+            _ = self.compose_version
+            self.fail(engine_args, rc, out, err, what)
+        return rc, out, err
 
     def project_containers(self, project_name: str) -> list[RunningService]:
         """Every container (running or not) of a compose project, with its image's repo digests."""

@@ -126,13 +126,11 @@ class ToolRunner:
             kwargs["cwd"] = cwd
         rc, out, err = self.module.run_command(cmd, **kwargs)
         if check and rc != 0:
-            first = (err or out or "").strip().splitlines()
-            reason = first[-1] if first else f"exit code {rc}"
-            self.module.fail_json(
-                msg=f"{what or self.binary} failed: {reason}",
-                cmd=cmd,
-                rc=rc,
-                stdout=out,
-                stderr=err,
-            )
+            self.fail(args, rc, out, err, what)
         return rc, out, err
+
+    def fail(self, args: Sequence[str], rc: int, out: str, err: str, what: Optional[str] = None) -> None:
+        """Fail with the last line the tool printed, and the whole command and output beside it."""
+        first = (err or out or "").strip().splitlines()
+        reason = first[-1] if first else f"exit code {rc}"
+        self.module.fail_json(msg=f"{what or self.binary} failed: {reason}", cmd=[self.path, *args], rc=rc, stdout=out, stderr=err)

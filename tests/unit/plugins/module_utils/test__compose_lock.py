@@ -12,7 +12,6 @@ import pytest
 import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
     build_lock,
-    check_kept_lock,
     check_lock,
     image_changes,
     load_template,
@@ -20,8 +19,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock imp
     parse_compose_yaml,
     render_lock,
     require_intact_lock,
-    sha256_text,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import check_kept_lock, sha256_text
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import Release, parse_manifest
 from hostile import ALIAS_BOMB, deep_flow_yaml, error_in_child, finishes, one_sentence

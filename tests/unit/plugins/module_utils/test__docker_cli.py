@@ -112,7 +112,9 @@ def test_compose_puts_global_args_before_the_subcommand() -> None:
 
 
 def test_a_failed_compose_command_fails_with_its_last_stderr_line() -> None:
-    docker, _module = runner({("--host", HOST, "compose"): (1, "", "time=... level=warning msg=x\nno such service: notify\n")})
+    docker, _module = runner(
+        {("--host", HOST, "compose"): (1, "", "time=... level=warning msg=x\nno such service: notify\n"), ("compose", "version"): (0, "2.40.3\n", "")}
+    )
     with pytest.raises(StellaOpsError) as caught:
         docker.compose(PROJECT, ["up"], what="docker compose up")
     assert str(caught.value) == "docker compose up failed: no such service: notify"
@@ -154,7 +156,7 @@ def test_config_hashes_without_any_hash_is_an_error(out: str) -> None:
 
 def test_config_hashes_of_an_invalid_configuration_fails_with_composes_reason() -> None:
     reason = "open /srv/stellaops/deployments/r+1/docker-compose.lock.yaml: no such file or directory"
-    docker, _module = runner({("--host", HOST, "compose"): (1, "", reason + "\n")})
+    docker, _module = runner({("--host", HOST, "compose"): (1, "", reason + "\n"), ("compose", "version"): (0, "2.40.3\n", "")})
     with pytest.raises(StellaOpsError, match=r"^docker compose config --hash failed: open .*: no such file or directory$"):
         config_hashes(docker, PROJECT)
 
@@ -273,20 +275,21 @@ def test_a_container_removed_between_ps_and_inspect_fails_with_dockers_reason() 
 NO_ENGINE = (1, "\n", f"Cannot connect to the Docker daemon at {HOST}. Is the docker daemon running?\n")
 
 
-def test_require_engine_returns_the_engine_version_and_probes_compose() -> None:
-    docker, module = runner({("--host", HOST, "version"): (0, "28.5.1\n", ""), ("compose", "version"): (0, "2.40.3\n", "")})
-    assert docker.compose_version == "unknown"
+def test_require_engine_returns_the_engine_version_without_starting_compose() -> None:
+    docker, module = runner({("--host", HOST, "version"): (0, "28.5.1\n", "")})
     assert docker.require_engine() == "28.5.1"
+    assert module.calls == [[DOCKER, "--host", HOST, "version", "--format", "{{.Server.Version}}"]]
+
+
+def test_compose_version_is_probed_once_when_asked() -> None:
+    docker, module = runner({("compose", "version"): (0, "2.40.3\n", "")})
     assert docker.compose_version == "2.40.3"
-    assert module.calls == [
-        [DOCKER, "--host", HOST, "version", "--format", "{{.Server.Version}}"],
-        [DOCKER, "compose", "version", "--short"],
-    ]
+    assert docker.compose_version == "2.40.3"
+    assert module.calls == [[DOCKER, "compose", "version", "--short"]]
 
 
 def test_compose_version_with_a_v_prefix() -> None:
-    docker, _module = runner({("--host", HOST, "version"): (0, "28.5.1\n", ""), ("compose", "version"): (0, "v2.40.3\n", "")})
-    docker.require_engine()
+    docker, _module = runner({("compose", "version"): (0, "v2.40.3\n", "")})
     assert docker.compose_version == "2.40.3"
 
 
@@ -321,10 +324,23 @@ def test_engine_that_prints_nothing_is_one_sentence() -> None:
     ],
 )
 def test_missing_compose_plugin_is_one_sentence(answer: Answer, reason: str) -> None:
-    docker, _module = runner({("--host", HOST, "version"): (0, "28.5.1\n", ""), ("compose", "version"): answer})
+    docker, _module = runner({("compose", "version"): answer})
     with pytest.raises(StellaOpsError) as caught:
-        docker.require_engine()
+        _ = docker.compose_version
     assert str(caught.value) == (
         f"The Docker Compose v2 plugin is missing on this host ('docker compose version' failed: {reason}); install it as a Docker CLI plugin."
     )
-    assert docker.compose_version == "unknown"
+
+
+def test_failed_compose_command_without_the_plugin_says_the_plugin_is_missing() -> None:
+    unknown = (1, "", "docker: unknown command: docker compose\n\nRun 'docker --help' for more information\n")
+    docker, module = runner({("--host", HOST, "compose"): unknown, ("compose", "version"): unknown})
+    with pytest.raises(StellaOpsError, match=r"^The Docker Compose v2 plugin is missing on this host"):
+        config_hashes(docker, PROJECT)
+    assert [call[1:4] for call in module.calls] == [["--host", HOST, "compose"], ["compose", "version", "--short"]]
+
+
+def test_failed_compose_command_unchecked_returns_without_probing() -> None:
+    docker, module = runner({("--host", HOST, "compose"): (1, "", "no such service: x\n")})
+    assert docker.compose(PROJECT, ["ps", "x"], what="docker compose ps", check=False) == (1, "", "no such service: x\n")
+    assert len(module.calls) == 1
