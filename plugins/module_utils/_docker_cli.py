@@ -44,8 +44,7 @@ class DockerRunner(ToolRunner):
             )
         return out.strip()
 
-    @property
-    def compose_version(self) -> str:
+    def require_compose(self) -> str:
         """The Compose plugin's version, probed once; one sentence when the plugin is missing."""
         if self._compose_version is None:
             rc, version, err = self.run(["compose", "version", "--short"], check=False)
@@ -59,13 +58,17 @@ class DockerRunner(ToolRunner):
             self._compose_version = version.strip().lstrip("v")
         return self._compose_version
 
+    @property
+    def compose_version(self) -> str:
+        return self.require_compose()
+
     def compose(self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
         # The plugin is probed only when a compose command fails (a missing plugin is then said as
         # such): a probe before every module run would start the plugin's binary once more.
         engine_args = ["--host", self.docker_host, "compose", *project.global_args(), *args]
         rc, out, err = self.run(engine_args, what=what, check=False)
         if rc != 0 and check:
-            _ = self.compose_version
+            self.require_compose()
             self.fail(engine_args, rc, out, err, what)
         return rc, out, err
 

@@ -326,7 +326,7 @@ def test_engine_that_prints_nothing_is_one_sentence() -> None:
 def test_missing_compose_plugin_is_one_sentence(answer: Answer, reason: str) -> None:
     docker, _module = runner({("compose", "version"): answer})
     with pytest.raises(StellaOpsError) as caught:
-        _ = docker.compose_version
+        docker.require_compose()
     assert str(caught.value) == (
         f"The Docker Compose v2 plugin is missing on this host ('docker compose version' failed: {reason}); install it as a Docker CLI plugin."
     )
