@@ -188,7 +188,7 @@ class ComposeDeployer:
                 **record,
                 "deployment_id": deployment_id,
                 "config_hashes": hashes,
-                "compose_version": self.docker.compose_version,
+                "compose_version": self.docker.require_compose(),
                 "created_at": _now(),
                 "lock_sha256": sha256_text(lock),
             }

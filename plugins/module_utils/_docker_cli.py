@@ -58,10 +58,6 @@ class DockerRunner(ToolRunner):
             self._compose_version = version.strip().lstrip("v")
         return self._compose_version
 
-    @property
-    def compose_version(self) -> str:
-        return self.require_compose()
-
     def compose(self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
         # The plugin is probed only when a compose command fails (a missing plugin is then said as
         # such): a probe before every module run would start the plugin's binary once more.

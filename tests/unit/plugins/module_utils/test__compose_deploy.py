@@ -97,8 +97,6 @@ def running(hashes: dict[str, str], release_id: str = RELEASE_ID, state: str = "
 class FakeDocker:
     """The DockerRunner interface ComposeDeployer uses; `up` makes the containers run the project's hashes."""
 
-    compose_version = "2.40.3"
-
     def __init__(self, containers: Optional[list[RunningService]] = None) -> None:
         self.containers = list(containers or [])
         self.calls: list[list[str]] = []
@@ -106,6 +104,9 @@ class FakeDocker:
 
     def require_engine(self) -> str:
         return "28.5.1"
+
+    def require_compose(self) -> str:
+        return "2.40.3"
 
     def project_containers(self, project_name: str) -> list[RunningService]:
         assert project_name == "stellaops"

@@ -281,16 +281,16 @@ def test_require_engine_returns_the_engine_version_without_starting_compose() ->
     assert module.calls == [[DOCKER, "--host", HOST, "version", "--format", "{{.Server.Version}}"]]
 
 
-def test_compose_version_is_probed_once_when_asked() -> None:
+def test_compose_plugin_is_probed_once_when_asked() -> None:
     docker, module = runner({("compose", "version"): (0, "2.40.3\n", "")})
-    assert docker.compose_version == "2.40.3"
-    assert docker.compose_version == "2.40.3"
+    assert docker.require_compose() == "2.40.3"
+    assert docker.require_compose() == "2.40.3"
     assert module.calls == [[DOCKER, "compose", "version", "--short"]]
 
 
 def test_compose_version_with_a_v_prefix() -> None:
     docker, _module = runner({("compose", "version"): (0, "v2.40.3\n", "")})
-    assert docker.compose_version == "2.40.3"
+    assert docker.require_compose() == "2.40.3"
 
 
 def test_engine_that_does_not_answer_is_one_sentence() -> None:
