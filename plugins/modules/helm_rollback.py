@@ -19,6 +19,8 @@ description:
     check mode makes the same comparison and stops before C(helm rollback).
   - Waits for the workloads (C(--wait)) within O(timeout), 10 minutes by default, on Helm 3 and Helm 4.
   - Returns the images of each workload of the target revision, which the workloads must run afterwards.
+  - A release that does not exist, when no O(revision) is given, is not a failure: the result says there is
+    nothing to roll back (RV(nothing_to_roll_back)) and nothing changes. With O(revision) it is an error.
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -87,8 +89,13 @@ differs:
   returned: always
   type: bool
   sample: true
+nothing_to_roll_back:
+  description: True when the release does not exist (and no O(revision) was given); nothing was changed.
+  returned: always
+  type: bool
+  sample: false
 target:
-  description: The revision returned to.
+  description: The revision returned to; null when there is nothing to roll back.
   returned: always
   type: dict
   sample: {revision: 2, status: superseded, chart: stellaops-1.0.0, chart_version: 1.0.0, app_version: "2025.09.2"}
@@ -160,7 +167,23 @@ class ReleaseRollback:
         release = p["release"]
         timeout = check_duration(p["timeout"], "timeout")
         helm = helm_from_params(self.module, p)
-        history = helm.require_history(release)
+        history = helm.history(release) if p["revision"] is None else helm.require_history(release)
+        if not history:
+            # A target that never had the release (an environment this channel has not reached yet) is no failure.
+            return {
+                "changed": False,
+                "differs": False,
+                "nothing_to_roll_back": True,
+                "msg": f"Release {release} does not exist in {helm.target.describe()}: nothing to roll back.",
+                "target": None,
+                "revision": None,
+                "status": "absent",
+                "recovered": None,
+                "images": {},
+                "digests": {},
+                "helm_version": helm.version,
+                **compared("", "", release, release),
+            }
         bookmark = last_deployed(history)
         if p["revision"] is not None:
             target = find_revision(history, p["revision"], release)
@@ -191,6 +214,7 @@ class ReleaseRollback:
             "images": workload_images(after),
             "digests": image_digests(workload_images(after)),
             "helm_version": helm.version,
+            "nothing_to_roll_back": False,
             **compared(before, after, before_name, after_name),
         }
         if self.module.check_mode or not changed:

@@ -285,6 +285,10 @@ def test_bad_input_is_one_sentence_and_changes_nothing(target: HelmTarget, tmp_p
         "Save the configuration through an API server that does not answer")}
     assert messages["Roll back a release that does not exist"] == (
         f"Release nowhere does not exist in namespace {NAMESPACE} of context {target.emulator.context} (releases there: stellaops); nothing was changed.")
+    # Without a revision, a release that never existed there is nothing to roll back: no failure, no change.
+    nothing = host_result(result, "Roll back a release that does not exist to its bookmark")
+    assert not nothing.get("failed") and nothing["changed"] is False and nothing["nothing_to_roll_back"] is True
+    assert nothing["msg"] == f"Release nowhere does not exist in namespace {NAMESPACE} of context {target.emulator.context}: nothing to roll back."
     assert messages["Roll back to a revision that does not exist"] == "Release stellaops has no revision 42 (revisions 1 to 1 exist); nothing was changed."
     assert messages["Upgrade with the values file of an environment that has none"].startswith("Values file ")
     assert "values-qa.yaml (option values_files) does not exist" in messages["Upgrade with the values file of an environment that has none"]
