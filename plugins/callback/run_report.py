@@ -12,6 +12,10 @@ description:
   - Records each task result of a run (host, role, task file, module, start and end time) and, when the
     playbook ends, writes three files on the controller, C(<UTC start>-<kind>.json), C(.md) and C(.html),
     then ends the console output with a few lines that say the same.
+  - The outcome of the run is one of V(succeeded), V(failed), V(rolled back), V(no change), or V(checked) in check mode.
+    A run in which any target failed (a failed task that was neither ignored nor rescued, an unreachable host, a journal
+    job that neither completed nor rolled back) is V(failed), and its summary says on how many of the targets and what
+    each target runs now.
   - The report holds the outcome, the release before and after on each host, the backup sets and evidence
     roots the run took, the rollback duration, the failures, and a timeline per host whose bars are the
     phases pre-flight, backup, deploy, verification, smoke and rollback.
@@ -62,6 +66,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._run_report impor
 from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import render_html
 
 _UTC = timezone.utc  # noqa: UP017
+_OUTCOME_COLOURS = {"succeeded": C.COLOR_OK, "failed": C.COLOR_ERROR, "rolled back": C.COLOR_CHANGED}
 
 
 class CallbackModule(CallbackBase):
@@ -145,5 +150,8 @@ class CallbackModule(CallbackBase):
         if "json" in str(C.config.get_config_value("DEFAULT_STDOUT_CALLBACK")):
             return
         self._display.display("")
-        for line in summary_lines(report, paths):
+        lines = summary_lines(report, paths)
+        # The outcome line in the colours of task results (ok, failed, changed): green only when the run succeeded.
+        self._display.display(lines[0], color=_OUTCOME_COLOURS.get(report["outcome"]))
+        for line in lines[1:]:
             self._display.display(line)

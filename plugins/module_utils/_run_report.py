@@ -10,7 +10,10 @@ result), and ``RunRecorder.report()`` builds one JSON-ready document from them:
 - the journal jobs as the ``deployment_journal`` module last returned them (their status
   history gives the release before and after and the rollback duration);
 - the backup sets (``backup``), the evidence roots (``evidence_baseline``,
-  ``evidence_verify``), the release resolved (``release_manifest``) and what failed.
+  ``evidence_verify``), the release resolved (``release_manifest``) and what failed;
+- the outcome of the run and of each host: ``succeeded``, ``failed``, ``rolled back``,
+  ``no change``, or ``checked`` in check mode; a run in which any host failed is ``failed``,
+  whatever the others did.
 
 Nothing is guessed: a value that no task result carried is left out (or null).
 ``render_markdown`` and ``render_html`` (in ``_run_report_html``) present the document.
@@ -53,6 +56,8 @@ _ACTION_PHASES = {
     "deploy_lock": "deploy",
 }
 _MESSAGE_LIMIT = 600
+# Host names shown per release on the console (the reports list every host).
+_NAMES_SHOWN = 5
 _UTC = timezone.utc  # noqa: UP017 - same spelling as the other helpers
 
 
@@ -131,15 +136,27 @@ def running_after(jobs: Sequence[Mapping[str, Any]]) -> Optional[str]:
     return None
 
 
-def _outcome(jobs: Sequence[Mapping[str, Any]], failed: bool, check_mode: bool) -> str:
-    statuses = {job.get("status") for job in jobs}
+def _host_outcome(last_job: Optional[str], failed: bool, check_mode: bool) -> str:
+    """The outcome of a host, from the status of its last journal job and whether it failed."""
+    if last_job == "rolled_back":
+        # The automatic rollback of a failed change brought the earlier release back.
+        return "rolled back"
+    if failed:
+        return "failed"
     if check_mode:
         return "checked"
-    if "rolled_back" in statuses or any(job.get("rollback_of") and job.get("status") == "completed" for job in jobs):
-        return "rollback failed" if "failed" in statuses and failed else "rolled back"
-    if failed or "failed" in statuses:
+    return "no change" if last_job is None else "succeeded"
+
+
+def _run_outcome(host_outcomes: Sequence[str], failed: bool, check_mode: bool, wrote: bool) -> str:
+    """The outcome of the run: any failed host fails it, then check mode, an automatic rollback, a change."""
+    if failed:
         return "failed"
-    if jobs:
+    if check_mode:
+        return "checked"
+    if "rolled back" in host_outcomes:
+        return "rolled back"
+    if "succeeded" in host_outcomes or wrote:
         return "succeeded"
     return "no change"
 
@@ -264,15 +281,21 @@ class RunRecorder:
         # The hosts the run worked on: a timeline segment, a journal job or a failure (not the controller that only resolved).
         busy = {e["host"] for e in self.events} | {str(job.get("host")) for job in jobs} | {f["host"] for f in self.failures}
         names = [name for name in self.hosts if name in busy]
+        failed_hosts: list[str] = []
         for name in names:
             host_jobs = [job for job in jobs if job.get("host") == name]
             counts = dict(stats.get(name, {}))
-            failed = bool(counts.get("failures") or counts.get("unreachable"))
+            last_job = host_jobs[-1].get("status") if host_jobs else None
+            # Failed: the recap counts a failed task (not ignored, not rescued) or the host was unreachable, or its
+            # last job neither completed nor rolled back (a failure that the playbook rescued, as a drill does).
+            failed = bool(counts.get("failures") or counts.get("unreachable")) or last_job not in (None, "completed", "rolled_back")
+            if failed:
+                failed_hosts.append(name)
             before = host_jobs[0].get("previous_release_id") if host_jobs else self.planned.get(name, {}).get("release_before")
             after = running_after(host_jobs) if host_jobs else (None if failed else before)
             hosts.append({
                 "name": name,
-                "outcome": _outcome(host_jobs, failed, self.check_mode),
+                "outcome": _host_outcome(last_job, failed, self.check_mode),
                 "release_before": before,
                 "release_after": after,
                 "rollback_seconds": rollback_seconds(host_jobs),
@@ -280,10 +303,8 @@ class RunRecorder:
                 "stats": counts,
                 "timeline": self._timeline(name),
             })  # fmt: skip
-        failed_run = any(counts.get("failures") or counts.get("unreachable") for counts in stats.values())
-        outcome = _outcome(jobs, failed_run, self.check_mode)
-        if self.promotion and outcome == "no change" and (self.promotion["files"] or self.promotion["commit"]):
-            outcome = "promoted"
+        wrote = bool(self.promotion and (self.promotion["files"] or self.promotion["commit"]))
+        outcome = _run_outcome([host["outcome"] for host in hosts], bool(failed_hosts), self.check_mode, wrote)
         return {
             "format": REPORT_FORMAT,
             "kind": self.kind,
@@ -293,6 +314,7 @@ class RunRecorder:
             "seconds": round((ended - self.started).total_seconds(), 3),
             "check_mode": self.check_mode,
             "outcome": outcome,
+            "failed_hosts": failed_hosts,
             "releases": self.releases,
             "release_before": sorted({str(h["release_before"]) for h in hosts if h["release_before"]}),
             "release_after": sorted({str(h["release_after"]) for h in hosts if h["release_after"]}),
@@ -316,17 +338,39 @@ def _seconds(value: Optional[float]) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
+def failed_on(report: Mapping[str, Any]) -> str:
+    """``1 of 6 targets``: how many of the hosts the run worked on failed."""
+    total = len(report["hosts"])
+    return f"{len(report['failed_hosts'])} of {total} target{'' if total == 1 else 's'}"
+
+
+def _running_now(hosts: Sequence[Mapping[str, Any]]) -> str:
+    """``2025.10.0-stable on h1, h2; unknown on h3``: the release after the run, host by host, grouped by release."""
+    groups: dict[str, list[str]] = {}
+    for host in hosts:
+        groups.setdefault(str(host["release_after"] or "unknown"), []).append(str(host["name"]))
+    parts = []
+    for release, names in groups.items():
+        more = f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else ""
+        parts.append(f"{release} on {', '.join(names[:_NAMES_SHOWN])}{more}")
+    return "; ".join(parts)
+
+
 def summary_lines(report: Mapping[str, Any], paths: Mapping[str, str]) -> list[str]:
-    """The few lines that end the run on the console."""
+    """The few lines that end the run on the console; a failed run names how many targets failed and what each runs now."""
     before = ", ".join(report["release_before"]) or "—"
     after = ", ".join(report["release_after"]) or "—"
-    facts = [f"{len(report['hosts'])} host(s)"] if report["hosts"] else []
+    failed = report["outcome"] == "failed"
+    facts = [f"{len(report['hosts'])} host(s)"] if report["hosts"] and not failed else []
     if report["release_before"] or report["release_after"]:
         facts.append(f"{before} -> {after}")
     facts.append(f"{report['seconds']:.1f} s")
     if report["rollback_seconds"] is not None:
         facts.append(f"rollback {report['rollback_seconds']:.1f} s")
-    lines = [f"{report['kind'].upper()} {report['outcome'].upper()}: " + ", ".join(facts)]
+    head = f"{report['kind'].upper()} {report['outcome'].upper()}" + (f" on {failed_on(report)}" if failed else "")
+    lines = [f"{head}: " + ", ".join(facts)]
+    if failed and (report["release_before"] or report["release_after"]):
+        lines.append("  running now: " + _running_now(report["hosts"]))
     protection = []
     promotion = report.get("promotion") or {}
     if promotion:
@@ -355,6 +399,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"# {report['kind'].capitalize()} report: {report['outcome']}",
         "",
         f"- Playbook: `{report['playbook']}`" + (" (check mode)" if report["check_mode"] else ""),
+        *([f"- Failed on {failed_on(report)}: {_cell(', '.join(report['failed_hosts']))}"] if report["failed_hosts"] else []),
         f"- Started {report['started_at']}, ended {report['ended_at']} ({report['seconds']:.1f} s)",
         f"- Release before: {_cell(', '.join(report['release_before']))}; after: {_cell(', '.join(report['release_after']))}",
         f"- Rollback duration: {_seconds(report['rollback_seconds'])}",

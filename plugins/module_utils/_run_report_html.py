@@ -11,19 +11,21 @@ from __future__ import annotations
 from html import escape
 from typing import Any, Mapping, Optional
 
-from ._run_report import PHASES, parse_time
+from ._run_report import PHASES, failed_on, parse_time
 
 PHASE_COLOURS: dict[str, str] = {
     "pre-flight": "#7b3fe4",
     "backup": "#1f6fd1",
-    "deploy": "#1a9e4b",
+    # Not green: green is the colour of a run that succeeded, and a deploy bar may hold the failure.
+    "deploy": "#8c564b",
     "verification": "#e0a800",
     "smoke": "#00a3a3",
     "rollback": "#d62828",
 }
 # The empty track of each host's row; no other element of the page has this colour.
 TRACK_COLOUR = "#e4e9ee"
-_OUTCOME_COLOURS = {"succeeded": "#1a7f37", "rolled back": "#9a6700", "checked": "#57606a", "no change": "#57606a"}
+# Green only for a run that succeeded: a failure on any target is red, an automatic rollback amber.
+_OUTCOME_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "rolled back": "#9a6700", "checked": "#57606a", "no change": "#57606a"}
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#1b1f23}
 h1{margin-bottom:.2em}.outcome{display:inline-block;padding:.3em .8em;border-radius:4px;color:#fff;font-weight:bold}
@@ -79,7 +81,7 @@ def timeline_svg(report: Mapping[str, Any]) -> str:
 def render_html(report: Mapping[str, Any]) -> str:
     """The report as one HTML page."""
     outcome = str(report["outcome"])
-    colour = _OUTCOME_COLOURS.get(outcome, "#cf222e")
+    colour = _OUTCOME_COLOURS[outcome]
     legend = "".join(f'<span><i style="background:{PHASE_COLOURS[phase]}"></i>{_e(phase)}</span>' for phase in PHASES)
     rollback = "—" if report["rollback_seconds"] is None else f"{report['rollback_seconds']:.1f} s"
     parts = [
@@ -89,6 +91,11 @@ def render_html(report: Mapping[str, Any]) -> str:
         f'<p><span id="outcome" class="outcome" style="background:{colour}">{_e(outcome.upper())}</span></p>',
         '<table id="summary">',
         f"<tr><th>Playbook</th><td><code>{_e(report['playbook'])}</code>{' (check mode)' if report['check_mode'] else ''}</td></tr>",
+        *(
+            [f'<tr><th>Failed on</th><td id="failed-on">{_e(failed_on(report))}: {_e(", ".join(report["failed_hosts"]))}</td></tr>']
+            if report["failed_hosts"]
+            else []
+        ),
         f"<tr><th>Started (UTC)</th><td>{_e(report['started_at'])}</td></tr>",
         f"<tr><th>Duration</th><td>{report['seconds']:.1f} s</td></tr>",
         f"<tr><th>Release before</th><td>{_e(', '.join(report['release_before']))}</td></tr>",

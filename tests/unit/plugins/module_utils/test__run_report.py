@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import json
 from datetime import datetime, timedelta, timezone
 
@@ -61,8 +62,10 @@ def role_of(path: str) -> str:
     return "stellaops.deploy." + parts[parts.index("roles") + 1] if "roles" in parts else ""
 
 
-def upgrade_that_rolled_back() -> dict:
-    recorder = RunRecorder("drill", "/c/playbooks/drill.yml", T0)
+def upgrade_that_rolled_back(kind: str = "drill", failures: int = 0) -> dict:
+    """Both hosts fail the upgrade and their automatic rollback brings the earlier release back; the drill rescues
+    the failure (``failures`` 0), upgrade.yml fails the hosts after their rollback (``failures`` 1)."""
+    recorder = RunRecorder(kind, f"/c/playbooks/{kind}.yml", T0)
     steps = [
         ("fleet-1", "Take a verified backup set", "stellaops.deploy.backup", "/c/roles/backup/tasks/main.yml:4", 0, 3, "changed",
          {"set_id": "20261202T010000Z", "set_path": "/b/20261202T010000Z", "status": "complete", "changed": True}),
@@ -88,13 +91,13 @@ def upgrade_that_rolled_back() -> dict:
             action="stellaops.deploy.deployment_journal", status="changed", start=at(end), end=at(end),
             result={"job": job(host, [("pending", 4), ("rolling_back", 10 if host == "fleet-1" else 9), ("rolled_back", end)])},
         )  # fmt: skip
-    stats = {host: {"ok": 5, "changed": 2, "failures": 0, "unreachable": 0, "rescued": 1} for host in ("fleet-1", "fleet-2")}
+    stats = {host: {"ok": 5, "changed": 2, "failures": failures, "unreachable": 0, "rescued": 1} for host in ("fleet-1", "fleet-2")}
     return recorder.report(at(20), stats)
 
 
 def test_a_rolled_back_upgrade_reports_releases_protection_and_rollback_from_the_journal() -> None:
     report = upgrade_that_rolled_back()
-    assert report["outcome"] == "rolled back"
+    assert report["outcome"] == "rolled back" and report["failed_hosts"] == []
     assert [host["outcome"] for host in report["hosts"]] == ["rolled back", "rolled back"]
     assert report["release_before"] == ["2025.11.0-edge"] and report["release_after"] == ["2025.11.0-edge"]
     # First rolling_back (fleet-2 at 9 s) to last rolled_back (fleet-1 at 16 s).
@@ -119,6 +122,7 @@ def test_renderings_carry_the_same_facts() -> None:
     assert PHASE_COLOURS["rollback"] in page
     lines = summary_lines(report, {"html": "/r/x.html", "md": "/r/x.md", "json": "/r/x.json"})
     assert lines[0].startswith("DRILL ROLLED BACK: 2 host(s), 2025.11.0-edge -> 2025.11.0-edge") and "rollback 7.0 s" in lines[0]
+    assert "background:#9a6700" in page and "Failed on" not in page and "Failed on" not in markdown
     assert "backup set 20261202T010000Z" in lines[1]
     assert len(lines) <= 6
 
@@ -153,8 +157,128 @@ def test_a_promotion_reports_its_commit_and_files() -> None:
                     result={"changed": True, "release_id": "2025.10.0-stable", "files": ["deploy/compose/docker-compose.prod.yaml"],
                             "commit": "0123456789abcdef", "tag": "2025.10.0-stable"})  # fmt: skip
     report = recorder.report(at(3), {"localhost": {"ok": 1, "changed": 1, "failures": 0}})
-    assert report["outcome"] == "promoted" and report["hosts"] == []
+    assert report["outcome"] == "succeeded" and report["hosts"] == []
     lines = summary_lines(report, {"json": "/r/p.json"})
-    assert lines[0] == "PROMOTION PROMOTED: 3.0 s"
+    assert lines[0] == "PROMOTION SUCCEEDED: 3.0 s"
     assert lines[1] == "  promotion 2025.10.0-stable: 1 file(s), commit 0123456789ab, tag 2025.10.0-stable"
     assert "deploy/compose/docker-compose.prod.yaml" in render_markdown(report) and "0123456789abcdef" in render_html(report)
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_a_promotion_of_a_release_that_does_not_exist_failed(check_mode: bool) -> None:
+    recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0, check_mode=check_mode)
+    recorder.record(host="localhost", task="Validate the release manifest", role="", task_path="/c/playbooks/promote.yml:30",
+                    action="stellaops.deploy.release_manifest", status="failed", start=at(0), end=at(1),
+                    result={"msg": "no release 2099.1.0 in channel stable"})  # fmt: skip
+    report = recorder.report(at(1.5), {"localhost": {"ok": 1, "failures": 1}})
+    assert report["outcome"] == "failed" and report["failed_hosts"] == ["localhost"]
+    lines = summary_lines(report, {"json": "/r/p.json"})
+    assert lines[0] == "PROMOTION FAILED on 1 of 1 target: 1.5 s"
+    assert lines[1] == "  failed on localhost at Validate the release manifest: no release 2099.1.0 in channel stable"
+    assert render_markdown(report).startswith("# Promotion report: failed\n")
+
+
+def test_a_check_run_without_failure_is_checked() -> None:
+    recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0, check_mode=True)
+    recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="", task_path="/c/playbooks/promote.yml:40",
+                    action="stellaops.deploy.channel_promote", status="changed", start=at(0), end=at(2),
+                    result={"changed": True, "release_id": "2025.10.0-stable", "files": ["deploy/compose/docker-compose.prod.yaml"]})  # fmt: skip
+    report = recorder.report(at(3), {"localhost": {"ok": 1, "changed": 1, "failures": 0}})
+    assert report["outcome"] == "checked"
+    assert summary_lines(report, {})[0] == "PROMOTION CHECKED: 3.0 s"
+
+
+TARGETS = [f"target-{index}" for index in range(1, 7)]
+LOCK = ("Take the environment lock", "stellaops.deploy.deploy_lock", "/c/roles/compose_rollback/tasks/main.yml:2")
+
+
+def rollback_of_six(failing: str = "", nothing_on: tuple[str, ...] = ()) -> dict:
+    """rollback.yml on six targets: each returns from 2025.11.0-stable to 2025.10.0-stable (a rollback job that completes),
+    except the last, which fails (``failing``: failed or unreachable), and ``nothing_on``, which have nothing to roll back."""
+    recorder = RunRecorder("rollback", "/c/playbooks/rollback.yml", T0)
+    stats = {}
+    for index, host in enumerate(TARGETS):
+        task, action, path = LOCK
+        if failing and host == TARGETS[-1]:
+            result = (
+                {"msg": "Failed to connect to the host via ssh", "unreachable": True} if failing == "unreachable" else {"msg": "The lock is held by rollback-1"}
+            )
+            recorder.record(host=host, task=task, role="stellaops.deploy.compose_rollback", task_path=path, action=action, status=failing,
+                            start=at(0), end=at(1), result=result)  # fmt: skip
+            stats[host] = {"ok": 0, "failures": int(failing == "failed"), "unreachable": int(failing == "unreachable")}
+            continue
+        recorder.record(host=host, task=task, role="stellaops.deploy.compose_rollback", task_path=path, action=action, status="ok",
+                        start=at(0), end=at(1), result={})  # fmt: skip
+        stats[host] = {"ok": 4, "changed": 0 if host in nothing_on else 2, "failures": 0, "unreachable": 0}
+        if host in nothing_on:
+            continue
+        rollback = job(host, [("pending", 1), ("deploying", 1.5), ("completed", 4 + index / 10)], release_id="2025.10.0-stable",
+                       previous="2025.11.0-stable", rollback_of="20261201T000000.000000Z-00000000")  # fmt: skip
+        rollback["id"] = f"job-{host}"
+        recorder.record(host=host, task="Mark the rollback completed", role="stellaops.deploy.compose_rollback",
+                        task_path="/c/roles/compose_rollback/tasks/main.yml:120", action="stellaops.deploy.deployment_journal", status="changed",
+                        start=at(4), end=at(4 + index / 10), result={"job": rollback})  # fmt: skip
+    return recorder.report(at(5), stats)
+
+
+@pytest.mark.parametrize("failing", ["failed", "unreachable"])
+def test_a_rollback_that_failed_on_one_of_six_targets_failed(failing: str) -> None:
+    report = rollback_of_six(failing)
+    assert report["outcome"] == "failed" and report["failed_hosts"] == ["target-6"]
+    assert [host["outcome"] for host in report["hosts"]] == ["succeeded"] * 5 + ["failed"]
+    lines = summary_lines(report, {"md": "/r/x.md"})
+    assert lines[0] == "ROLLBACK FAILED on 1 of 6 targets: 2025.11.0-stable -> 2025.10.0-stable, 5.0 s, rollback 3.4 s"
+    assert lines[1] == "  running now: 2025.10.0-stable on target-1, target-2, target-3, target-4, target-5; unknown on target-6"
+    assert lines[2].startswith("  failed on target-6 at Take the environment lock: ")
+    markdown = render_markdown(report)
+    assert markdown.startswith("# Rollback report: failed\n") and "- Failed on 1 of 6 targets: target-6\n" in markdown
+    assert "| target-6 | failed | — | — |" in markdown and "| target-1 | succeeded | 2025.11.0-stable | 2025.10.0-stable |" in markdown
+    page = render_html(report)
+    assert '<span id="outcome" class="outcome" style="background:#cf222e">FAILED</span>' in page
+    assert '<td id="failed-on">1 of 6 targets: target-6</td>' in page
+
+
+def test_an_upgrade_whose_hosts_rolled_back_failed() -> None:
+    report = upgrade_that_rolled_back("upgrade", failures=1)
+    # Each host is back on the earlier release (rolled back); the upgrade did not happen, so the run failed.
+    assert [host["outcome"] for host in report["hosts"]] == ["rolled back", "rolled back"]
+    assert report["outcome"] == "failed" and report["failed_hosts"] == ["fleet-1", "fleet-2"]
+    lines = summary_lines(report, {})
+    assert lines[0] == "UPGRADE FAILED on 2 of 2 targets: 2025.11.0-edge -> 2025.11.0-edge, 20.0 s, rollback 7.0 s"
+    assert lines[1] == "  running now: 2025.11.0-edge on fleet-1, fleet-2"
+
+
+def test_a_failed_job_that_the_playbook_rescued_is_a_failed_host() -> None:
+    recorder = RunRecorder("drill", "/c/playbooks/drill.yml", T0)
+    recorder.record(host="fleet-1", task="Journal the job as failed", role="stellaops.deploy.compose_upgrade",
+                    task_path="/c/roles/compose_upgrade/tasks/rescue.yml:89", action="stellaops.deploy.deployment_journal", status="changed",
+                    start=at(0), end=at(1), result={"job": job("fleet-1", [("pending", 0), ("failed", 1)])})  # fmt: skip
+    report = recorder.report(at(2), {"fleet-1": {"ok": 3, "failures": 0, "rescued": 1}})
+    assert report["outcome"] == "failed" and report["hosts"][0]["outcome"] == "failed" and report["failed_hosts"] == ["fleet-1"]
+
+
+def test_a_rollback_on_every_target_succeeded_and_a_target_with_nothing_to_roll_back_has_no_change() -> None:
+    report = rollback_of_six(nothing_on=("target-3",))
+    assert report["outcome"] == "succeeded" and report["failed_hosts"] == []
+    assert [host["outcome"] for host in report["hosts"]] == ["succeeded", "succeeded", "no change", "succeeded", "succeeded", "succeeded"]
+    assert summary_lines(report, {})[0].startswith("ROLLBACK SUCCEEDED: 6 host(s), 2025.11.0-stable -> 2025.10.0-stable")
+    assert 'style="background:#1a7f37">SUCCEEDED<' in render_html(report)
+    nothing = rollback_of_six(nothing_on=tuple(TARGETS))
+    assert nothing["outcome"] == "no change" and {host["outcome"] for host in nothing["hosts"]} == {"no change"}
+
+
+@pytest.mark.parametrize(
+    "report",
+    [rollback_of_six("failed"), rollback_of_six("unreachable"), upgrade_that_rolled_back("upgrade", failures=1)],
+    ids=["failed", "unreachable", "rolled back"],
+)
+def test_a_partial_result_is_never_green(report: dict) -> None:
+    page = render_html(report)
+    assert report["outcome"] == "failed" and "#1a7f37" not in page
+
+    def green(colour: str) -> bool:
+        hue, _lightness, saturation = colorsys.rgb_to_hls(*(int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)))
+        return 80 / 360 <= hue <= 160 / 360 and saturation > 0.25
+
+    # The timeline's bars (a failed deploy among them) are drawn in no green either.
+    assert not [phase for phase, colour in PHASE_COLOURS.items() if green(colour)]
