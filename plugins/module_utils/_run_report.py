@@ -185,6 +185,7 @@ class RunRecorder:
         self.failures: list[dict[str, Any]] = []
         self.hosts: list[str] = []
         self.promotion: dict[str, Any] = {}
+        self.protection_off: list[str] = []
 
     def record(
         self,
@@ -253,6 +254,9 @@ class RunRecorder:
                 "commit": result.get("commit") or None,
                 "tag": result.get("tag") or None,
             }
+        elif action == "set_fact" and isinstance((result.get("ansible_facts") or {}).get("preflight_record"), Mapping):
+            # Pre-flight's record names the protection that the operator turned off (backup, evidence gate).
+            self.protection_off = [str(what) for what in result["ansible_facts"]["preflight_record"].get("protection_off") or []]
         elif action == "compose_deploy" and isinstance(result.get("before"), Mapping) and host not in self.planned:
             # The first plan of a host: what ran before this run changed anything.
             self.planned[host] = {"release_before": result["before"].get("release_id")}
@@ -325,6 +329,7 @@ class RunRecorder:
             "evidence": self.evidence,
             "failures": self.failures,
             "promotion": self.promotion,
+            "protection_off": self.protection_off,
             "phases": list(PHASES),
         }
 
@@ -387,6 +392,8 @@ def summary_lines(report: Mapping[str, Any], paths: Mapping[str, str]) -> list[s
         protection.append(f"continuity {report['evidence']['continuity']['status']}")
     if protection:
         lines.append("  " + "; ".join(protection))
+    if report.get("protection_off"):
+        lines.append("  turned off: " + "; ".join(report["protection_off"]))
     for failure in report["failures"][:3]:
         lines.append(f"  failed on {failure['host']} at {failure['task']}: {failure['message'][:200]}")
     lines.append("  report: " + " ".join(paths[kind] for kind in ("html", "md", "json") if kind in paths))
@@ -403,6 +410,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"- Started {report['started_at']}, ended {report['ended_at']} ({report['seconds']:.1f} s)",
         f"- Release before: {_cell(', '.join(report['release_before']))}; after: {_cell(', '.join(report['release_after']))}",
         f"- Rollback duration: {_seconds(report['rollback_seconds'])}",
+        *([f"- Turned off: {_cell('; '.join(report['protection_off']))}"] if report.get("protection_off") else []),
         "",
         "## Hosts",
         "",

@@ -101,6 +101,7 @@ def render_html(report: Mapping[str, Any]) -> str:
         f"<tr><th>Release before</th><td>{_e(', '.join(report['release_before']))}</td></tr>",
         f"<tr><th>Release after</th><td>{_e(', '.join(report['release_after']))}</td></tr>",
         f'<tr><th>Rollback duration</th><td id="rollback-duration">{_e(rollback)}</td></tr>',
+        *([f'<tr><th>Turned off</th><td id="turned-off">{_e("; ".join(report["protection_off"]))}</td></tr>'] if report.get("protection_off") else []),
         "</table>",
         "<h2>Timeline</h2>",
         f'<p class="legend">{legend}</p>',

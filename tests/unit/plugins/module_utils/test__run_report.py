@@ -282,3 +282,22 @@ def test_a_partial_result_is_never_green(report: dict) -> None:
 
     # The timeline's bars (a failed deploy among them) are drawn in no green either.
     assert not [phase for phase, colour in PHASE_COLOURS.items() if green(colour)]
+
+
+def test_protection_that_the_operator_turned_off_is_repeated_in_every_rendering() -> None:
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    off = ["no backup before the upgrade (compose_upgrade_backup: false)"]
+    recorder.record(
+        host="fleet-1", task="Gather every failure and the record of this pre-flight", role="stellaops.deploy.preflight",
+        task_path="/c/roles/preflight/tasks/main.yml:120", action="ansible.builtin.set_fact", status="ok", start=at(0), end=at(1),
+        result={"ansible_facts": {"preflight_record": {"release_id": "2025.10.0-stable", "protection_off": off}}},
+    )  # fmt: skip
+    report = recorder.report(at(2), {"fleet-1": {"ok": 1, "changed": 0, "failures": 0, "unreachable": 0}})
+    assert report["protection_off"] == off
+    assert "  turned off: no backup before the upgrade (compose_upgrade_backup: false)" in summary_lines(report, {})
+    assert "- Turned off: no backup before the upgrade (compose_upgrade_backup: false)" in render_markdown(report)
+    assert '<td id="turned-off">no backup before the upgrade (compose_upgrade_backup: false)</td>' in render_html(report)
+
+    # Nothing turned off: no such line.
+    plain = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0).report(at(1), {})
+    assert plain["protection_off"] == [] and not any("turned off" in line for line in summary_lines(plain, {}))

@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A user's first fleet: inventory/example/ copied and filled in, run from the built and installed collection.
+
+The copy gets what a user would write into it: one compose host of the sandbox reached over real SSH
+(fleet-2, with a Docker engine of its own), one Helm target on the sandbox's Kubernetes API emulator
+(an emulator, not a cluster), the release directory, the database to back up and the evidence bucket.
+Then, as docs/getting-started.md tells: the missing settings named by pre-flight before anything
+changes, check mode, the upgrade, a second upgrade that changes nothing (changed=0 in the recap and in
+ansible-runner's job events, as AWX reads them), and the rollback of the channel.
+
+Cost: about 3 min on 2 cores (four upgrades or rollbacks of one host and one Helm target, three
+pre-flight runs that stop before any change).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fleet import ROOT, VENV_BIN, FleetHost, sandbox_hosts
+
+pytestmark = pytest.mark.sandbox
+
+PROJECT = "it-example"
+PORT_OFFSET = 20
+NAMESPACE = "it-example-stage"
+APPROVAL = {"stellaops_approval": {"approved_by": "first-time operator", "ticket": "CHG-1"}}
+SERVICES = ["authority", "signer", "attestor", "scanner-web", "scheduler", "notify"]
+
+
+class ExampleFleet:
+    """The filled-in copy of inventory/example/ and the runs a user makes with it."""
+
+    def __init__(self, workdir: Path, collections: Path, runner: Any, host: FleetHost, sandbox: dict[str, Any]) -> None:
+        self.workdir = workdir
+        self.collections = collections
+        self.runner = runner
+        self.host = host
+        self.sandbox = sandbox
+        self.inventory = workdir / "inventory"
+
+    def fill(self, **overrides: Any) -> None:
+        """Copy inventory/example/ and set every REQUIRED value to the sandbox's; ``overrides`` replace group variables."""
+        if self.inventory.exists():
+            shutil.rmtree(self.inventory)
+        shutil.copytree(ROOT / "inventory" / "example", self.inventory)
+        sandbox, host = self.sandbox, self.host
+        hosts = self._load("hosts.yml")
+        hosts["all"]["children"]["compose_hosts"]["hosts"] = {
+            host.name: {"ansible_host": "127.0.0.1", "ansible_port": host.ssh_port},
+        }
+        hosts["all"]["children"]["helm_targets"]["hosts"] = {
+            "helm-stage": {"helm_upgrade_environment": "stage", "helm_upgrade_namespace": NAMESPACE, "stellaops_channel": "stable"},
+        }
+        self._dump("hosts.yml", hosts)
+
+        self._update("all.yml", stellaops_releases_dir=sandbox["releases_dir"])
+        secret = Path(sandbox["s3"]["secret_key_file"]).read_text().strip()
+        password = Path(sandbox["postgres"]["password_file"]).read_text().strip()
+        settings = {f"STELLAOPS_{name.upper().replace('-', '_')}_PORT": str(host.port_base + 1 + i) for i, name in enumerate(SERVICES)}
+        evidence = self.workdir / "evidence"
+        self._update(
+            "compose_hosts.yml",
+            # The sandbox's own SSH key and throwaway host keys; a project and ports of this test's own.
+            ansible_ssh_private_key_file=host.key_file,
+            ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            compose_upgrade_project_name=PROJECT,
+            compose_upgrade_project_dir=f"/srv/{PROJECT}",
+            compose_upgrade_environment=f"sandbox-{PROJECT}",
+            compose_upgrade_env={"STELLAOPS_ENVIRONMENT": "sandbox", **settings},
+            compose_upgrade_secrets={"STELLAOPS_DATABASE_PASSWORD": password},
+            compose_upgrade_health_checks=[
+                {"name": "authority", "type": "http", "url": f"http://127.0.0.1:{host.port_base + 1}/health", "body_contains": '"release": "{release_version}"'}
+            ],
+            backup_dir=str(self.workdir / "backups"),
+            backup_postgres=[{**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password}],
+            backup_postgres_bin_dir=sandbox["postgres"]["bin_dir"],
+            evidence_gate_store={
+                "type": "s3", "endpoint": sandbox["s3"]["endpoint"], "bucket": sandbox["s3"]["evidence_bucket"], "prefix": "evidence/",
+                "region": sandbox["s3"]["region"], "access_key": sandbox["s3"]["access_key"], "secret_key": secret,
+            },
+            evidence_gate_baseline_path=str(evidence / "baseline.json"),
+            evidence_gate_cache_path=str(evidence / "hash-cache.json"),
+            evidence_gate_report_dir=str(evidence / "reports"),
+        )
+        kube = sandbox["kubernetes"]
+        self._update(
+            "helm_targets.yml",
+            helm_upgrade_kubeconfig=kube["kubeconfig"],
+            helm_upgrade_kube_context=kube["context"],
+            # A new environment: its first upgrade installs the release.
+            helm_upgrade_install=True,
+            helm_upgrade_journal_dir=str(self.workdir / "helm" / "journal"),
+            helm_upgrade_backup_dir=str(self.workdir / "helm" / "backups"),
+        )
+        for name, group_vars in overrides.items():
+            self._update(name, **group_vars)
+
+    def _load(self, name: str) -> Any:
+        path = self.inventory / name if name == "hosts.yml" else self.inventory / "group_vars" / name
+        return yaml.safe_load(path.read_text())
+
+    def _dump(self, name: str, document: Any) -> None:
+        path = self.inventory / name if name == "hosts.yml" else self.inventory / "group_vars" / name
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def _update(self, name: str, **values: Any) -> None:
+        document = self._load(name)
+        for key, value in values.items():
+            if value is None:
+                document.pop(key, None)
+            else:
+                document[key] = value
+        self._dump(name, document)
+
+    def environment(self) -> dict[str, str]:
+        """No ansible.cfg of ours: the installed collection and the user's inventory only."""
+        return {
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
+            "ANSIBLE_INVENTORY": str(self.inventory),
+            "ANSIBLE_CALLBACKS_ENABLED": "stellaops.deploy.run_report",
+            "STELLAOPS_REPORT_DIR": str(self.workdir / "reports"),
+            "ANSIBLE_HOST_KEY_CHECKING": "false",
+            "STELLAOPS_TOOLS_DIR": str(ROOT / ".tools" / "bin"),
+        }
+
+    def run(self, playbook: str, *, check: bool = False, limit: str | None = None, **extra: Any) -> Any:
+        # An empty ansible.cfg of the user's: Ansible's defaults, not the checkout's settings.
+        config = self.workdir / "ansible.cfg"
+        config.write_text("[defaults]\n")
+        return self.runner(
+            f"stellaops.deploy.{playbook}", inventory=self.inventory, extra_vars=extra, check=check, limit=limit,
+            env={**self.environment(), "ANSIBLE_CONFIG": str(config)}, cwd=self.workdir,
+        )
+
+    def version(self) -> str | None:
+        return (self.host.health(self.host.port_base + 1) or {}).get("release")
+
+
+@pytest.fixture(scope="module")
+def example(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleFleet]:
+    host = sandbox_hosts(sandbox, PORT_OFFSET)[1]
+    fleet = ExampleFleet(tmp_path_factory.mktemp("example"), installed_collection, playbook_runner, host, sandbox)
+
+    def clean() -> None:
+        host.remove_project(PROJECT)
+        host.ssh(f"rm -rf /srv/{PROJECT}", check=False)
+
+    clean()
+    yield fleet
+    clean()
+
+
+def test_missing_settings_are_named_before_anything_changes(example: ExampleFleet) -> None:
+    # No release directory: one sentence naming the variable and where it goes.
+    example.fill(**{"all.yml": {"stellaops_releases_dir": None}})
+    result = example.run("upgrade", channel="stable", **APPROVAL)
+    assert result.rc != 0
+    messages = [m for m in result.failure_messages if m]
+    assert messages == [
+        "Set stellaops_releases_dir (group_vars/all.yml of the inventory, see inventory/example): the directory on the controller"
+        " that holds the release manifests of every channel; nothing was changed."
+    ], messages
+
+    # Backups and the evidence gate on (the defaults) with nothing to back up and no evidence store: both listed
+    # by pre-flight, with the missing approval, in one failure; nothing deployed.
+    example.fill(**{"compose_hosts.yml": {"backup_postgres": None, "evidence_gate_store": None}})
+    result = example.run("upgrade", channel="stable")
+    assert result.rc != 0
+    failure = result.result("Stop before any change when a check failed")["msg"]
+    assert "failed 3 check(s); nothing was changed" in failure, failure
+    assert "settings: backups before an upgrade are on (compose_upgrade_backup) and nothing is named to back up" in failure
+    assert "backup_postgres, backup_mongodb, backup_object_storage or backup_kubernetes" in failure
+    assert "settings: the evidence gate is on (compose_upgrade_evidence_gate) and evidence_gate_store is not set" in failure
+    assert "approval: an upgrade on the stable channel needs an approval" in failure
+    assert example.host.containers(PROJECT) == {}
+
+    # The approval guards the Helm target alone too (--limit to it leaves the controller and the compose host out).
+    example.fill()
+    result = example.run("upgrade", channel="stable", limit="helm-stage")
+    assert result.rc != 0
+    failure = result.result("Stop before any change when a check failed", "helm-stage")["msg"]
+    assert "failed 1 check(s)" in failure and "approval: an upgrade on the stable channel needs an approval" in failure, failure
+
+
+def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example: ExampleFleet, tmp_path: Path) -> None:
+    example.fill()
+    # A starting point, so that the rollback has a deployment to return to.
+    first = example.run("upgrade", channel="stable", release="2025.09.0", **APPROVAL)
+    assert first.rc == 0, first.failure_messages
+    assert example.version() == "2025.09.0"
+
+    # Check mode, with the backup turned off on purpose: the report repeats it.
+    checked = example.run("upgrade", channel="stable", check=True, compose_upgrade_backup=False, **APPROVAL)
+    assert checked.rc == 0, checked.failure_messages
+    assert checked.changed(example.host.name) > 0 and example.version() == "2025.09.0"
+    report = json.loads(sorted((example.workdir / "reports").glob("*-upgrade.json"))[-1].read_text())
+    assert (report["outcome"], report["protection_off"]) == ("checked", ["no backup before the upgrade (compose_upgrade_backup: false)"])
+
+    upgraded = example.run("upgrade", channel="stable", **APPROVAL)
+    assert upgraded.rc == 0, upgraded.failure_messages
+    newest = yaml.safe_load(Path(upgraded.result("Find the release manifest")["release"]["path"]).read_text())["release"]["version"]
+    assert newest != "2025.09.0" and example.version() == newest
+
+    # Nothing to deploy: changed=0 on every target, in the recap and in the job events AWX stores.
+    import ansible_runner  # noqa: PLC0415
+
+    (tmp_path / "runner").mkdir()
+    runner = ansible_runner.run(
+        private_data_dir=str(tmp_path / "runner"),
+        playbook=str(example.collections / "ansible_collections" / "stellaops" / "deploy" / "playbooks" / "upgrade.yml"),
+        inventory=str(example.inventory),
+        extravars={"channel": "stable", **APPROVAL},
+        envvars={**example.environment(), "PATH": f"{VENV_BIN}{os.pathsep}{ROOT / '.tools' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"},
+        quiet=True,
+        timeout=900,
+    )
+    stdout = runner.stdout.read()
+    assert (runner.status, runner.rc) == ("successful", 0), stdout[-3000:]
+    events = list(runner.events)
+    stats = next(e for e in events if e["event"] == "playbook_on_stats")["event_data"]
+    assert stats["changed"] == {} and not stats["failures"], stats
+    assert set(stats["ok"]) == {example.host.name, "helm-stage"}
+    assert not [e for e in events if e["event"] == "runner_on_ok" and e["event_data"]["res"].get("changed")]
+    assert "UPGRADE NO CHANGE" in stdout
+
+    rolled = example.run("rollback", channel="stable")
+    assert rolled.rc == 0, rolled.failure_messages
+    assert example.version() == "2025.09.0"
