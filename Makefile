@@ -43,7 +43,7 @@ demo: sandbox-up  ## set up, start the sandbox, then upgrade its SSH fleet to th
 test: setup  ## every test: lint, sanity, unit, integration (starts the sandbox meanwhile)
 	@mkdir -p tests/output
 	@$(PYTHON) scripts/sandbox.py up > tests/output/sandbox-up.log 2>&1 & sandbox=$$!; \
-	  checks=0; $(MAKE) --no-print-directory lint sanity unit || checks=$$?; \
+	  checks=0; $(MAKE) --no-print-directory lint sanity unit import || checks=$$?; \
 	  up=0; wait $$sandbox || up=$$?; cat tests/output/sandbox-up.log; \
 	  if [ $$checks -ne 0 ] || [ $$up -ne 0 ]; then echo "make test: lint, sanity or unit failed ($$checks), sandbox-up ($$up)"; exit 1; fi
 	@$(MAKE) --no-print-directory integration
@@ -58,6 +58,10 @@ sanity: setup  ## ansible-test sanity on a copy under ansible_collections/stella
 
 unit: setup  ## pytest unit tests
 	pytest -q tests/unit --junitxml=tests/output/junit-unit.xml
+
+.PHONY: import
+import: setup  ## galaxy-importer on the built tarball
+	scripts/galaxy_import.sh
 
 integration: sandbox-up  ## pytest integration scenarios against the running sandbox
 	pytest -q --durations=20 -n 2 --dist loadfile tests/integration --junitxml=tests/output/junit-integration.xml
