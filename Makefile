@@ -32,10 +32,10 @@ sandbox-down:  ## stop what sandbox-up started
 sandbox-status:  ## say which sandbox parts answer
 	@$(PYTHON) scripts/sandbox.py status
 
-demo: sandbox-up  ## set up, start the sandbox, then upgrade its SSH fleet to the newest CHANNEL release, roll back, upgrade again
+demo: sandbox-up  ## set up, start the sandbox, then upgrade the CHANNEL's targets (SSH fleet, Helm) to its newest release, roll back, upgrade again
 	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e release=$(DEMO_FROM) -e $(DEMO_APPROVAL)
 	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e $(DEMO_APPROVAL)
-	ansible-playbook playbooks/rollback.yml
+	ansible-playbook playbooks/rollback.yml -e channel=$(CHANNEL)
 	ansible-playbook playbooks/upgrade.yml -e channel=$(CHANNEL) -e $(DEMO_APPROVAL)
 
 # The sandbox starts (about 4 min on a new machine) while lint, sanity and unit tests run; its output is
@@ -45,7 +45,7 @@ test: setup  ## every test: lint, sanity, unit, integration (starts the sandbox 
 	@$(PYTHON) scripts/sandbox.py up > tests/output/sandbox-up.log 2>&1 & sandbox=$$!; \
 	  checks=0; $(MAKE) --no-print-directory lint sanity unit import || checks=$$?; \
 	  up=0; wait $$sandbox || up=$$?; cat tests/output/sandbox-up.log; \
-	  if [ $$checks -ne 0 ] || [ $$up -ne 0 ]; then echo "make test: lint, sanity or unit failed ($$checks), sandbox-up ($$up)"; exit 1; fi
+	  if [ $$checks -ne 0 ] || [ $$up -ne 0 ]; then echo "make test: lint, sanity, unit or import failed ($$checks), sandbox-up ($$up)"; exit 1; fi
 	@$(MAKE) --no-print-directory integration
 
 lint: setup  ## ansible-lint (production profile), ruff, mypy

@@ -19,8 +19,8 @@ description:
     check mode makes the same comparison and stops before C(helm rollback).
   - Waits for the workloads (C(--wait)) within O(timeout), 10 minutes by default, on Helm 3 and Helm 4.
   - Returns the images of each workload of the target revision, which the workloads must run afterwards.
-  - A release that does not exist, when no O(revision) is given, is not a failure: the result says there is
-    nothing to roll back (RV(nothing_to_roll_back)) and nothing changes. With O(revision) it is an error.
+  - A release that does not exist, when no O(revision) is given, is not a failure; the result says there is
+    nothing to roll back (RV(nothing_to_roll_back)) and nothing changes; with O(revision) it is an error.
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
