@@ -64,14 +64,14 @@ def test_mirror_then_airgap_takes_only_a_kit_that_verifies(playbook_runner, tmp_
     upgrade = playbook_runner(
         ROOT / "playbooks" / "upgrade.yml",
         extra_vars={"channel": "airgap", "stellaops_offline_kit_dir": str(kit), "stellaops_preflight": False},
-        limit="localhost",
+        limit="fleet-1",
     )
     assert upgrade.rc != 0
     assert upgrade.failure_messages == [
         f"The debug store of the offline kit {kit} does not verify against metadata/debug-store.json: {tampered_path} (sha256)."
     ]
     # Nothing after the kit's check ran (pre-flight, skipped here, has a task of the same name as the release's).
-    ran = [name for name, _result in upgrade.tasks("localhost")]
+    ran = [name for name, _result in upgrade.tasks("fleet-1")]
     assert ran[-1] == "Require an offline kit whose debug store verifies (airgap)"
 
 
