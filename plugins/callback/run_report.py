@@ -115,6 +115,7 @@ class CallbackModule(CallbackBase):
             end=end,
             result=result._result,
             ignored=ignored,
+            run_once=bool(task.run_once),
         )
 
     def v2_runner_on_ok(self, result: Any) -> None:

@@ -186,6 +186,7 @@ class RunRecorder:
         self.hosts: list[str] = []
         self.promotion: dict[str, Any] = {}
         self.protection_off: list[str] = []
+        self.stopped_every_host = False
 
     def record(
         self,
@@ -200,8 +201,13 @@ class RunRecorder:
         end: datetime,
         result: Mapping[str, Any],
         ignored: bool = False,
+        run_once: bool = False,
     ) -> None:
-        """One task result of one host (``status``: ok, changed, failed, skipped or unreachable)."""
+        """One task result of one host (``status``: ok, changed, failed, skipped or unreachable).
+
+        A ``run_once`` task that fails (pre-flight's verdict, the choice of targets) fails every host of the
+        run, though Ansible counts the failure on the first host only.
+        """
         if host not in self.hosts:
             self.hosts.append(host)
         phase = phase_of(role, task_path, action)
@@ -209,6 +215,7 @@ class RunRecorder:
             self.events.append({"host": host, "task": task, "phase": phase, "status": status, "start": start, "end": end, "ignored": ignored})
         if status in {"failed", "unreachable"} and not ignored:
             self.failures.append({"host": host, "task": task, "phase": phase, "message": _message(result)})
+            self.stopped_every_host = self.stopped_every_host or (run_once and status == "failed")
         if not result.get("_ansible_no_log"):
             for item in result.get("results") or [result]:
                 if isinstance(item, Mapping) and not item.get("skipped"):
@@ -292,14 +299,20 @@ class RunRecorder:
             last_job = host_jobs[-1].get("status") if host_jobs else None
             # Failed: the recap counts a failed task (not ignored, not rescued) or the host was unreachable, or its
             # last job neither completed nor rolled back (a failure that the playbook rescued, as a drill does).
-            failed = bool(counts.get("failures") or counts.get("unreachable")) or last_job not in (None, "completed", "rolled_back")
+            failed = (
+                self.stopped_every_host
+                or bool(counts.get("failures") or counts.get("unreachable"))
+                or last_job not in (None, "completed", "rolled_back")
+            )
+            # A completed job that undid an earlier one, in an upgrade: the fleet rollback after a failed batch.
+            undone = self.kind != "rollback" and last_job == "completed" and bool(host_jobs[-1].get("rollback_of"))
             if failed:
                 failed_hosts.append(name)
             before = host_jobs[0].get("previous_release_id") if host_jobs else self.planned.get(name, {}).get("release_before")
             after = running_after(host_jobs) if host_jobs else (None if failed else before)
             hosts.append({
                 "name": name,
-                "outcome": _host_outcome(last_job, failed, self.check_mode),
+                "outcome": _host_outcome("rolled_back" if undone else last_job, failed, self.check_mode),
                 "release_before": before,
                 "release_after": after,
                 "rollback_seconds": rollback_seconds(host_jobs),

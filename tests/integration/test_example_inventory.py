@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,8 @@ class ExampleFleet:
                 {"name": "authority", "type": "http", "url": f"http://127.0.0.1:{host.port_base + 1}/health", "body_contains": '"release": "{release_version}"'}
             ],
             backup_dir=str(self.workdir / "backups"),
-            backup_postgres=[{**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password}],
+            # One source as a mapping (a list of them works as well).
+            backup_postgres={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password},
             backup_postgres_bin_dir=sandbox["postgres"]["bin_dir"],
             evidence_gate_store={
                 "type": "s3", "endpoint": sandbox["s3"]["endpoint"], "bucket": sandbox["s3"]["evidence_bucket"], "prefix": "evidence/",
@@ -151,13 +153,16 @@ def example(sandbox: dict[str, Any], installed_collection: Path, playbook_runner
     def clean() -> None:
         host.remove_project(PROJECT)
         host.ssh(f"rm -rf /srv/{PROJECT}", check=False)
+        kube = sandbox["kubernetes"]
+        helm = [str(ROOT / ".tools" / "bin" / "helm"), "--kubeconfig", kube["kubeconfig"], "--kube-context", kube["context"], "--namespace", NAMESPACE]
+        subprocess.run([*helm, "uninstall", "stellaops", "--wait", "--timeout", "60s"], capture_output=True, check=False, timeout=120)
 
     clean()
     yield fleet
     clean()
 
 
-def test_missing_settings_are_named_before_anything_changes(example: ExampleFleet) -> None:
+def test_missing_settings_are_named_and_nothing_to_roll_back_is_no_failure(example: ExampleFleet) -> None:
     # No release directory: one sentence naming the variable and where it goes.
     example.fill(**{"all.yml": {"stellaops_releases_dir": None}})
     result = example.run("upgrade", channel="stable", **APPROVAL)
@@ -181,8 +186,15 @@ def test_missing_settings_are_named_before_anything_changes(example: ExampleFlee
     assert "approval: an upgrade on the stable channel needs an approval" in failure
     assert example.host.containers(PROJECT) == {}
 
-    # The approval guards the Helm target alone too (--limit to it leaves the controller and the compose host out).
+    # A rollback before any upgrade: nothing to roll back on either target, which is no failure and no change.
     example.fill()
+    rolled = example.run("rollback", channel="stable")
+    assert rolled.rc == 0, rolled.failure_messages
+    assert (rolled.changed(example.host.name), rolled.changed("helm-stage")) == (0, 0)
+    assert rolled.result("Say that there is nothing to roll back", example.host.name)["msg"].startswith(f"Nothing to roll back on {example.host.name}")
+    assert rolled.result("Plan the rollback", "helm-stage")["nothing_to_roll_back"] is True
+
+    # The approval guards the Helm target alone too (--limit to it leaves the controller and the compose host out).
     result = example.run("upgrade", channel="stable", limit="helm-stage")
     assert result.rc != 0
     failure = result.result("Stop before any change when a check failed", "helm-stage")["msg"]

@@ -70,7 +70,7 @@ def test_mirror_then_airgap_takes_only_a_kit_that_verifies(playbook_runner, tmp_
     assert upgrade.failure_messages == [
         f"The debug store of the offline kit {kit} does not verify against metadata/debug-store.json: {tampered_path} (sha256)."
     ]
-    # Nothing after the kit's check ran (pre-flight, skipped here, has a task of the same name as the release's).
+    # Nothing after the kit's check ran.
     ran = [name for name, _result in upgrade.tasks("fleet-1")]
     assert ran[-1] == "Require an offline kit whose debug store verifies (airgap)"
 

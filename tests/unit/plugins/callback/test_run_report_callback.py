@@ -35,7 +35,7 @@ class Stats:
 def result(host: str, task: str, action: str, outcome: dict[str, Any]) -> Any:
     """A task result as the callback receives it: the task, its host and what the module returned."""
     role = SimpleNamespace(get_name=lambda: "stellaops.deploy.compose_rollback")
-    task_object = SimpleNamespace(_uuid=task, _role=role, resolved_action=action, action=action, get_name=lambda: task,
+    task_object = SimpleNamespace(_uuid=task, _role=role, resolved_action=action, action=action, get_name=lambda: task, run_once=False,
                                   get_path=lambda: "/c/roles/compose_rollback/tasks/main.yml:2")  # fmt: skip
     return SimpleNamespace(_task=task_object, _host=SimpleNamespace(get_name=lambda: host), _result=outcome)
 

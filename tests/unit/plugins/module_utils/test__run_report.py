@@ -301,3 +301,35 @@ def test_protection_that_the_operator_turned_off_is_repeated_in_every_rendering(
     # Nothing turned off: no such line.
     plain = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0).report(at(1), {})
     assert plain["protection_off"] == [] and not any("turned off" in line for line in summary_lines(plain, {}))
+
+
+def test_a_failed_run_once_check_fails_every_host_of_the_run() -> None:
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    for host in ("fleet-1", "fleet-2", "helm-prod"):
+        recorder.record(host=host, task="Note what failed on this host", role="stellaops.deploy.preflight", task_path="/c/roles/preflight/tasks/main.yml:51",
+                        action="ansible.builtin.set_fact", status="ok", start=at(0), end=at(1), result={})  # fmt: skip
+    # Ansible counts a failed run_once task on the first host only; any_errors_fatal stops the others.
+    recorder.record(host="fleet-1", task="Stop before any change when a check failed", role="stellaops.deploy.preflight",
+                    task_path="/c/roles/preflight/tasks/main.yml:230", action="ansible.builtin.assert", status="failed", start=at(1), end=at(2),
+                    result={"msg": "Pre-flight for 2025.10.0-stable failed 1 check(s); nothing was changed: approval: ..."}, run_once=True)  # fmt: skip
+    stats = {"fleet-1": {"ok": 1, "failures": 1}, "fleet-2": {"ok": 1, "failures": 0}, "helm-prod": {"ok": 1, "failures": 0}}
+    report = recorder.report(at(3), stats)
+    assert report["failed_hosts"] == ["fleet-1", "fleet-2", "helm-prod"]
+    assert summary_lines(report, {})[0] == "UPGRADE FAILED on 3 of 3 targets: 3.0 s"
+
+
+def test_hosts_that_a_fleet_rollback_returned_rolled_back() -> None:
+    """A failed second batch: fleet-2 rolled back by itself; fleet-1, upgraded in the first batch, was returned by the fleet rollback
+    (a completed job that undoes the upgrade's job)."""
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    jobs = {
+        "fleet-1": job("fleet-1", [("pending", 1), ("completed", 3), ], release_id="2025.11.0-edge", previous="2025.11.1-edge",
+                       rollback_of="20261202T010000.000000Z-11111111"),
+        "fleet-2": job("fleet-2", [("pending", 4), ("rolling_back", 6), ("rolled_back", 8)]),
+    }  # fmt: skip
+    for host, entry in jobs.items():
+        recorder.record(host=host, task="Mark the job", role="stellaops.deploy.compose_upgrade", task_path="/c/roles/compose_upgrade/tasks/fleet_rollback.yml",
+                        action="stellaops.deploy.deployment_journal", status="changed", start=at(8), end=at(8), result={"job": entry})  # fmt: skip
+    report = recorder.report(at(9), {"fleet-1": {"ok": 9, "failures": 0}, "fleet-2": {"ok": 9, "failures": 1}})
+    assert [host["outcome"] for host in report["hosts"]] == ["rolled back", "rolled back"]
+    assert report["outcome"] == "failed" and report["failed_hosts"] == ["fleet-2"]
