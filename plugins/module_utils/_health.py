@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._numbers import number_in
 
 CHECK_TYPES = ("http", "tcp", "command")
 # rc of coreutils ``timeout``: the command timed out, could not be run, or was not found
@@ -271,13 +272,7 @@ def _number(spec: Mapping[str, Any], name: str, default: Any, kind: type, where:
     value = spec.get(name)
     if value is None:
         return default
-    try:
-        number = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        number = None
-    if isinstance(value, bool) or number is None or not low <= number <= high:  # NaN fails the range too
-        raise StellaOpsError(f"{where}: field {name} must be a number from {low:g} to {high:g}, got {value!r}.")
-    return number
+    return number_in(value, f"{where}: field {name}", low, high, integer=kind is int)
 
 
 def _flag(spec: Mapping[str, Any], name: str, default: bool, where: str) -> bool:
@@ -386,10 +381,8 @@ def run_checks(
     """
     if not checks:
         raise StellaOpsError("health checks: checks is empty; expected at least one check (an empty list proves nothing).")
-    if retries < 1:
-        raise StellaOpsError(f"health checks: retries must be at least 1, got {retries}.")
-    if interval < 0:
-        raise StellaOpsError(f"health checks: interval must not be negative, got {interval}.")
+    retries = int(number_in(retries, "health checks: retries", 1, 10_000, integer=True))
+    interval = number_in(interval, "health checks: interval", 0, 3600)
     normalized = [normalize_check(spec, i) for i, spec in enumerate(checks)]
     started = clock()
     results: list[dict[str, Any]] = [

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._numbers import number_in
 
 ACTIONS = ("abort", "hold", "rollback")
 COMPARISONS = ("above", "below")
@@ -112,9 +113,7 @@ def gate_from_dict(raw: dict[str, Any], where: str) -> Gate:
         raise StellaOpsError(f"{where}.name: expected a non-empty string.")
     if not isinstance(query, str) or not query.strip():
         raise StellaOpsError(f"{where}.query (gate {name}): expected a non-empty PromQL expression.")
-    threshold = raw.get("threshold")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
-        raise StellaOpsError(f"{where}.threshold (gate {name}): expected a number, got {threshold!r}.")
+    threshold = number_in(raw.get("threshold"), f"{where}.threshold (gate {name})", -1e15, 1e15)
     comparison = raw.get("comparison") or "above"
     action = raw.get("action") or "abort"
     if comparison not in COMPARISONS:
@@ -124,10 +123,7 @@ def gate_from_dict(raw: dict[str, Any], where: str) -> Gate:
     limits = {}
     for key, default in (("inconclusive_limit", 60.0), ("hold_limit", 300.0)):
         value = raw.get(key)
-        value = default if value is None else value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise StellaOpsError(f"{where}.{key} (gate {name}): expected seconds >= 0, got {value!r}.")
-        limits[key] = float(value)
+        limits[key] = default if value is None else float(number_in(value, f"{where}.{key} (gate {name})", 0, 7 * 86400))
     return Gate(name.strip(), query.strip(), float(threshold), comparison, action, **limits)
 
 

@@ -203,6 +203,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._numbers import number_in
 from ansible_collections.stellaops.deploy.plugins.module_utils._prometheus import (
     ACTIONS,
     COMPARISONS,
@@ -220,8 +221,8 @@ class MetricGateManager:
 
     def run(self) -> dict[str, Any]:
         params = self.params
-        if params["interval"] < 0 or params["timeout"] <= 0:
-            raise StellaOpsError("interval and timeout: expected seconds >= 0 and > 0.")
+        params["interval"] = number_in(params["interval"], "interval", 0, 3600)
+        params["timeout"] = number_in(params["timeout"], "timeout", 0.001, 3600)
         gates = gates_from_list(params["gates"])
         client = PrometheusClient(params["url"], timeout=params["timeout"], bearer_token=params["bearer_token"])
         if params["validate_only"]:

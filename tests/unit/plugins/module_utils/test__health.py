@@ -230,7 +230,7 @@ def test_invalid_checks_are_clear_errors(spec: dict[str, Any], error: str) -> No
 def test_defaults_and_names() -> None:
     check = normalize_check({"type": "tcp", "port": 5432, "host": None, "timeout": None})
     assert check == {"type": "tcp", "timeout": 5.0, "no_log": False, "host": "127.0.0.1", "port": 5432, "name": "tcp 127.0.0.1:5432"}
-    with pytest.raises(StellaOpsError, match="retries must be at least 1"):
+    with pytest.raises(StellaOpsError, match=r"^health checks: retries must be a whole number from 1 to 10000, got 0\.$"):
         run_checks([check], retries=0)
 
 
@@ -371,10 +371,10 @@ def test_redact_masks_any_userinfo(user: str, password: str, scheme: str) -> Non
         ({"type": "http", "url": 17}, "needs field url"),
         ({"type": "http", "url": "http://127.0.0.1/", "timeout": "soon"}, "field timeout must be a number from 0.001 to 86400, got 'soon'."),
         ({"type": "http", "url": "http://127.0.0.1/", "timeout": float("nan")}, "field timeout must be a number"),
-        ({"type": "http", "url": "http://127.0.0.1/", "expected_status": "ok"}, "field expected_status must be a number from 100 to 599"),
+        ({"type": "http", "url": "http://127.0.0.1/", "expected_status": "ok"}, "field expected_status must be a whole number from 100 to 599"),
         ({"type": "http", "url": "http://127.0.0.1/", "follow_redirects": "no"}, "field follow_redirects must be true or false"),
         ({"type": "http", "url": "http://127.0.0.1/", "body_contains": 5}, "field body_contains must be a string"),
-        ({"type": "command", "command": ["true"], "expected_rc": [0]}, "field expected_rc must be a number from 0 to 255"),
+        ({"type": "command", "command": ["true"], "expected_rc": [0]}, "field expected_rc must be a whole number from 0 to 255"),
         ({"type": "command", "command": ["true"], "name": ["x"]}, "field name must be a string"),
         ({"type": "tcp", "port": 80, "host": 10}, "field host must be a string"),
         ("http", "health check #3 must be a mapping"),
