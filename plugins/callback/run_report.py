@@ -62,7 +62,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import write_text_atomic
-from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder, render_markdown, summary_lines
+from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder, claim_report_stem, render_markdown, summary_lines
 from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import render_html
 
 _UTC = timezone.utc  # noqa: UP017
@@ -138,9 +138,9 @@ class CallbackModule(CallbackBase):
         report = self._recorder.report(ended, counts)
         directory = self._extra_vars.get("stellaops_report_dir") or self.get_option("report_dir") or os.path.join(self._playbook_dir, "..", "reports")
         directory = os.path.abspath(os.path.expanduser(str(directory)))
-        stem = os.path.join(directory, f"{self._recorder.started.strftime('%Y%m%dT%H%M%SZ')}-{report['kind']}")
-        paths = {"json": f"{stem}.json", "md": f"{stem}.md", "html": f"{stem}.html"}
         try:
+            stem = claim_report_stem(directory, f"{self._recorder.started.strftime('%Y%m%dT%H%M%SZ')}-{report['kind']}")
+            paths = {"json": f"{stem}.json", "md": f"{stem}.md", "html": f"{stem}.html"}
             write_text_atomic(paths["json"], json.dumps(report, indent=2, sort_keys=True) + "\n")
             write_text_atomic(paths["md"], render_markdown(report))
             write_text_atomic(paths["html"], render_html(report))

@@ -4,16 +4,22 @@
 Columns: date (UTC), channel, what was exercised, outcome, rollback duration, follow-up.
 ``drill_row`` derives the outcome and the rollback duration from the deployment journal jobs
 of the drill's forced failure; ``append_row`` adds the row at the end of the log's table
-(creating the file or the table when missing) and changes nothing when the row is there.
+(creating the file or the table when missing) and changes nothing when the row is there;
+``add_row`` does that to the log file, read through the safe reader, with the log's directory
+locked from the read to the write, so drills that end at once each keep their row.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 from datetime import datetime
 from typing import Any, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._evidence import write_text_atomic
 from ._run_report import rollback_seconds
+from ._safe_load import read_text
 
 TITLE = "# Upgrade rehearsal and rollback drill log"
 HEADER = ("Date (UTC)", "Channel", "What was exercised", "Outcome", "Rollback duration", "Follow-up")
@@ -78,3 +84,31 @@ def append_row(text: str, row: str) -> tuple[str, bool]:
     while end < len(lines) and lines[end].startswith("|"):
         end += 1
     return "\n".join([*lines[:end], row, *lines[end:]]) + "\n", True
+
+
+def add_row(path: str, row: str, *, dry_run: bool = False) -> tuple[str, str, bool]:
+    """(before, after, changed) of the log at ``path`` with ``row`` appended; with ``dry_run`` nothing is written."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        if not dry_run:
+            os.makedirs(directory, exist_ok=True)
+        lock = os.open(directory, os.O_RDONLY) if os.path.isdir(directory) else None
+    except OSError as err:
+        raise StellaOpsError(f"rehearsal_log: cannot open the directory of {path}: {err.strerror}.") from err
+    try:
+        if lock is not None and not dry_run:
+            # Another drill may read the log between this read and its write: one at a time.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            before = read_text(path, "rehearsal log")
+        except StellaOpsError as err:
+            if not err.details.get("missing"):
+                raise
+            before = ""
+        after, changed = append_row(before, row)
+        if changed and not dry_run:
+            write_text_atomic(path, after)
+        return before, after, changed
+    finally:
+        if lock is not None:
+            os.close(lock)

@@ -25,6 +25,8 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Sequence
 
+from ._errors import StellaOpsError
+
 REPORT_FORMAT = "stellaops-run-report/1"
 PHASES: tuple[str, ...] = ("pre-flight", "backup", "deploy", "verification", "smoke", "rollback")
 # Roles (last part of their name) whose every task belongs to one phase.
@@ -459,3 +461,20 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         out += ["", "## Failures", ""]
         out += [f"- {_cell(f['host'])}, {_cell(f['task'])}: {_cell(f['message'])}" for f in report["failures"]]
     return "\n".join(out) + "\n"
+
+
+def claim_report_stem(directory: str, name: str) -> str:
+    """``directory/name`` (``-2``, ``-3``... added when taken) with its ``.json`` created, so that two runs
+    that start in the same second never write over each other's report."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        for number in range(1, 1000):
+            stem = os.path.join(directory, name if number == 1 else f"{name}-{number}")
+            try:
+                os.close(os.open(f"{stem}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+            except FileExistsError:
+                continue
+            return stem
+    except OSError as err:
+        raise StellaOpsError(f"Cannot write a report into {directory}: {err.strerror}.") from err
+    raise StellaOpsError(f"Cannot write a report into {directory}: {name} and 998 numbered names after it are taken.")

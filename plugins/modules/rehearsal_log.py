@@ -94,14 +94,12 @@ diff:
   type: dict
 """
 
-import os
 from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import write_text_atomic
-from ansible_collections.stellaops.deploy.plugins.module_utils._rehearsal_log import append_row, drill_outcome, drill_row
+from ansible_collections.stellaops.deploy.plugins.module_utils._rehearsal_log import add_row, drill_outcome, drill_row
 
 
 def _when(text: str | None) -> datetime:
@@ -117,16 +115,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
     outcome, seconds = drill_outcome(p["jobs"], p["failing_release_id"])
     row = drill_row(when=_when(p["date"]), channel=p["channel"], exercised=p["exercised"], outcome=outcome, seconds=seconds, follow_up=p["follow_up"])
-    before = ""
-    if os.path.exists(p["path"]):
-        try:
-            with open(p["path"], encoding="utf-8") as handle:
-                before = handle.read()
-        except (OSError, UnicodeDecodeError) as err:
-            raise StellaOpsError(f"rehearsal_log: cannot read {p['path']}: {err}.") from err
-    after, changed = append_row(before, row)
-    if changed and not module.check_mode:
-        write_text_atomic(p["path"], after)
+    before, after, changed = add_row(p["path"], row, dry_run=module.check_mode)
     result: dict[str, Any] = {"changed": changed, "row": row, "outcome": outcome, "rollback_seconds": seconds}
     if module._diff:
         result["diff"] = {"before": before, "after": after, "before_header": p["path"], "after_header": p["path"]}

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils import _rehearsal_log
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._rehearsal_log import HEADER, append_row, drill_outcome, drill_row, format_row
 
@@ -45,3 +50,30 @@ def test_rows_go_to_the_end_of_the_table_and_are_not_added_twice() -> None:
 def test_a_row_needs_every_column() -> None:
     with pytest.raises(StellaOpsError, match="needs 6 cells"):
         format_row(["2026-12-02", "edge"])
+
+
+def test_drills_that_end_at_once_each_keep_their_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "reports" / "rehearsal-log.md"
+    slow_append = _rehearsal_log.append_row
+
+    def append_after_a_while(text: str, row: str) -> tuple[str, bool]:
+        # Between the read and the write, another drill has all the time it needs to read the same log.
+        time.sleep(0.05)
+        return slow_append(text, row)
+
+    monkeypatch.setattr(_rehearsal_log, "append_row", append_after_a_while)
+    rows = [format_row([f"2026-12-06 10:00:{n:02d}", "edge", f"drill {n}", "rolled back", "1.0 s", "none"]) for n in range(12)]
+    threads = [threading.Thread(target=_rehearsal_log.add_row, args=(str(log), row)) for row in rows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    kept = [line for line in log.read_text().splitlines() if line.startswith("| 2026")]
+    assert sorted(kept) == sorted(rows)
+
+
+def test_a_log_that_is_not_a_regular_file_is_one_sentence(tmp_path: Path) -> None:
+    fifo = tmp_path / "rehearsal-log.md"
+    os.mkfifo(fifo)
+    with pytest.raises(StellaOpsError, match=r"rehearsal log.*not a regular file|rehearsal log.*FIFO|FIFO.*rehearsal log"):
+        _rehearsal_log.add_row(str(fifo), format_row(["2026-12-06 10:00:00", "edge", "drill", "rolled back", "1.0 s", "none"]))

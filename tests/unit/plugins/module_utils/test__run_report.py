@@ -8,7 +8,14 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder, phase_of, render_markdown, rollback_seconds, summary_lines
+from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import (
+    RunRecorder,
+    claim_report_stem,
+    phase_of,
+    render_markdown,
+    rollback_seconds,
+    summary_lines,
+)
 from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import PHASE_COLOURS, render_html
 
 T0 = datetime(2026, 12, 2, 1, 0, 0, tzinfo=timezone.utc)  # noqa: UP017
@@ -333,3 +340,10 @@ def test_hosts_that_a_fleet_rollback_returned_rolled_back() -> None:
     report = recorder.report(at(9), {"fleet-1": {"ok": 9, "failures": 0}, "fleet-2": {"ok": 9, "failures": 1}})
     assert [host["outcome"] for host in report["hosts"]] == ["rolled back", "rolled back"]
     assert report["outcome"] == "failed" and report["failed_hosts"] == ["fleet-2"]
+
+
+def test_two_runs_that_start_in_the_same_second_keep_both_reports(tmp_path) -> None:
+    first = claim_report_stem(str(tmp_path / "reports"), "20261206T100000Z-drill")
+    second = claim_report_stem(str(tmp_path / "reports"), "20261206T100000Z-drill")
+    assert (first, second) == (str(tmp_path / "reports" / "20261206T100000Z-drill"), str(tmp_path / "reports" / "20261206T100000Z-drill-2"))
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["20261206T100000Z-drill-2.json", "20261206T100000Z-drill.json"]
