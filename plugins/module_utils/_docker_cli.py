@@ -9,6 +9,7 @@ action goes through the ``docker`` binary, found and version-probed once, with `
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional, Sequence
 
 from ._compose_state import RunningService
@@ -17,6 +18,17 @@ from ._runner import ModuleLike, ToolRunner
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+
+
+# Docker's own rule for object names (networks, volumes, projects' containers): never an option.
+_DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}")
+
+
+def docker_name(value: Any, field: str) -> str:
+    """``value`` when Docker takes it as a name; else one sentence (a leading ``-`` would reach docker as an option)."""
+    if not isinstance(value, str) or not _DOCKER_NAME.fullmatch(value):
+        raise StellaOpsError(f"{field} must be a Docker name (a letter or digit, then letters, digits, '_', '.' or '-'), got {value!r}.")
+    return value
 
 
 class DockerRunner(ToolRunner):

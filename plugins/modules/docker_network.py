@@ -63,12 +63,14 @@ created:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner, docker_name
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 
 def ensure(module: AnsibleModule) -> dict[str, Any]:
     p = module.params
+    docker_name(p["name"], "name")
+    docker_name(p["driver"], "driver")
     docker = DockerRunner(module, p["docker_host"])
     docker.require_engine()
     rc, out, _err = docker.docker(["network", "inspect", "--format", "{{.Id}}", p["name"]], what="docker network inspect", check=False)

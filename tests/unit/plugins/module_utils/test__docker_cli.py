@@ -20,6 +20,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli impor
     ComposeProject,
     DockerRunner,
     config_hashes,
+    docker_name,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
@@ -344,3 +345,20 @@ def test_failed_compose_command_unchecked_returns_without_probing() -> None:
     docker, module = runner({("--host", HOST, "compose"): (1, "", "no such service: x\n")})
     assert docker.compose(PROJECT, ["ps", "x"], what="docker compose ps", check=False) == (1, "", "no such service: x\n")
     assert len(module.calls) == 1
+
+
+@pytest.mark.parametrize("name", ["--help", "-q", "..", "a b", "net\nwork", "", "é", "a" * 256, None, 5])
+def test_docker_network_refuses_what_is_not_a_docker_name_before_docker_runs(name: object) -> None:
+    from ansible_collections.stellaops.deploy.plugins.modules import docker_network  # noqa: PLC0415
+
+    module = StandInModule()
+    module.params = {"name": name, "driver": "bridge", "docker_host": HOST}  # type: ignore[attr-defined]
+    module.check_mode = True  # type: ignore[attr-defined]
+    with pytest.raises(StellaOpsError, match=r"^name must be a Docker name \(a letter or digit, then letters, digits, '_', '\.' or '-'\), got "):
+        docker_network.ensure(module)  # type: ignore[arg-type]
+    assert module.calls == []
+
+
+@pytest.mark.parametrize("name", ["stellaops_frontdoor", "it-operator-frontdoor", "a.b", "0net"])
+def test_docker_names_pass(name: str) -> None:
+    assert docker_name(name, "name") == name
