@@ -21,11 +21,14 @@ from typing import Any, Mapping, Optional, Sequence
 from ._errors import StellaOpsError
 from ._journal import Journal
 from ._runner import ModuleLike, ToolRunner
+from ._safe_load import parse_yaml
 
 PENDING_PREFIX = "pending-"
 # A revision that ran: "deployed" now, or "superseded" by a later one.
 RAN_STATUSES = ("deployed", "superseded")
 MASK = "********"
+# The fields of a Secret that hold its values.
+_SECRET_FIELDS = ("data", "stringData")
 # helm history keeps at most --history-max revisions (10 by default); read them all. (--max 0 reads none.)
 HISTORY_MAX = 100000
 _DURATION_RE = re.compile(r"^(?:\d+h)?(?:\d+m)?(?:\d+s)?$")
@@ -187,51 +190,95 @@ def image_digests(images: Mapping[str, Sequence[str]]) -> dict[str, str]:
     return digests
 
 
-def _secret_values(doc: ManifestDocument) -> dict[str, str]:
-    """``field.key`` -> raw value text of every entry under a Secret's top-level data/stringData."""
+def _secret_data(doc: ManifestDocument) -> tuple[bool, Optional[dict[str, Any]]]:
+    """(is a Secret, its data) whatever the YAML style (block or flow); a document that is not readable
+    YAML counts as a Secret when its text names the kind, so that it is hidden whole."""
+    try:
+        data = parse_yaml(doc.text, f"manifest document {doc.source or doc.name or doc.kind}")
+    except StellaOpsError:
+        return "Secret" in doc.text, None
+    if isinstance(data, dict) and data.get("kind") == "Secret":
+        return True, data
+    return False, None
+
+
+def _secret_values(data: Mapping[str, Any]) -> dict[str, str]:
+    """``field.key`` (or ``field`` when it is not a mapping) -> the value as JSON, for data and stringData."""
     values: dict[str, str] = {}
-    field = ""
-    key = ""
-    for line in doc.text.split("\n"):
-        if line and not line[0].isspace():
-            field = line.split(":", 1)[0] if line.split(":", 1)[0] in ("data", "stringData") else ""
-            key = ""
-        elif field and re.match(r"^  \S", line):
-            key, _sep, value = line.strip().partition(":")
-            values[f"{field}.{key}"] = value.strip()
-        elif field and key:
-            values[f"{field}.{key}"] += "\n" + line
+    for field in _SECRET_FIELDS:
+        entries = data.get(field)
+        if isinstance(entries, dict):
+            values.update({f"{field}.{key}": json.dumps(value, sort_keys=True, default=str) for key, value in entries.items()})
+        elif entries is not None:
+            values[field] = json.dumps(entries, sort_keys=True, default=str)
     return values
+
+
+def _plain_values(data: Mapping[str, Any]) -> list[str]:
+    """Every value of a Secret's data and stringData as text, to make sure none is left in what is shown."""
+    found: list[str] = []
+    for field in _SECRET_FIELDS:
+        entries = data.get(field)
+        for value in entries.values() if isinstance(entries, dict) else [entries]:
+            if value is not None:
+                found.append(str(value).strip())
+    return found
+
+
+def _secret_name(data: Mapping[str, Any]) -> str:
+    metadata = data.get("metadata")
+    return str(metadata.get("name", "")) if isinstance(metadata, dict) else ""
 
 
 def mask_secrets(text: str, other: Optional[str] = None) -> str:
     """``text`` with every Secret value replaced by a mask; with ``other`` (the other side of a
     diff) a value that differs from it is marked ``(changed)``, so that a diff shows which key
-    changed and never what it holds."""
+    changed and never what it holds. Secrets are read as YAML, so a flow-style Secret
+    (``stringData: {password: ...}``) is masked as well as a block-style one."""
     theirs: dict[tuple[str, str], str] = {}
     for doc in split_manifest(other or ""):
-        if doc.kind == "Secret":
-            for entry, value in _secret_values(doc).items():
-                theirs[(doc.name, entry)] = value
+        _is_secret, data = _secret_data(doc)
+        if data is not None:
+            theirs.update({(_secret_name(data), entry): value for entry, value in _secret_values(data).items()})
     out = []
     for doc in split_manifest(text):
-        if doc.kind != "Secret":
+        is_secret, data = _secret_data(doc)
+        if not is_secret:
             out.append(doc.text)
             continue
-        mine = _secret_values(doc)
-        field = ""
-        lines = []
+        if data is None:
+            out.append(f"# a Secret that is not readable as YAML: {MASK} (hidden whole)")
+            continue
+        name, mine = _secret_name(data), _secret_values(data)
+
+        def mask(entry: str) -> str:
+            changed = other is not None and theirs.get((name, entry)) != mine.get(entry)  # noqa: B023 - used at once
+            return f"{MASK}{' (changed)' if changed else ''}"
+
+        lines: list[str] = []
+        seen: set[str] = set()
+        skipping = False
         for line in doc.text.split("\n"):
-            if line and not line[0].isspace():
-                field = line.split(":", 1)[0] if line.split(":", 1)[0] in ("data", "stringData") else ""
+            top = bool(line) and not line[0].isspace() and not line.startswith("#")
+            field = line.split(":", 1)[0].strip().strip("'\"") if top else ""
+            if top:
+                seen.add(field)
+                skipping = field in _SECRET_FIELDS
+                if skipping:
+                    entries = data.get(field)
+                    if isinstance(entries, dict):
+                        lines.append(f"{field}:")
+                        lines.extend(f"  {key}: {mask(f'{field}.{key}')}" for key in entries)
+                    else:
+                        lines.append(f"{field}: {mask(field)}")
+                    continue
+            if not skipping:
                 lines.append(line)
-            elif field and re.match(r"^  \S", line):
-                key = line.strip().partition(":")[0]
-                entry = f"{field}.{key}"
-                changed = other is not None and theirs.get((doc.name, entry)) != mine.get(entry)
-                lines.append(f"  {key}: {MASK}{' (changed)' if changed else ''}")
-            elif not field:
-                lines.append(line)
+        # A layout other than one top-level field per line (a flow-style document) is hidden whole, and so is
+        # a Secret whose value would still show anywhere.
+        shown = "\n".join(lines)
+        if not set(map(str, data)) <= seen or any(len(value) > 2 and value in shown for value in _plain_values(data)):
+            lines = [f"# Secret {name}: {MASK} (hidden whole: its values are not laid out one per line)"]
         out.append("\n".join(lines))
     return "".join(f"---\n{doc}\n" for doc in out)
 

@@ -164,6 +164,25 @@ def test_an_unchanged_secret_is_masked_without_a_mark_and_gives_no_diff_line() -
     assert manifest_diff(text, text, "a", "b") == ""
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData: {password: hunter2, pin: '42'}\n",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n    password: aHVudGVyMg==\n    pin: NDI=\n",
+        "{apiVersion: v1, kind: Secret, metadata: {name: s}, stringData: {password: hunter2, pin: '42'}}\n",
+        "apiVersion: v1\n\"kind\": \"Secret\"\nmetadata:\n  name: s\nstringData:\n  password: >-\n    hunter2\n  pin: '42'\n",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\nstringData: &values {password: hunter2}\nextra: *values\n",
+    ],
+    ids=["flow-values", "deep-indent", "flow-document", "quoted-kind-folded-value", "alias"],
+)
+def test_a_secret_in_any_yaml_style_shows_no_value(secret: str) -> None:
+    before = "---\n# Source: stellaops/templates/secret.yaml\n" + secret
+    after = before.replace("hunter2", "hunter3").replace("aHVudGVyMg==", "aHVudGVyMw==")
+    for shown in (mask_secrets(before), mask_secrets(after, before), manifest_diff(before, after, "a", "b")):
+        assert "hunter" not in shown and "aHVudGVy" not in shown and "42" not in shown and "NDI" not in shown, shown
+    assert MASK in mask_secrets(before)
+
+
 # --------------------------------------------------------------------------- options
 
 
