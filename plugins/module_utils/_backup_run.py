@@ -35,6 +35,7 @@ from ._backup_postgres import backup as pg_backup
 from ._backup_postgres import plan as pg_plan
 from ._backup_set import Artifact, BackupSet, SetInfo, list_sets, safe_name, utc_now
 from ._errors import StellaOpsError
+from ._redact import redact
 from ._runner import ModuleLike
 
 
@@ -48,7 +49,7 @@ def plan(params: dict[str, Any], module: ModuleLike) -> list[dict[str, Any]]:
         planned.append({
             "kind": MONGO_KIND,
             "name": mongo_artifact_name(item, method),
-            "source": {"uri": redact_uri(item["uri"]), "databases": item.get("databases") or "all"},
+            "source": {"uri": redact(item["uri"]), "databases": item.get("databases") or "all"},
             "tool": "mongodump --archive --gzip" if method == "mongodump" else "pymongo",
             "verification": ["gzip stream read to the end"] if method == "mongodump" else ["dump re-read, counts and checksums"],
         })
@@ -76,16 +77,6 @@ def plan(params: dict[str, Any], module: ModuleLike) -> list[dict[str, Any]]:
     if duplicates:
         raise StellaOpsError(f"Two backup sources would write the same artifact {duplicates[0]!r}; give them different names.")
     return planned
-
-
-def redact_uri(uri: str) -> str:
-    """A MongoDB URI without any password it may carry."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest.split("/")[0]:
-        return uri
-    userinfo, _at, hostpart = rest.partition("@")
-    user = userinfo.split(":")[0]
-    return f"{scheme}://{user}@{hostpart}"
 
 
 def mongo_method(item: dict[str, Any], module: ModuleLike) -> str:
@@ -159,7 +150,7 @@ class BackupRun:
         method = mongo_method(item, self.module)
         name = mongo_artifact_name(item, method)
         tmp = bset.temp_path(name)
-        where = redact_uri(str(item["uri"]))
+        where = redact(str(item["uri"]))
         artifact = Artifact(name=name, kind=MONGO_KIND, source={"uri": where, "databases": item.get("databases") or "all"},
                             tool=method, tool_version="", started=utc_now())
         try:

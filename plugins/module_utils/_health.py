@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import re
 import socket
 import ssl
 import threading
@@ -32,6 +31,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
 from ._numbers import number_in
+from ._redact import MASK, USERINFO_RE, redact
 
 CHECK_TYPES = ("http", "tcp", "command")
 # rc of coreutils ``timeout``: the command timed out, could not be run, or was not found
@@ -45,9 +45,6 @@ DEFAULT_TIMEOUT = 5.0
 _BODY_LIMIT = 1024 * 1024
 _MAX_REDIRECTS = 10
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MASK = "********"
-# the userinfo of scheme://user:password@host in any text (a URL, or an argument holding one)
-_USERINFO_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*)@")
 
 
 @dataclass
@@ -59,18 +56,13 @@ class ProbeResult:
     status_code: Optional[int] = None
 
 
-def redact(text: str) -> str:
-    """``text`` with the userinfo of every ``scheme://user:password@`` replaced by ``********``."""
-    return _USERINFO_RE.sub(lambda m: f"{m.group('scheme')}{MASK}@", text)
-
-
 def secret_values(checks: Sequence[Mapping[str, Any]]) -> set[str]:
     """The strings of ``checks`` that no output may show: the userinfo of URLs (and its password) anywhere."""
     found: set[str] = set()
     for spec in checks:
         texts = [spec.get("url")] + list(spec.get("command") or [])
         for text in texts:
-            for match in _USERINFO_RE.finditer(text if isinstance(text, str) else ""):
+            for match in USERINFO_RE.finditer(text if isinstance(text, str) else ""):
                 userinfo = match.group("userinfo")
                 password = userinfo.partition(":")[2]
                 found.update(value for value in (userinfo, password, urllib.parse.unquote(password)) if value)

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._redact import printable
 
 REPORT_FORMAT = "stellaops-run-report/1"
 PHASES: tuple[str, ...] = ("pre-flight", "backup", "deploy", "verification", "smoke", "rollback")
@@ -166,7 +167,7 @@ def _run_outcome(host_outcomes: Sequence[str], failed: bool, check_mode: bool, w
 def _message(result: Mapping[str, Any]) -> str:
     if result.get("_ansible_no_log"):
         return "(output hidden: no_log)"
-    text = str(result.get("msg") or result.get("reason") or result.get("stderr") or "failed").strip()
+    text = printable(str(result.get("msg") or result.get("reason") or result.get("stderr") or "failed")).strip()
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
 
 
@@ -212,6 +213,7 @@ class RunRecorder:
         """
         if host not in self.hosts:
             self.hosts.append(host)
+        task = printable(task)
         phase = phase_of(role, task_path, action)
         if status != "skipped" and phase is not None:
             self.events.append({"host": host, "task": task, "phase": phase, "status": status, "start": start, "end": end, "ignored": ignored})
@@ -350,8 +352,9 @@ class RunRecorder:
 
 
 def _cell(value: Any) -> str:
-    text = "—" if value is None or value in ("", []) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A Markdown table cell: one line, no control character, no HTML, no column break."""
+    text = "—" if value is None or value in ("", []) else printable(str(value))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
 
 
 def _seconds(value: Optional[float]) -> str:

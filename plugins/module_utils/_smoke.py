@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ._errors import StellaOpsError
 from ._health import CommandRunner
 from ._numbers import number_in
+from ._redact import redact
 
 SMOKE_TYPES = ("http", "command")
 _BODY_LIMIT = 1024 * 1024
@@ -41,7 +42,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
     if kind == "http":
         url = str(spec.get("url") or "")
         if not url.startswith(("http://", "https://")):
-            raise StellaOpsError(f"{where}: field url must be an http:// or https:// address, got {url!r}.")
+            raise StellaOpsError(f"{where}: field url must be an http:// or https:// address, got {redact(url)!r}.")
         test.update(
             url=url,
             method=str(spec.get("method") or "GET").upper(),
@@ -55,7 +56,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
             within=number("within", 300.0, 0, 86400),
             interval=number("interval", 2.0, 0, 3600),
         )
-        default_name = f"{test['method']} {url}"
+        default_name = f"{test['method']} {redact(url)}"
     else:
         argv = spec.get("command")
         if not isinstance(argv, (list, tuple)) or not argv or not all(isinstance(a, str) for a in argv):
@@ -81,10 +82,11 @@ def request(method: str, url: str, body: Optional[str], headers: Mapping[str, st
 
 
 def _expect(method: str, url: str, answer: tuple[Optional[int], str, str], status: int, contains: Optional[str]) -> Optional[str]:
-    """Why an answer is not the expected one, or None."""
+    """Why an answer is not the expected one, or None (the URL's userinfo masked)."""
+    url = redact(url)
     code, body, error = answer
     if code is None:
-        return f"{method} {url} got no answer: {error}"
+        return f"{method} {url} got no answer: {redact(error)}"
     if code != status:
         return f"{method} {url} returned status {code}, expected {status}"
     if contains is not None and contains not in body:

@@ -11,8 +11,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_mongodb i
     dump_args,
     write_tool_config,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run import redact_uri
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils._redact import redact
 from bson import encode
 
 
@@ -25,11 +25,11 @@ def test_tool_config_holds_secret_at_0600(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "uri, shown",
-    [("mongodb://app:pw@h:1/db", "mongodb://app@h:1/db"), ("mongodb://h:1/", "mongodb://h:1/"),
-     ("mongodb+srv://u:p@c.example/x?tls=true", "mongodb+srv://u@c.example/x?tls=true")],
+    [("mongodb://app:pw@h:1/db", "mongodb://********@h:1/db"), ("mongodb://h:1/", "mongodb://h:1/"),
+     ("mongodb+srv://u:p@ss@c.example/x?tls=true", "mongodb+srv://********@c.example/x?tls=true")],
 )
-def test_redact_uri(uri: str, shown: str) -> None:
-    assert redact_uri(uri) == shown
+def test_a_uri_is_shown_without_its_userinfo(uri: str, shown: str) -> None:
+    assert redact(uri) == shown
 
 
 def test_split_bson_and_truncation() -> None:
