@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from ._errors import StellaOpsError
 from ._evidence import write_text_atomic
+from ._safe_load import read_json, read_text
 
 METADATA_FORMAT = "stellaops-debug-store/1"
 STORE_DIR = os.path.join("debug", ".build-id")
@@ -37,13 +38,28 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
-def list_store(root: str) -> dict[str, str]:
-    """Relative path (``.build-id/ab/cdef.debug``, ``/`` separators) -> absolute path of every regular file under ``root``."""
+def _require_inside(base: str, path: str) -> None:
+    """``path`` and every directory between ``base`` and it are real directories, not links out of ``base``:
+    a kit whose ``debug`` or ``.build-id`` links elsewhere would have files outside it read, replaced and removed."""
+    current = os.path.abspath(base)
+    for part in os.path.relpath(os.path.abspath(path), current).split(os.sep):
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise StellaOpsError(f"debug store: {current} is a symbolic link; the debug store is a tree of real directories inside {base}.")
+
+
+def list_store(root: str, base: str) -> dict[str, str]:
+    """Relative path (``.build-id/ab/cdef.debug``, ``/`` separators) -> absolute path of every regular file under ``root``
+    (which lies inside ``base``); a link anywhere in the tree is refused."""
     found: dict[str, str] = {}
+    _require_inside(base, root)
     if not os.path.isdir(root):
         return found
     for directory, dirs, files in os.walk(root):
         dirs.sort()
+        for name in dirs:
+            if os.path.islink(os.path.join(directory, name)):
+                raise StellaOpsError(f"debug store: {os.path.join(directory, name)} is a symbolic link; the store holds only regular files.")
         for name in sorted(files):
             path = os.path.join(directory, name)
             if os.path.islink(path) or not os.path.isfile(path):
@@ -71,10 +87,10 @@ def metadata_document(entries: list[dict[str, Any]], release_id: Optional[str]) 
 def plan_mirror(release_dir: str, kit_dir: str, release_id: Optional[str]) -> dict[str, Any]:
     """What mirroring the release's debug store into the kit copies, removes and writes."""
     source_root = os.path.join(release_dir, STORE_DIR)
-    source = list_store(source_root)
+    source = list_store(source_root, release_dir)
     if not source:
         raise StellaOpsError(f"debug store: {source_root} holds no file; the release's debug store is {STORE_DIR}/** under release_dir.")
-    target = list_store(os.path.join(kit_dir, STORE_DIR))
+    target = list_store(os.path.join(kit_dir, STORE_DIR), kit_dir)
     entries = describe(source)
     copy = []
     for entry in entries:
@@ -85,10 +101,13 @@ def plan_mirror(release_dir: str, kit_dir: str, release_id: Optional[str]) -> di
     metadata = metadata_document(entries, release_id)
     metadata_text = json.dumps(metadata, indent=2, sort_keys=True) + "\n"
     metadata_path = os.path.join(kit_dir, METADATA_PATH)
-    current = None
-    if os.path.exists(metadata_path):
-        with open(metadata_path, encoding="utf-8") as handle:
-            current = handle.read()
+    _require_inside(kit_dir, os.path.dirname(metadata_path))
+    try:
+        current: Optional[str] = read_text(metadata_path, "debug store metadata")
+    except StellaOpsError as err:
+        if not err.details.get("missing"):
+            raise
+        current = None
     return {
         "copy": copy,
         "remove": remove,
@@ -118,16 +137,21 @@ def apply_mirror(plan: dict[str, Any], kit_dir: str) -> None:
 def verify_kit(kit_dir: str) -> dict[str, Any]:
     """Every file of the kit's debug store against ``metadata/debug-store.json``: all problems listed."""
     metadata_path = os.path.join(kit_dir, METADATA_PATH)
+    _require_inside(kit_dir, os.path.dirname(metadata_path))
     try:
-        with open(metadata_path, encoding="utf-8") as handle:
-            metadata = json.load(handle)
-    except FileNotFoundError as err:
-        raise StellaOpsError(f"debug store: {metadata_path} is missing; mirror the release's debug store into the kit first.") from err
-    except (OSError, ValueError) as err:
-        raise StellaOpsError(f"debug store: {metadata_path} is not readable JSON: {err}.") from err
+        metadata = read_json(metadata_path, "debug store metadata")
+    except StellaOpsError as err:
+        if err.details.get("missing"):
+            raise StellaOpsError(f"debug store: {metadata_path} is missing; mirror the release's debug store into the kit first.") from err
+        raise
     if not isinstance(metadata, dict) or metadata.get("format") != METADATA_FORMAT or not isinstance(metadata.get("files"), list):
         raise StellaOpsError(f"debug store: {metadata_path} field format must be {METADATA_FORMAT!r} with a list of files.")
-    present = list_store(os.path.join(kit_dir, STORE_DIR))
+    # The metadata is not taken at its word: a store of no file proves nothing, and its counts must be its files'.
+    if not metadata["files"]:
+        raise StellaOpsError(f"debug store: {metadata_path} lists no file; a debug store holds at least one.")
+    if metadata.get("file_count") != len(metadata["files"]):
+        raise StellaOpsError(f"debug store: {metadata_path} field file_count is {metadata.get('file_count')!r}, but it lists {len(metadata['files'])} files.")
+    present = list_store(os.path.join(kit_dir, STORE_DIR), kit_dir)
     problems: list[dict[str, Any]] = []
     listed = set()
     for entry in metadata["files"]:

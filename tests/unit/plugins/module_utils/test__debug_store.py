@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,42 @@ def test_a_release_without_a_debug_store_or_a_kit_without_metadata_is_one_senten
         plan_mirror(str(tmp_path / "nothing"), str(tmp_path / "kit"), None)
     with pytest.raises(StellaOpsError, match=r"debug-store.json is missing"):
         verify_kit(str(tmp_path / "kit"))
+
+
+@pytest.mark.parametrize("linked", ["debug", "debug/.build-id", "debug/.build-id/ab", "metadata"])
+def test_a_link_in_the_kit_is_refused_and_nothing_outside_it_is_touched(tmp_path: Path, linked: str) -> None:
+    source, kit = release(tmp_path), tmp_path / "kit"
+    apply_mirror(plan_mirror(str(source), str(kit), None), str(kit))
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "precious.debug").write_bytes(b"not the kit's")
+    real = kit / linked
+    real.rename(tmp_path / "moved")
+    real.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(StellaOpsError, match=r"is a symbolic link; the (debug )?store"):
+        plan_mirror(str(source), str(kit), None)
+    with pytest.raises(StellaOpsError, match=r"is a symbolic link"):
+        verify_kit(str(kit))
+    assert (outside / "precious.debug").read_bytes() == b"not the kit's"
+
+
+def test_metadata_is_not_taken_at_its_word(tmp_path: Path) -> None:
+    kit = tmp_path / "kit"
+    (kit / "metadata").mkdir(parents=True)
+    metadata = kit / "metadata" / "debug-store.json"
+    metadata.write_text(json.dumps({"format": "stellaops-debug-store/1", "file_count": 0, "total_size": 0, "files": []}))
+    with pytest.raises(StellaOpsError, match=r"lists no file; a debug store holds at least one\.$"):
+        verify_kit(str(kit))
+    apply_mirror(plan_mirror(str(release(tmp_path)), str(kit), None), str(kit))
+    document = json.loads(metadata.read_text())
+    metadata.write_text(json.dumps({**document, "file_count": 5}))
+    with pytest.raises(StellaOpsError, match=r"field file_count is 5, but it lists 2 files\.$"):
+        verify_kit(str(kit))
+
+
+def test_metadata_that_is_a_fifo_is_one_sentence(tmp_path: Path) -> None:
+    kit = tmp_path / "kit"
+    (kit / "metadata").mkdir(parents=True)
+    os.mkfifo(kit / "metadata" / "debug-store.json")
+    with pytest.raises(StellaOpsError, match=r"debug-store\.json"):
+        verify_kit(str(kit))
