@@ -125,7 +125,7 @@ def pending_message(release: str, namespace: str, pending: Revision, target: Opt
     return (
         f"Release {release} in namespace {namespace} is stuck in {pending.status} at revision {pending.revision} "
         f"({pending.description or 'a helm run that did not finish'}); make sure no helm process still works on it, "
-        f"then set recover_pending=true to {back}. Nothing was changed."
+        f"then set recover_pending=true (in playbooks/rollback.yml: -e helm_rollback_recover_pending=true) to {back}. Nothing was changed."
     )
 
 

@@ -250,7 +250,8 @@ def test_stuck_pending_upgrade_is_named_and_recovered_only_by_choice(target: Hel
     upgrade = target.upgrade("2025.09.2")
     assert upgrade.rc != 0
     assert "is stuck in pending-upgrade at revision 2" in upgrade.failure_messages[-1]
-    assert "recover_pending=true to roll back to revision 1" in upgrade.failure_messages[-1]
+    recover = "set recover_pending=true (in playbooks/rollback.yml: -e helm_rollback_recover_pending=true) to roll back to revision 1"
+    assert recover in upgrade.failure_messages[-1]
     refused = target.rollback(helm_rollback_revision=1)
     assert refused.rc != 0 and "is stuck in pending-upgrade at revision 2" in refused.failure_messages[-1]
     assert target.statuses() == before and target.jobs()[-1]["status"] == "completed" and len(target.jobs()) == 1

@@ -106,7 +106,7 @@ def test_find_revision_names_the_revisions_that_exist() -> None:
 def test_pending_message_is_one_sentence_naming_release_revision_and_choice() -> None:
     message = pending_message("stellaops", "prod", rev(7, "pending-upgrade"), rev(6, "deployed"))
     assert "stellaops" in message and "pending-upgrade at revision 7" in message
-    assert "recover_pending=true to roll back to revision 6" in message and message.endswith("Nothing was changed.")
+    assert "-e helm_rollback_recover_pending=true) to roll back to revision 6" in message and message.endswith("Nothing was changed.")
 
 
 @pytest.mark.parametrize("text", ["not json", '{"revision": 1}', '[{"status": "deployed"}]'])

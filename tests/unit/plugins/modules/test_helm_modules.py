@@ -168,7 +168,8 @@ def test_rollback_refuses_a_failed_target_and_a_pending_release() -> None:
     with pytest.raises(StellaOpsError, match=r"^Revision 3 of release stellaops is failed; a rollback returns to a revision that ran"):
         ReleaseRollback(module).run()
     module = StandInModule(rollback_params(), manifest_answers(history("deployed", "pending-upgrade")))
-    with pytest.raises(StellaOpsError, match="set recover_pending=true to roll back to revision 1"):
+    recover = r"set recover_pending=true \(in playbooks/rollback.yml: -e helm_rollback_recover_pending=true\) to roll back to revision 1"
+    with pytest.raises(StellaOpsError, match=recover):
         ReleaseRollback(module).run()
     assert module.writes() == []
 
