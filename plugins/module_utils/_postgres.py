@@ -45,6 +45,14 @@ ORDER BY 1
 """
 
 
+def database_name(name: str) -> str:
+    """``name`` when libpq takes it as a database name: a ``dbname`` with ``=`` or a URI prefix is read as a
+    whole connection string, which could send the password to another server."""
+    if not isinstance(name, str) or not name or "=" in name or name.startswith(("postgresql://", "postgres://")):
+        raise StellaOpsError(f"database must be a database name, not a connection string, got {name!r}.")
+    return name
+
+
 @dataclass(frozen=True)
 class PgConnection:
     """Where a database is and who connects; ``password`` never appears in ``repr`` or ``describe``."""
@@ -58,13 +66,16 @@ class PgConnection:
     sslmode: Optional[str] = None
     connect_timeout: int = 10
 
+    def __post_init__(self) -> None:
+        database_name(self.database)
+
     def args(self, database: Optional[str] = None) -> list[str]:
         """Connection arguments for pg_dump, pg_restore and psql (no secret among them)."""
         return [
             f"--host={self.host}",
             f"--port={self.port}",
             f"--username={self.user}",
-            f"--dbname={database or self.database}",
+            f"--dbname={database_name(database or self.database)}",
             "--no-password",
         ]
 

@@ -66,3 +66,13 @@ def test_compare_checksums() -> None:
 def test_bin_dir_without_tool(tmp_path) -> None:
     with pytest.raises(StellaOpsError, match="has no executable 'pg_dump'"):
         find_bin_dir(str(tmp_path), "pg_dump")
+
+
+@pytest.mark.parametrize("database", ["host=evil.example dbname=app", "postgresql://evil.example/app", "postgres://x@evil/app", "", "a=b"])
+def test_a_connection_string_in_database_is_refused(database: str) -> None:
+    # libpq reads a dbname with '=' or a URI prefix as a whole connection string: the password would go where it says.
+    with pytest.raises(StellaOpsError, match=r"^database must be a database name, not a connection string, got "):
+        PgConnection(database=database, password="hunter2")
+    if database:  # another database of the same server, as psql is pointed at for a restore
+        with pytest.raises(StellaOpsError, match=r"^database must be a database name"):
+            PgConnection(database="app").args(database)
