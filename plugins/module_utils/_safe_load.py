@@ -215,20 +215,27 @@ def _where(mark: Any) -> str:
     return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
 
 
-def check_yaml_shape(text: str, source: str, *, aliases: bool, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
+def check_yaml_shape(
+    text: str, source: str, *, aliases: bool, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES, max_bytes: int = MAX_BYTES
+) -> None:
     """Walk the event stream once and refuse anchors/aliases (unless ``aliases``), deep nesting and large expansions.
 
-    An alias counts as many nodes as the node it repeats, so ``max_nodes`` bounds the document
-    as any consumer that walks it (a schema check, JSON output) would see it.
+    An alias counts as many nodes, and as many bytes of scalar text, as the node it repeats, so
+    ``max_nodes`` and ``max_bytes`` bound the document as any consumer that walks or writes it (a
+    schema check, JSON output, a rendered lock file) would see it: 4,000 aliases of one 1 MiB
+    scalar are few nodes and 4 GiB of text.
     """
     require_yaml("Reading YAML")
     parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     sizes: dict[str, int] = {}
-    open_nodes: list[tuple[Optional[str], int]] = []
+    weights: dict[str, int] = {}
+    open_nodes: list[tuple[Optional[str], int, int]] = []
     total = 0
+    text_bytes = 0
     for event in yaml.parse(text, Loader=parser):
         if isinstance(event, yaml.DocumentStartEvent):
             sizes.clear()
+            weights.clear()
         if not isinstance(event, (yaml.NodeEvent, yaml.CollectionEndEvent)):
             continue
         if isinstance(event, yaml.NodeEvent) and event.anchor is not None and not aliases:
@@ -236,19 +243,28 @@ def check_yaml_shape(text: str, source: str, *, aliases: bool, max_depth: int = 
             raise invalid(f"{source}: YAML {kind}{event.anchor}{_where(event.start_mark)} is not allowed here; write the value out in full.")
         if isinstance(event, yaml.AliasEvent):
             total += sizes.get(event.anchor, 1)
+            text_bytes += weights.get(event.anchor, 0)
         elif isinstance(event, yaml.CollectionStartEvent):
             total += 1
-            open_nodes.append((event.anchor, total))
+            open_nodes.append((event.anchor, total, text_bytes))
             if len(open_nodes) > max_depth:
                 raise invalid(f"{source}: YAML is nested more than {max_depth} levels deep{_where(event.start_mark)}.")
         elif isinstance(event, yaml.CollectionEndEvent):
-            anchor, start = open_nodes.pop()
+            anchor, start, start_bytes = open_nodes.pop()
             if anchor is not None:
                 sizes[anchor] = total - start + 1
+                weights[anchor] = text_bytes - start_bytes
         else:
             total += 1
+            text_bytes += len(event.value)
             if event.anchor is not None:
                 sizes[event.anchor] = 1
+                weights[event.anchor] = len(event.value)
+        if text_bytes > max_bytes:
+            where = _where(event.start_mark)
+            raise invalid(
+                f"{source}: YAML expands to more than {_size_text(max_bytes)} of text{where} (aliases repeat what they name); expected a smaller document."
+            )
         if total > max_nodes:
             where = _where(event.start_mark)
             raise invalid(f"{source}: YAML expands to more than {max_nodes} values{where} (aliases repeat what they name); expected a smaller document.")
