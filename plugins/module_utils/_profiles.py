@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
 
@@ -21,6 +22,7 @@ from ._errors import StellaOpsError
 from ._helm import HelmRunner, KubeTarget, workload_images
 from ._image_ref import parse_image_ref, repo_matches
 from ._manifest import Release, load_manifest, load_yaml_file
+from ._manifest_schema import CHANNELS, VERSION_PATTERN
 from ._runner import ModuleLike
 
 # Rendering needs neither a Docker engine nor a Kubernetes API server.
@@ -97,6 +99,11 @@ class ProfileValidator:
         where = "x-release" if result.kind == "compose" else "global.release"
         if declared is None:
             result.step("release", False, f"field {where} must name the release (version and channel)")
+            return None
+        # Only a version and a channel make the file name: '../evil/x' must not lead out of releases_dir.
+        if not re.match(VERSION_PATTERN, declared[0]) or declared[1] not in CHANNELS:
+            result.step("release", False, f"{where} must name a release version (such as 2025.10.0) and channel ({', '.join(CHANNELS)}), "
+                                          f"got {declared[0]!r} and {declared[1]!r}")  # fmt: skip
             return None
         path = os.path.join(self.releases_dir, f"{declared[0]}-{declared[1]}.yaml")
         try:

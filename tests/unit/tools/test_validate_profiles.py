@@ -55,3 +55,18 @@ def test_a_chart_without_chart_yaml_is_skipped_with_a_message(deploy: Path) -> N
 def test_no_profiles_is_a_usage_error(tmp_path: Path) -> None:
     proc = validate(tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("validate-profiles: ") and "no compose profile" in proc.stderr
+
+
+def test_a_release_version_never_leads_out_of_the_releases_directory(deploy: Path) -> None:
+    # A manifest of the attacker's beside releases/, which the profile's x-release would name through '..'.
+    (deploy / "evil").mkdir()
+    shutil.copy(deploy / "releases" / "2025.10.0-edge.yaml", deploy / "evil" / "2025.10.0-edge.yaml")
+    dev = deploy / "compose" / "docker-compose.dev.yaml"
+    dev.write_text(dev.read_text().replace('version: "2025.10.0"', 'version: "../evil/2025.10.0"', 1))
+    proc = validate(deploy, "--json")
+    assert proc.returncode == 1, proc.stdout
+    problems = json.loads(proc.stdout)["problems"]
+    assert problems == [
+        "docker-compose.dev.yaml: x-release must name a release version (such as 2025.10.0) and channel (edge, stable, airgap),"
+        " got '../evil/2025.10.0' and 'edge'"
+    ], problems
