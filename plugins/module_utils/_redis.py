@@ -9,6 +9,7 @@ RESP arrays, replies parsed as RESP; a password goes in ``AUTH`` and never into 
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any, Optional, Sequence, Union
 
 from ._errors import StellaOpsError
@@ -25,32 +26,61 @@ def encode(*args: str) -> bytes:
     return b"".join(parts)
 
 
-class RespReader:
-    """Parses RESP replies from a byte stream (``recv`` returns the next chunk, b"" at the end)."""
+# What one reply may hold: a hostile or broken peer is refused at these bounds instead of exhausting the
+# stack (nested arrays), memory (a huge length) or time (a reply trickled a byte at a time).
+MAX_DEPTH = 8
+MAX_BULK = 16 << 20
+MAX_ITEMS = 1_000_000
+# SCAN rounds before the key listing is given up (a peer that never returns cursor 0 would loop forever).
+MAX_SCAN_ROUNDS = 10_000
 
-    def __init__(self, recv: Any) -> None:
+
+class RespReader:
+    """Parses RESP replies from a byte stream (``recv`` returns the next chunk, b"" at the end).
+
+    ``deadline`` (a ``time.monotonic`` value, or None) bounds the whole reply, not each read.
+    """
+
+    def __init__(self, recv: Any, clock: Any = time.monotonic) -> None:
         self._recv = recv
+        self._clock = clock
         self._buffer = b""
+        self.deadline: Optional[float] = None
+
+    def _more(self) -> None:
+        if self.deadline is not None and self._clock() > self.deadline:
+            raise StellaOpsError("Redis did not finish its reply in time.")
+        chunk = self._recv(65536)
+        if not chunk:
+            raise StellaOpsError("Redis closed the connection in the middle of a reply.")
+        self._buffer += chunk
 
     def _line(self) -> bytes:
         while b"\r\n" not in self._buffer:
-            chunk = self._recv(65536)
-            if not chunk:
-                raise StellaOpsError("Redis closed the connection in the middle of a reply.")
-            self._buffer += chunk
+            if len(self._buffer) > 1024:
+                raise StellaOpsError("Redis sent a reply line longer than 1024 bytes.")
+            self._more()
         line, self._buffer = self._buffer.split(b"\r\n", 1)
         return line
 
     def _exact(self, size: int) -> bytes:
         while len(self._buffer) < size + 2:
-            chunk = self._recv(65536)
-            if not chunk:
-                raise StellaOpsError("Redis closed the connection in the middle of a reply.")
-            self._buffer += chunk
+            self._more()
         data, self._buffer = self._buffer[:size], self._buffer[size + 2 :]
         return data
 
-    def reply(self) -> Reply:
+    def _number(self, text: str, what: str, limit: int) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise StellaOpsError(f"Redis sent {what} that is not a number: {text[:40]!r}.") from None
+        if number > limit:
+            raise StellaOpsError(f"Redis sent {what} of {number}, more than {limit}.")
+        return number
+
+    def reply(self, depth: int = 0) -> Reply:
+        if depth > MAX_DEPTH:
+            raise StellaOpsError(f"Redis sent arrays nested more than {MAX_DEPTH} deep.")
         line = self._line()
         kind, rest = line[:1], line[1:].decode("utf-8", "replace")
         if kind == b"+":
@@ -58,13 +88,13 @@ class RespReader:
         if kind == b"-":
             raise StellaOpsError(f"Redis answered an error: {rest}")
         if kind == b":":
-            return int(rest)
+            return self._number(rest, "an integer", 1 << 62)
         if kind == b"$":
-            size = int(rest)
+            size = self._number(rest, "a string length", MAX_BULK)
             return None if size < 0 else self._exact(size).decode("utf-8", "replace")
         if kind == b"*":
-            count = int(rest)
-            return None if count < 0 else [self.reply() for _item in range(count)]
+            count = self._number(rest, "an array length", MAX_ITEMS)
+            return None if count < 0 else [self.reply(depth + 1) for _item in range(count)]
         raise StellaOpsError(f"Redis sent a reply this client does not know (starts with {kind!r}).")
 
 
@@ -77,6 +107,7 @@ class RedisClient:
             self._socket = socket.create_connection((host, port), timeout=timeout)
         except OSError as error:
             raise StellaOpsError(f"Redis at {self.address} does not answer: {error.strerror or error}.") from None
+        self._timeout = timeout
         self._reader = RespReader(self._socket.recv)
         if password:
             self.command("AUTH", password)
@@ -92,6 +123,8 @@ class RedisClient:
     def command(self, *args: str) -> Reply:
         try:
             self._socket.sendall(encode(*args))
+            # The timeout bounds the whole reply too, not only each read of it.
+            self._reader.deadline = time.monotonic() + self._timeout
             return self._reader.reply()
         except OSError as error:
             raise StellaOpsError(f"Redis at {self.address} failed on {args[0]}: {error.strerror or error}.") from None
@@ -117,7 +150,7 @@ class RedisClient:
         """Keys matching ``pattern``, through SCAN (never KEYS, which blocks the server)."""
         found: set[str] = set()
         cursor = "0"
-        while True:
+        for _round in range(MAX_SCAN_ROUNDS):
             reply = self.command("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
             if not isinstance(reply, list) or len(reply) != 2:
                 raise StellaOpsError("Redis answered SCAN with something other than a cursor and a list of keys.")
@@ -125,6 +158,7 @@ class RedisClient:
             found.update(str(key) for key in reply[1] or [])
             if cursor == "0":
                 return sorted(found)
+        raise StellaOpsError(f"Redis at {self.address} did not finish listing the keys of {pattern!r} after {MAX_SCAN_ROUNDS} SCAN rounds.")
 
 
 def queue_depths(client: RedisClient, queues: Sequence[str], patterns: Sequence[str]) -> dict[str, int]:
