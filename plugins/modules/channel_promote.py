@@ -123,16 +123,22 @@ def promote(module: AnsibleModule) -> dict[str, Any]:
         raise StellaOpsError(f"{unnamed[0]}: field x-release or global.release must name the release (version and channel); nothing was written.")
     # Alignment of the files as they will be, checked before any is written.
     with tempfile.TemporaryDirectory() as scratch:
-        staged = []
+        staged: dict[str, str] = {}
         for index, (path, text) in enumerate(after.items()):
             staged_path = os.path.join(scratch, f"{index}-{os.path.basename(path)}")
             with open(staged_path, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            staged.append(staged_path)
-        report = check_alignment(release, staged, ignore_repos=p["ignore_repos"]).to_dict()
+            staged[staged_path] = path
+        checked = check_alignment(release, list(staged), ignore_repos=p["ignore_repos"])
+        report = checked.to_dict()
     if not report["aligned"]:
-        blocking = [f for f in report["findings"] if f.get("blocking")]
-        raise StellaOpsError(f"The promoted files would not align with {release.release_id}: {blocking[0] if blocking else report}; nothing was written.")
+        # The first blocking finding, named by the file it is about (not by its staged copy).
+        first = next(f for f in checked.findings if f.blocking)
+        raise StellaOpsError(
+            f"The promoted files would not align with {release.release_id}: {staged.get(first.target, first.target)}: "
+            f"{first.service or first.repository}: {first.reason} (expected {first.expected or 'nothing'}, found {first.found or 'nothing'}); "
+            "nothing was written."
+        )
     changed_files = [path for path in p["targets"] if before[path] != after[path]]
     result: dict[str, Any] = {"release_id": release.release_id, "files": changed_files, "commit": None, "tag": None, "alignment": report}
     result["diff"] = [{"before_header": path, "after_header": path, "before": before[path], "after": after[path]} for path in changed_files]
