@@ -34,6 +34,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
     kind = spec.get("type")
     if kind not in SMOKE_TYPES:
         raise StellaOpsError(f"{where}: field type must be one of {', '.join(SMOKE_TYPES)}, got {kind!r}.")
+
     def number(name: str, default: float, low: float, high: float, integer: bool = False) -> Any:
         value = spec.get(name)
         return default if value is None else number_in(value, f"{where}: field {name}", low, high, integer=integer)
