@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
-from ._numbers import number_in
+from ._numbers import field_number, number_in
 from ._redact import MASK, USERINFO_RE, redact
 
 CHECK_TYPES = ("http", "tcp", "command")
@@ -260,13 +260,6 @@ def probe_command(
     return ProbeResult(False, f"command {shown} exited with {rc}, expected {expected_rc}{tail}")
 
 
-def _number(spec: Mapping[str, Any], name: str, default: Any, kind: type, where: str, low: float, high: float) -> Any:
-    value = spec.get(name)
-    if value is None:
-        return default
-    return number_in(value, f"{where}: field {name}", low, high, integer=kind is int)
-
-
 def _flag(spec: Mapping[str, Any], name: str, default: bool, where: str) -> bool:
     value = spec.get(name)
     if value is None:
@@ -285,7 +278,7 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
     if kind not in CHECK_TYPES:
         raise StellaOpsError(f"{where}: field type must be one of {', '.join(CHECK_TYPES)}, got {kind!r}.")
     no_log = _flag(spec, "no_log", False, where)
-    check: dict[str, Any] = {"type": kind, "timeout": float(_number(spec, "timeout", DEFAULT_TIMEOUT, float, where, 0.001, 86400)), "no_log": no_log}
+    check: dict[str, Any] = {"type": kind, "timeout": float(field_number(spec, "timeout", DEFAULT_TIMEOUT, where, 0.001, 86400)), "no_log": no_log}
     if kind == "http":
         url = spec.get("url")
         if not isinstance(url, str):
@@ -304,7 +297,7 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
         check.update(
             url=url,
             shown=MASK if no_log else redact(url),
-            expected_status=int(_number(spec, "expected_status", 200, int, where, 100, 599)),
+            expected_status=int(field_number(spec, "expected_status", 200, where, 100, 599, integer=True)),
             body_contains=body_contains,
             follow_redirects=_flag(spec, "follow_redirects", True, where),
         )
@@ -326,7 +319,7 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
         check.update(
             command=list(argv),
             shown=repr(program + " " + " ".join([MASK] * (len(argv) - 1)) if len(argv) > 1 else program) if no_log else repr(redact(" ".join(argv))),
-            expected_rc=int(_number(spec, "expected_rc", 0, int, where, 0, 255)),
+            expected_rc=int(field_number(spec, "expected_rc", 0, where, 0, 255, integer=True)),
             show_output=_flag(spec, "show_output", False, where) and not no_log,
         )
         default_name = f"command {program}"

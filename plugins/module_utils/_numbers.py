@@ -10,7 +10,7 @@ its bounds, not a boolean; anything else is one sentence naming the field.
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 from ._errors import StellaOpsError
 
@@ -29,3 +29,9 @@ def number_in(value: Any, field: str, low: float, high: float, *, integer: bool 
         kind = "a whole number" if integer else "a number"
         raise StellaOpsError(f"{field} must be {kind} from {low:g} to {high:g}, got {value!r}.")
     return int(number) if integer else number
+
+
+def field_number(spec: Mapping[str, Any], name: str, default: Number, where: str, low: float, high: float, *, integer: bool = False) -> Number:
+    """Field ``name`` of a check or test ``spec`` through ``number_in`` (named ``<where>: field <name>``); ``default`` when absent."""
+    value = spec.get(name)
+    return default if value is None else number_in(value, f"{where}: field {name}", low, high, integer=integer)

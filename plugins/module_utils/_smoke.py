@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
 from ._health import CommandRunner
-from ._numbers import number_in
+from ._numbers import field_number
 from ._redact import redact
 
 SMOKE_TYPES = ("http", "command")
@@ -34,12 +34,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
     kind = spec.get("type")
     if kind not in SMOKE_TYPES:
         raise StellaOpsError(f"{where}: field type must be one of {', '.join(SMOKE_TYPES)}, got {kind!r}.")
-
-    def number(name: str, default: float, low: float, high: float, integer: bool = False) -> Any:
-        value = spec.get(name)
-        return default if value is None else number_in(value, f"{where}: field {name}", low, high, integer=integer)
-
-    test: dict[str, Any] = {"type": kind, "timeout": number("timeout", 10.0, 0.001, 86400)}
+    test: dict[str, Any] = {"type": kind, "timeout": field_number(spec, "timeout", 10.0, where, 0.001, 86400)}
     if kind == "http":
         url = str(spec.get("url") or "")
         if not url.startswith(("http://", "https://")):
@@ -49,20 +44,21 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
             method=str(spec.get("method") or "GET").upper(),
             body=spec.get("body"),
             headers=dict(spec.get("headers") or {}),
-            expected_status=number("expected_status", 200, 100, 599, integer=True),
+            expected_status=field_number(spec, "expected_status", 200, where, 100, 599, integer=True),
             body_contains=spec.get("body_contains"),
             poll_url=spec.get("poll_url"),
-            poll_status=number("poll_status", 200, 100, 599, integer=True),
+            poll_status=field_number(spec, "poll_status", 200, where, 100, 599, integer=True),
             poll_body_contains=spec.get("poll_body_contains"),
-            within=number("within", 300.0, 0, 86400),
-            interval=number("interval", 2.0, 0, 3600),
+            within=field_number(spec, "within", 300.0, where, 0, 86400),
+            interval=field_number(spec, "interval", 2.0, where, 0, 3600),
         )
         default_name = f"{test['method']} {redact(url)}"
     else:
         argv = spec.get("command")
         if not isinstance(argv, (list, tuple)) or not argv or not all(isinstance(a, str) for a in argv):
             raise StellaOpsError(f"{where}: field command must be a non-empty list of strings (argv).")
-        test.update(command=list(argv), expected_rc=number("expected_rc", 0, 0, 255, integer=True), output_contains=spec.get("output_contains"))
+        expected_rc = field_number(spec, "expected_rc", 0, where, 0, 255, integer=True)
+        test.update(command=list(argv), expected_rc=expected_rc, output_contains=spec.get("output_contains"))
         default_name = f"command {argv[0]}"
     test["name"] = str(spec.get("name") or default_name)
     return test
