@@ -288,24 +288,23 @@ def masked_pair(before: str, after: str) -> tuple[str, str]:
     return mask_secrets(before), mask_secrets(after, before)
 
 
-def manifest_diff(before: str, after: str, before_name: str, after_name: str) -> str:
-    """Unified diff of two manifests, Secret values masked on both sides."""
-    masked_before, masked_after = masked_pair(before, after)
+def _unified(masked_before: str, masked_after: str, before_name: str, after_name: str) -> str:
     return "".join(
-        difflib.unified_diff(
-            masked_before.splitlines(keepends=True),
-            masked_after.splitlines(keepends=True),
-            fromfile=before_name,
-            tofile=after_name,
-        )
+        difflib.unified_diff(masked_before.splitlines(keepends=True), masked_after.splitlines(keepends=True), fromfile=before_name, tofile=after_name)
     )
 
 
+def manifest_diff(before: str, after: str, before_name: str, after_name: str) -> str:
+    """Unified diff of two manifests, Secret values masked on both sides."""
+    return _unified(*masked_pair(before, after), before_name, after_name)
+
+
 def compared(before: str, after: str, before_name: str, after_name: str) -> dict[str, Any]:
-    """What a Helm module returns of a comparison: the unified diff and Ansible's diff, Secret values masked."""
+    """What a Helm module returns of a comparison: the unified diff and Ansible's diff, Secret values masked (once: every
+    document is read as YAML to find the Secrets)."""
     masked_before, masked_after = masked_pair(before, after)
     return {
-        "manifest_diff": manifest_diff(before, after, before_name, after_name),
+        "manifest_diff": _unified(masked_before, masked_after, before_name, after_name),
         "diff": {"before_header": before_name, "after_header": after_name, "before": masked_before, "after": masked_after},
     }
 
