@@ -6,30 +6,26 @@ Follows the release orchestrator's health verifier: every check is tried up to
 it became healthy, after how many attempts, and the last message. Checks run in
 rounds (one attempt of every still-unhealthy check per round), so the total wait
 is that of the slowest check rather than the sum of all. ``sleep`` and ``clock``
-are injectable so tests control time; the probes themselves are real (http.client,
+are injectable so tests control time; the probes themselves are real (``_http.fetch``,
 socket, and commands as argument lists through the caller's ``run_command``, that
 is ``AnsibleModule.run_command`` in the module, bounded by coreutils ``timeout``).
 
-``timeout`` bounds a whole attempt: an HTTP probe runs against a deadline that shuts its
-socket down when the time is up, so a peer that trickles its answer a byte at a time
-cannot hold it longer. Results never carry secrets: the user and password of any
+``timeout`` bounds a whole attempt (``_http`` holds the deadline, the same-origin rule for
+credentials and the size bound). Results never carry secrets: the user and password of any
 ``scheme://user:password@`` are shown as ``********``, a command's output is not shown
 unless ``show_output`` is set, and a ``no_log`` check shows neither its URL nor its arguments.
 """
 
 from __future__ import annotations
 
-import base64
-import http.client
 import socket
-import ssl
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._http import HttpError, check_url, fetch
 from ._numbers import field_number, number_in
 from ._redact import MASK, USERINFO_RE, redact
 
@@ -42,9 +38,6 @@ _RC_KILLED = 137
 
 CommandRunner = Callable[[Sequence[str], float], "tuple[int, str, str]"]
 DEFAULT_TIMEOUT = 5.0
-_BODY_LIMIT = 1024 * 1024
-_MAX_REDIRECTS = 10
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 @dataclass
@@ -88,90 +81,6 @@ def redact_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return shown
 
 
-class _Deadline:
-    """Shuts down the sockets it watches when ``seconds`` have passed, so that no read outlasts the attempt."""
-
-    def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._timer.cancel()
-
-    def watch(self, sock: socket.socket) -> socket.socket:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-        return sock
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        # the plain socket's shutdown, also under TLS: it wakes a blocked read at once
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _connection(parts: urllib.parse.SplitResult, timeout: float, deadline: _Deadline) -> http.client.HTTPConnection:
-    host = parts.hostname or ""
-    if parts.scheme == "https":
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
-    # The socket factory that connect() calls (an instance attribute of http.client since Python 3.4): the
-    # deadline watches the socket from the moment it exists, so it also bounds the TLS handshake that follows.
-    create = connection._create_connection  # type: ignore[attr-defined]
-
-    def watched(*args: Any, **kwargs: Any) -> socket.socket:
-        return deadline.watch(create(*args, **kwargs))
-
-    connection._create_connection = watched  # type: ignore[attr-defined]
-    return connection
-
-
-def _get(url: str, timeout: float, follow_redirects: bool, deadline: _Deadline) -> tuple[int, bytes]:
-    """(status, first bytes of the body) of a GET of ``url``, following redirects when asked."""
-    origin = urllib.parse.urlsplit(url)
-    for _hop in range(_MAX_REDIRECTS + 1):
-        parts = urllib.parse.urlsplit(url)
-        headers = {"User-Agent": "stellaops.deploy health_check", "Accept": "*/*"}
-        # credentials go only to the host they were given for, never to one a redirect names
-        same_origin = (parts.scheme, parts.hostname, parts.port) == (origin.scheme, origin.hostname, origin.port)
-        if origin.username is not None and same_origin:
-            user = urllib.parse.unquote(origin.username)
-            password = urllib.parse.unquote(origin.password or "")
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        connection = _connection(parts, timeout, deadline)
-        try:
-            connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")), headers=headers)
-            response = connection.getresponse()
-            status, location = response.status, response.getheader("Location")
-            body = response.read(_BODY_LIMIT)
-        finally:
-            connection.close()
-        if not (follow_redirects and status in _REDIRECTS and location):
-            return status, body
-        url = urllib.parse.urljoin(url, location)
-        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-            raise ValueError(f"redirected to {redact(url)}, which is not http or https")
-    raise ValueError(f"more than {_MAX_REDIRECTS} redirects")
-
-
 def probe_http(
     url: str,
     expected_status: int = 200,
@@ -186,17 +95,12 @@ def probe_http(
     ``timeout`` bounds the whole attempt (connection, redirects, headers and body); ``shown`` is
     how messages name the URL (its userinfo masked when not given).
     """
+    try:
+        answer = fetch("GET", url, timeout=timeout, follow_redirects=follow_redirects, shown=shown, headers={"User-Agent": "stellaops.deploy health_check"})
+    except HttpError as err:
+        return ProbeResult(False, err.message)
     shown = redact(url) if shown is None else shown
-    with _Deadline(timeout) as deadline:
-        try:
-            status, body = _get(url, timeout, follow_redirects, deadline)
-        except (http.client.HTTPException, OSError, ValueError) as err:
-            if deadline.expired or isinstance(err, TimeoutError):
-                return ProbeResult(False, f"GET {shown} did not answer within {timeout:g} s")
-            reason = getattr(err, "strerror", None) or str(err) or type(err).__name__
-            return ProbeResult(False, f"GET {shown} failed: {redact(reason)}")
-    if deadline.expired:  # the socket was shut down under a read: what came back is cut short
-        return ProbeResult(False, f"GET {shown} did not answer within {timeout:g} s")
+    status, body = answer.status, answer.body
     if status != expected_status:
         return ProbeResult(False, f"GET {shown} returned status {status}, expected {expected_status}", status)
     if body_contains is not None and body_contains not in body.decode("utf-8", "replace"):
@@ -280,17 +184,7 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
     no_log = _flag(spec, "no_log", False, where)
     check: dict[str, Any] = {"type": kind, "timeout": float(field_number(spec, "timeout", DEFAULT_TIMEOUT, where, 0.001, 86400)), "no_log": no_log}
     if kind == "http":
-        url = spec.get("url")
-        if not isinstance(url, str):
-            raise StellaOpsError(f"{where}: an http check needs field url with an http:// or https:// address, got {type(url).__name__}.")
-        shown = MASK if no_log else repr(redact(url))
-        try:
-            parts = urllib.parse.urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-        except ValueError as err:  # an invalid IPv6 literal or port
-            raise StellaOpsError(f"{where}: field url {shown} is not a valid address ({err}).") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise StellaOpsError(f"{where}: an http check needs field url with an http:// or https:// address and a host, got {shown}.")
+        url = check_url(spec.get("url"), f"{where}: field url", MASK if no_log else None)
         body_contains = spec.get("body_contains")
         if body_contains is not None and not isinstance(body_contains, str):
             raise StellaOpsError(f"{where}: field body_contains must be a string, got {type(body_contains).__name__}.")
@@ -370,9 +264,7 @@ def run_checks(
     interval = number_in(interval, "health checks: interval", 0, 3600)
     normalized = [normalize_check(spec, i) for i, spec in enumerate(checks)]
     started = clock()
-    results: list[dict[str, Any]] = [
-        {"name": c["name"], "type": c["type"], "healthy": False, "attempts": 0, "message": "not tried"} for c in normalized
-    ]
+    results: list[dict[str, Any]] = [{"name": c["name"], "type": c["type"], "healthy": False, "attempts": 0, "message": "not tried"} for c in normalized]
     for attempt in range(1, retries + 1):
         pending = [i for i, r in enumerate(results) if not r["healthy"]]
         if not pending:

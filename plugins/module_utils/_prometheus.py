@@ -11,8 +11,9 @@ pass. The gates are asked again every ``interval`` seconds; a gate inconclusive 
 aborts. A query that returns several series is judged by its worst one. Messages name the gate,
 the query and the value it saw.
 
-Only the Python standard library (urllib); ``clock``, ``sleep`` and ``opener`` are injectable so
-that unit tests control time and HTTP. Prometheus is reached directly, never through a proxy.
+Queries go through the collection's one HTTP client (``_http``: a deadline on the whole request,
+credentials to Prometheus' origin only, a bounded answer, no proxy); ``clock`` and ``sleep`` are
+injectable so that unit tests control time. Messages name Prometheus with its userinfo masked.
 """
 
 from __future__ import annotations
@@ -20,14 +21,14 @@ from __future__ import annotations
 import json
 import math
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
 from ._errors import StellaOpsError
+from ._http import HttpError, check_url, fetch
 from ._numbers import number_in
+from ._redact import redact
 
 ACTIONS = ("abort", "hold", "rollback")
 COMPARISONS = ("above", "below")
@@ -146,68 +147,49 @@ def _first_line(text: str) -> str:
 class PrometheusClient:
     """Instant queries through Prometheus' HTTP API (``/api/v1/query``)."""
 
-    def __init__(
-        self,
-        url: str,
-        timeout: float = 10.0,
-        bearer_token: Optional[str] = None,
-        opener: Optional[urllib.request.OpenerDirector] = None,
-    ) -> None:
-        parsed = urllib.parse.urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise StellaOpsError(f"url: expected the http:// or https:// address of Prometheus, got {url!r}.")
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, timeout: float = 10.0, bearer_token: Optional[str] = None) -> None:
+        self.url = check_url(url).rstrip("/")
+        self.shown = redact(self.url)
         self.timeout = timeout
-        self._headers = {"Accept": "application/json"}
+        self._headers = {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"}
         if bearer_token:
             self._headers["Authorization"] = f"Bearer {bearer_token}"
-        # metrics servers are reached directly, never through a proxy
-        self._opener = opener or urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def query(self, promql: str) -> list[tuple[dict[str, str], float]]:
         """The series of an instant query as (labels, value); raises PromQLError or PrometheusUnreachable."""
         body = urllib.parse.urlencode({"query": promql}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/api/v1/query",
-            data=body,
-            method="POST",
-            headers={**self._headers, "Content-Type": "application/x-www-form-urlencoded"},
-        )
-        status, payload = self._send(request)
         try:
-            document = json.loads(payload)
+            # Prometheus answers a bad query with 400 or 422 and its JSON error document: judged below
+            answer = fetch("POST", f"{self.url}/api/v1/query", timeout=self.timeout, body=body, headers=self._headers, limit=_BODY_LIMIT)
+        except HttpError as failure:
+            raise PrometheusUnreachable(f"Prometheus at {self.shown} does not answer: {failure.message}.") from None
+        status = answer.status
+        if answer.truncated:
+            limit = f"{_BODY_LIMIT // (1024 * 1024)} MiB"
+            raise PrometheusUnreachable(f"Prometheus at {self.shown} answered the query {promql!r} with more than {limit}; narrow it.")
+        try:
+            document = json.loads(answer.body)
         except ValueError:
-            raise PrometheusUnreachable(
-                f"{self.url} answered HTTP {status} without Prometheus' JSON API: {_first_line(payload.decode(errors='replace'))}"
-            ) from None
+            raise PrometheusUnreachable(f"{self.shown} answered HTTP {status} without Prometheus' JSON API: {_first_line(answer.text())}") from None
         if not isinstance(document, dict) or document.get("status") != "success":
             error_type = document.get("errorType", "error") if isinstance(document, dict) else "error"
             error = document.get("error", "") if isinstance(document, dict) else ""
             if error_type in ("bad_data", "execution") or status == 400:
                 raise PromQLError(f"Prometheus rejected the query {promql!r}: {_first_line(str(error))}.")
-            raise PrometheusUnreachable(f"Prometheus at {self.url} failed the query {promql!r} (HTTP {status}, {error_type}): {_first_line(str(error))}.")
+            raise PrometheusUnreachable(f"Prometheus at {self.shown} failed the query {promql!r} (HTTP {status}, {error_type}): {_first_line(str(error))}.")
         return _series(document.get("data") or {}, promql)
-
-    def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                return response.status, response.read(_BODY_LIMIT)
-        except urllib.error.HTTPError as error:
-            # Prometheus answers a bad query with 400 or 422 and its JSON error document
-            with error:
-                return error.code, error.read(_BODY_LIMIT)
-        except OSError as error:  # URLError and timeouts included
-            reason = getattr(error, "reason", error)
-            raise PrometheusUnreachable(f"Prometheus at {self.url} does not answer: {reason}.") from None
 
 
 def _series(data: dict[str, Any], promql: str) -> list[tuple[dict[str, str], float]]:
     kind = data.get("resultType")
     result = data.get("result")
-    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-        return [({}, float(result[1]))]
-    if kind == "vector" and isinstance(result, list):
-        return [(item.get("metric", {}), float(item["value"][1])) for item in result]
+    try:
+        if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+            return [({}, float(result[1]))]
+        if kind == "vector" and isinstance(result, list):
+            return [(dict(item.get("metric") or {}), float(item["value"][1])) for item in result]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        raise PrometheusUnreachable(f"The answer to the query {promql!r} is not Prometheus' result format (a sample without a numeric value).") from None
     raise PromQLError(f"The query {promql!r} returns a {kind or 'malformed'} result; a gate needs an instant vector or a scalar.")
 
 

@@ -14,17 +14,16 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
 from ._health import CommandRunner
+from ._http import HttpError, check_url, fetch
 from ._numbers import field_number
 from ._redact import redact
 
 SMOKE_TYPES = ("http", "command")
-_BODY_LIMIT = 1024 * 1024
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
 
 
@@ -36,9 +35,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
         raise StellaOpsError(f"{where}: field type must be one of {', '.join(SMOKE_TYPES)}, got {kind!r}.")
     test: dict[str, Any] = {"type": kind, "timeout": field_number(spec, "timeout", 10.0, where, 0.001, 86400)}
     if kind == "http":
-        url = str(spec.get("url") or "")
-        if not url.startswith(("http://", "https://")):
-            raise StellaOpsError(f"{where}: field url must be an http:// or https:// address, got {redact(url)!r}.")
+        url = check_url(spec.get("url"), f"{where}: field url")
         test.update(
             url=url,
             method=str(spec.get("method") or "GET").upper(),
@@ -46,7 +43,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
             headers=dict(spec.get("headers") or {}),
             expected_status=field_number(spec, "expected_status", 200, where, 100, 599, integer=True),
             body_contains=spec.get("body_contains"),
-            poll_url=spec.get("poll_url"),
+            poll_url=check_url(spec["poll_url"], f"{where}: field poll_url") if spec.get("poll_url") else None,
             poll_status=field_number(spec, "poll_status", 200, where, 100, 599, integer=True),
             poll_body_contains=spec.get("poll_body_contains"),
             within=field_number(spec, "within", 300.0, where, 0, 86400),
@@ -65,17 +62,13 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
 
 
 def request(method: str, url: str, body: Optional[str], headers: Mapping[str, str], timeout: float) -> tuple[Optional[int], str, str]:
-    """(status, body, error): status None when the request did not get an answer."""
+    """(status, body, error): status None when the request did not get an answer within ``timeout``."""
     data = body.encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={"User-Agent": "stellaops.deploy smoke_test", **headers})  # noqa: S310
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(req, timeout=timeout) as response:
-            return int(response.status), response.read(_BODY_LIMIT).decode("utf-8", "replace"), ""
-    except urllib.error.HTTPError as err:
-        return int(err.code), (err.read(_BODY_LIMIT) if err.fp is not None else b"").decode("utf-8", "replace"), ""
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        return None, "", str(getattr(err, "reason", err))
+        answer = fetch(method, url, timeout=timeout, body=data, headers={"User-Agent": "stellaops.deploy smoke_test", **headers})
+    except HttpError as err:
+        return None, "", err.message
+    return answer.status, answer.text(), ""
 
 
 def _expect(method: str, url: str, answer: tuple[Optional[int], str, str], status: int, contains: Optional[str]) -> Optional[str]:
@@ -83,7 +76,7 @@ def _expect(method: str, url: str, answer: tuple[Optional[int], str, str], statu
     url = redact(url)
     code, body, error = answer
     if code is None:
-        return f"{method} {url} got no answer: {redact(error)}"
+        return error
     if code != status:
         return f"{method} {url} returned status {code}, expected {status}"
     if contains is not None and contains not in body:
@@ -99,11 +92,12 @@ def fill(template: str, body: str) -> str:
     try:
         document = json.loads(body)
     except ValueError:
-        raise StellaOpsError(f"poll_url {template!r} needs fields from the response, which is not JSON.") from None
+        raise StellaOpsError(f"poll_url {redact(template)!r} needs fields from the response, which is not JSON.") from None
     missing = [name for name in names if not isinstance(document, dict) or name not in document]
     if missing:
-        raise StellaOpsError(f"poll_url {template!r} needs field {missing[0]!r}, which the response does not have.")
-    return _PLACEHOLDER.sub(lambda match: str(document[match.group(1)]), template)
+        raise StellaOpsError(f"poll_url {redact(template)!r} needs field {missing[0]!r}, which the response does not have.")
+    # a value is data, never a path or a query of its own: ``../admin`` or ``a?b`` stays one segment
+    return _PLACEHOLDER.sub(lambda match: urllib.parse.quote(str(document[match.group(1)]), safe=""), template)
 
 
 def run_http(test: Mapping[str, Any], *, sleep: Callable[[float], None], clock: Callable[[], float]) -> tuple[bool, str]:
@@ -111,7 +105,7 @@ def run_http(test: Mapping[str, Any], *, sleep: Callable[[float], None], clock: 
     answer = request(method, url, test["body"], test["headers"], test["timeout"])
     problem = _expect(method, url, answer, test["expected_status"], test["body_contains"])
     if problem or not test["poll_url"]:
-        return problem is None, problem or f"{method} {url} returned status {answer[0]}"
+        return problem is None, problem or f"{method} {redact(url)} returned status {answer[0]}"
     try:
         poll_url = fill(str(test["poll_url"]), answer[1])
     except StellaOpsError as error:
@@ -120,21 +114,21 @@ def run_http(test: Mapping[str, Any], *, sleep: Callable[[float], None], clock: 
     while True:
         problem = _expect("GET", poll_url, request("GET", poll_url, None, {}, test["timeout"]), test["poll_status"], test["poll_body_contains"])
         if problem is None:
-            return True, f"{method} {url} accepted, GET {poll_url} completed"
+            return True, f"{method} {redact(url)} accepted, GET {redact(poll_url)} completed"
         if clock() >= deadline:
             return False, f"not completed within {test['within']:g} s: {problem}"
         sleep(test["interval"])
 
 
 def run_command(test: Mapping[str, Any], runner: CommandRunner) -> tuple[bool, str]:
-    shown = " ".join(test["command"])
+    shown = redact(" ".join(test["command"]))
     try:
         rc, out, err = runner(test["command"], test["timeout"])
     except OSError as error:
         return False, f"command {shown!r} could not run: {error.strerror or error}"
     if rc != test["expected_rc"]:
         lines = (err or out).strip().splitlines()
-        return False, f"command {shown!r} exited with {rc}, expected {test['expected_rc']}{': ' + lines[-1] if lines else ''}"
+        return False, f"command {shown!r} exited with {rc}, expected {test['expected_rc']}{': ' + redact(lines[-1]) if lines else ''}"
     if test["output_contains"] is not None and test["output_contains"] not in out + err:
         return False, f"command {shown!r} exited with {rc} but its output lacks {test['output_contains']!r}"
     return True, f"command {shown!r} exited with {rc}"

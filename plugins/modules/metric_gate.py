@@ -44,7 +44,9 @@ attributes:
       - This action does not modify state.
 options:
   url:
-    description: Address of Prometheus, for example C(http://127.0.0.1:9090).
+    description:
+      - Address of Prometheus, for example C(http://127.0.0.1:9090). A C(user:password@) in it is sent as basic
+        auth to that origin only and shown masked in every message.
     type: str
     required: true
   bearer_token:

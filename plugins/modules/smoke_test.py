@@ -101,7 +101,11 @@ options:
         description: Text the command's output must contain.
         type: str
       timeout:
-        description: Seconds one request or command may take.
+        description:
+          - Seconds one request or command may take, from connecting to the last byte of the answer (a peer that
+            trickles its answer cannot hold a test longer). Credentials in the URL (sent as basic auth) and the
+            C(Authorization) and C(Cookie) headers go to the test's own origin only, never to another host a
+            redirect names.
         type: float
         default: 10
   fail_on_failure:

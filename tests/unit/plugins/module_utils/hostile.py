@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Hostile inputs shared by the unit tests: FIFOs, alias bombs, deep nesting, a guard against hangs."""
+"""Hostile inputs shared by the unit tests: FIFOs, alias bombs, deep nesting, a trickling peer, a guard against hangs."""
 
 from __future__ import annotations
 
 import os
 import resource
+import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +42,41 @@ def _unblock(fifos: tuple[Path, ...]) -> None:
             os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
             pass
+
+
+class Trickler:
+    """A real server on 127.0.0.1 that answers every connection one byte every half second, for ever."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.port = self.server.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _address = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(client,), daemon=True).start()
+
+    def _trickle(self, client: socket.socket) -> None:
+        with client:
+            client.recv(65536)
+            client.sendall(self.head)
+            while not self.stop.wait(0.5):
+                try:
+                    client.sendall(b"x")
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
 
 
 def finishes(call: Callable[[], Any], *fifos: Path, seconds: float = 20.0) -> Any:

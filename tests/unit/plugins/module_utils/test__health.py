@@ -30,7 +30,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._health import (
     summarize_failures,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
-from hostile import finishes
+from hostile import Trickler, finishes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -170,9 +170,7 @@ def test_retries_until_healthy_with_interval(http_server: tuple[str, type[_Handl
     base, handler = http_server
     handler.script["/health"] = [(503, b""), (503, b""), (200, b"ok")]
     fake = FakeTime()
-    healthy, results = run_checks(
-        [{"name": "authority", "type": "http", "url": f"{base}/health"}], retries=5, interval=1.5, sleep=fake.sleep, clock=fake.clock
-    )
+    healthy, results = run_checks([{"name": "authority", "type": "http", "url": f"{base}/health"}], retries=5, interval=1.5, sleep=fake.sleep, clock=fake.clock)
     assert healthy
     assert results[0]["attempts"] == 3 and results[0]["status_code"] == 200
     assert results[0]["elapsed"] == 3.0
@@ -215,8 +213,8 @@ def test_all_healthy_first_round_never_sleeps(listening_port: int) -> None:
     ("spec", "error"),
     [
         ({"type": "ftp"}, "type must be one of http, tcp, command"),
-        ({"type": "http"}, "needs field url"),
-        ({"type": "http", "url": "file:///etc/passwd"}, "needs field url"),
+        ({"type": "http"}, "field url must be an http:// or https:// address"),
+        ({"type": "http", "url": "file:///etc/passwd"}, "field url must be an http:// or https:// address"),
         ({"type": "tcp", "host": "127.0.0.1"}, "needs field port"),
         ({"type": "tcp", "port": 70000}, "needs field port"),
         ({"type": "command", "command": "curl localhost"}, "list of strings"),
@@ -237,48 +235,13 @@ def test_defaults_and_names() -> None:
 # --------------------------------------------------------------------------- hostile peers and secrets (issue 10)
 
 
-class _Trickler:
-    """A real server on 127.0.0.1 that answers every connection one byte every half second, for ever."""
-
-    def __init__(self, head: bytes) -> None:
-        self.head = head
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(8)
-        self.port = self.server.getsockname()[1]
-        self.stop = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self.stop.is_set():
-            try:
-                client, _address = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._trickle, args=(client,), daemon=True).start()
-
-    def _trickle(self, client: socket.socket) -> None:
-        with client:
-            client.recv(65536)
-            client.sendall(self.head)
-            while not self.stop.wait(0.5):
-                try:
-                    client.sendall(b"x")
-                except OSError:
-                    return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.server.close()
-
-
 @pytest.mark.parametrize(
     "head",
     [b"HTTP/1.1 200 OK\r\nX-Slow: ", b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b""],
     ids=["trickled-headers", "trickled-body", "trickled-status-line"],
 )
 def test_timeout_bounds_the_whole_attempt_against_a_trickling_peer(head: bytes) -> None:
-    trickler = _Trickler(head)
+    trickler = Trickler(head)
     try:
         url = f"http://127.0.0.1:{trickler.port}/health"
         result = finishes(lambda: probe_http(url, timeout=1.5), seconds=15)
@@ -367,8 +330,8 @@ def test_redact_masks_any_userinfo(user: str, password: str, scheme: str) -> Non
         ({"type": "http", "url": "http://[::1/health", "no_log": True}, "health check #3: field url ******** is not a valid address"),
         ({"type": "http", "url": "http://127.0.0.1:99999/"}, "is not a valid address (Port out of range 0-65535)."),
         ({"type": "http", "url": "http://u:pw@[fe80::1/"}, "field url 'http://********@[fe80::1/' is not a valid address"),
-        ({"type": "http", "url": "http:///nohost"}, "needs field url with an http:// or https:// address and a host"),
-        ({"type": "http", "url": 17}, "needs field url"),
+        ({"type": "http", "url": "http:///nohost"}, "field url must be an http:// or https:// address with a host"),
+        ({"type": "http", "url": 17}, "field url must be an http:// or https:// address, got int"),
         ({"type": "http", "url": "http://127.0.0.1/", "timeout": "soon"}, "field timeout must be a number from 0.001 to 86400, got 'soon'."),
         ({"type": "http", "url": "http://127.0.0.1/", "timeout": float("nan")}, "field timeout must be a number"),
         ({"type": "http", "url": "http://127.0.0.1/", "expected_status": "ok"}, "field expected_status must be a whole number from 100 to 599"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import math
+import re
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._prometheus impor
     gates_from_list,
     read_gate,
 )
+from hostile import Trickler, finishes
 
 # Answers of Prometheus 2.42.0+ds (Debian 12) to POST /api/v1/query, captured in the sandbox.
 CAPTURED: dict[str, tuple[int, str]] = {
@@ -37,6 +39,7 @@ CAPTURED: dict[str, tuple[int, str]] = {
     "two": (200, '{"status":"success","data":{"resultType":"vector","result":['
                  '{"metric":{"service":"a"},"value":[1,"0.002"]},{"metric":{"service":"b"},"value":[1,"0.04"]},'
                  '{"metric":{"service":"c"},"value":[1,"NaN"]}]}}'),
+    "broken": (200, '{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":"1"}, 7]}}'),
 }  # fmt: skip
 
 
@@ -120,8 +123,26 @@ def test_bad_gates_are_one_sentence(raw: list[dict[str, Any]], message: str) -> 
 
 
 def test_url_must_be_http() -> None:
-    with pytest.raises(StellaOpsError, match="url: expected the http:// or https:// address of Prometheus, got 'prometheus:9090'."):
+    with pytest.raises(StellaOpsError, match="url must be an http:// or https:// address with a host, got 'prometheus:9090'."):
         PrometheusClient("prometheus:9090")
+
+
+def test_a_trickling_prometheus_is_unreachable_within_the_timeout_and_its_password_stays_hidden() -> None:
+    trickler = Trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{")
+    try:
+        client = PrometheusClient(f"http://gate:p@ss@word@127.0.0.1:{trickler.port}", timeout=1)
+        outcome = finishes(lambda: client.query("up"), seconds=10)
+        assert isinstance(outcome, PrometheusUnreachable), outcome
+        shown = f"http://********@127.0.0.1:{trickler.port}"
+        assert str(outcome) == f"Prometheus at {shown} does not answer: POST {shown}/api/v1/query did not answer within 1 s."
+    finally:
+        trickler.close()
+
+
+def test_a_malformed_sample_is_one_sentence(prometheus: str) -> None:
+    message = "The answer to the query 'broken' is not Prometheus' result format (a sample without a numeric value)."
+    with pytest.raises(PrometheusUnreachable, match=re.escape(message)):
+        PrometheusClient(prometheus).query("broken")
 
 
 class Script:

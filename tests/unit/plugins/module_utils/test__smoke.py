@@ -16,6 +16,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._health import command_runner
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._smoke import fill, run_smoke_tests, summarize
+from hostile import Trickler, finishes
 
 RUN = command_runner(LocalModule().run_command, shutil.which("timeout"))
 
@@ -106,14 +107,17 @@ def test_every_failure_is_listed(base: str) -> None:
 
 def test_no_answer_is_a_failure_not_an_error() -> None:
     (result,) = run_smoke_tests([{"name": "down", "type": "http", "url": "http://127.0.0.1:9/health", "timeout": 2}], RUN)
-    assert result["passed"] is False and result["message"].startswith("GET http://127.0.0.1:9/health got no answer")
+    assert result["passed"] is False and result["message"] == "GET http://127.0.0.1:9/health failed: Connection refused"
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
         ({"type": "ftp"}, "smoke test #1 (unnamed): field type must be one of http, command, got 'ftp'."),
-        ({"name": "x", "type": "http", "url": "127.0.0.1/h"}, "smoke test #1 (x): field url must be an http:// or https:// address, got '127.0.0.1/h'."),
+        (
+            {"name": "x", "type": "http", "url": "127.0.0.1/h"},
+            "smoke test #1 (x): field url must be an http:// or https:// address with a host, got '127.0.0.1/h'.",
+        ),
         ({"type": "command", "command": "ls -l"}, "smoke test #1 (unnamed): field command must be a non-empty list of strings (argv)."),
     ],
 )
@@ -127,3 +131,30 @@ def test_poll_url_fields_come_from_the_json_answer() -> None:
     assert fill("http://h/scans/{id}", '{"id": "abc"}') == "http://h/scans/abc"
     with pytest.raises(StellaOpsError, match="needs field 'id', which the response does not have"):
         fill("http://h/scans/{id}", '{"scan": "abc"}')
+
+
+def test_a_filled_placeholder_is_one_encoded_path_segment() -> None:
+    assert fill("http://h/scans/{id}", '{"id": "../admin?x=1#"}') == "http://h/scans/..%2Fadmin%3Fx%3D1%23"
+
+
+def test_a_trickling_service_fails_within_the_timeout() -> None:
+    trickler = Trickler(b"HTTP/1.1 202 Accepted\r\nContent-Length: 100000\r\n\r\n{")
+    try:
+        url = f"http://127.0.0.1:{trickler.port}/scans"
+        results = finishes(lambda: run_smoke_tests([{"name": "slow", "type": "http", "method": "POST", "url": url, "timeout": 1}], RUN), seconds=10)
+        assert results[0]["message"] == f"POST {url} did not answer within 1 s"
+    finally:
+        trickler.close()
+
+
+def test_no_secret_of_a_url_or_command_reaches_a_result(base: str) -> None:
+    secret_url = base.replace("http://", "http://scanner:pa@ss@") + "/health"
+    tests = [
+        {"name": "ok", "type": "http", "url": secret_url},
+        {"name": "poll", "type": "http", "method": "POST", "url": secret_url.replace("/health", "/scans"), "body": '{"components": []}',
+         "expected_status": 202, "poll_url": secret_url.replace("/health", "/scans/{id}"), "interval": 0},
+        {"name": "cmd", "type": "command", "command": [sys.executable, "-c", "import sys; print('postgres://app:pa@ss@db/x'); sys.exit(3)"]},
+    ]  # fmt: skip
+    results = run_smoke_tests(tests, RUN)
+    assert [result["passed"] for result in results] == [True, True, False]
+    assert "pa@ss" not in json.dumps(results) and "ss@" not in json.dumps(results), results
