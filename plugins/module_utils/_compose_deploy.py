@@ -139,6 +139,8 @@ class ComposeDeployer:
             project,
             ["up", "--detach", "--wait", "--wait-timeout", str(self.params["wait_timeout"]), "--remove-orphans", "--pull", "never", "--no-build"],
             what="docker compose up",
+            # compose's own wait is the bound that matters; the runner's must not cut it short
+            timeout=max(self.docker.timeout, self.params["wait_timeout"] + self.docker.query_timeout),
         )
 
     def _down(self, project: ComposeProject) -> None:

@@ -37,17 +37,17 @@ class DockerRunner(ToolRunner):
     binary = "docker"
     version_args = ("version", "--format", "{{.Client.Version}}")
 
-    def __init__(self, module: ModuleLike, docker_host: str, executable: Optional[str] = None) -> None:
-        super().__init__(module, executable)
+    def __init__(self, module: ModuleLike, docker_host: str, executable: Optional[str] = None, timeout: Optional[float] = None) -> None:
+        super().__init__(module, executable, timeout)
         self.docker_host = docker_host
         self._compose_version: Optional[str] = None
 
-    def docker(self, args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
-        return self.run(["--host", self.docker_host, *args], what=what, check=check)
+    def docker(self, args: Sequence[str], *, what: str, check: bool = True, timeout: Optional[float] = None) -> tuple[int, str, str]:
+        return self.run(["--host", self.docker_host, *args], what=what, check=check, timeout=timeout)
 
     def require_engine(self) -> str:
         """The engine's version; one sentence when the engine does not answer."""
-        rc, out, err = self.docker(["version", "--format", "{{.Server.Version}}"], what="docker version", check=False)
+        rc, out, err = self.docker(["version", "--format", "{{.Server.Version}}"], what="docker version", check=False, timeout=self.query_timeout)
         if rc != 0 or not out.strip():
             reason = (err or out).strip().splitlines()
             raise StellaOpsError(
@@ -59,7 +59,7 @@ class DockerRunner(ToolRunner):
     def require_compose(self) -> str:
         """The Compose plugin's version, probed once; one sentence when the plugin is missing."""
         if self._compose_version is None:
-            rc, version, err = self.run(["compose", "version", "--short"], check=False)
+            rc, version, err = self.run(["compose", "version", "--short"], check=False, timeout=self.query_timeout)
             if rc != 0:
                 # docker without the plugin prints its reason first, then usage and a help hint
                 said = (err or version).strip().splitlines()
@@ -70,11 +70,13 @@ class DockerRunner(ToolRunner):
             self._compose_version = version.strip().lstrip("v")
         return self._compose_version
 
-    def compose(self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
+    def compose(
+        self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True, timeout: Optional[float] = None
+    ) -> tuple[int, str, str]:
         # The plugin is probed only when a compose command fails (a missing plugin is then said as
         # such): a probe before every module run would start the plugin's binary once more.
         engine_args = ["--host", self.docker_host, "compose", *project.global_args(), *args]
-        rc, out, err = self.run(engine_args, what=what, check=False)
+        rc, out, err = self.run(engine_args, what=what, check=False, timeout=timeout)
         if rc != 0 and check:
             self.require_compose()
             self.fail(engine_args, rc, out, err, what)
@@ -85,6 +87,7 @@ class DockerRunner(ToolRunner):
         _rc, out, _err = self.docker(
             ["ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={PROJECT_LABEL}={project_name}"],
             what="docker ps",
+            timeout=self.query_timeout,
         )
         ids = out.split()
         if not ids:
@@ -110,7 +113,7 @@ class DockerRunner(ToolRunner):
         return found
 
     def _inspect(self, args: list[str], what: str) -> list[dict[str, Any]]:
-        _rc, out, _err = self.docker(args, what=what)
+        _rc, out, _err = self.docker(args, what=what, timeout=self.query_timeout)
         try:
             data = json.loads(out or "[]")
         except ValueError as error:
@@ -138,7 +141,7 @@ class ComposeProject:
 
 def config_hashes(docker: DockerRunner, project: ComposeProject) -> dict[str, str]:
     """Compose's own hash of each resolved service (what it writes to the config-hash label)."""
-    _rc, out, _err = docker.compose(project, ["config", "--hash", "*"], what="docker compose config --hash")
+    _rc, out, _err = docker.compose(project, ["config", "--hash", "*"], what="docker compose config --hash", timeout=docker.query_timeout)
     hashes: dict[str, str] = {}
     for line in out.splitlines():
         parts = line.split()

@@ -333,6 +333,15 @@ def check_duration(value: Any, option: str) -> str:
     return text
 
 
+_DURATION_PART = re.compile(r"(\d+)([hms])")
+_SECONDS = {"h": 3600, "m": 60, "s": 1}
+
+
+def duration_seconds(duration: str) -> float:
+    """Seconds of a Go duration checked by :func:`check_duration` (``1h30m`` is 5400)."""
+    return float(sum(int(number) * _SECONDS[unit] for number, unit in _DURATION_PART.findall(duration)))
+
+
 def merge_values(*layers: Optional[Mapping[str, Any]]) -> dict[str, Any]:
     """Deep merge of values mappings, later layers winning (how helm merges several -f files)."""
     merged: dict[str, Any] = {}
@@ -366,8 +375,8 @@ class HelmRunner(ToolRunner):
     binary = "helm"
     version_args = ("version", "--short")
 
-    def __init__(self, module: ModuleLike, target: KubeTarget, executable: Optional[str] = None) -> None:
-        super().__init__(module, executable)
+    def __init__(self, module: ModuleLike, target: KubeTarget, executable: Optional[str] = None, timeout: Optional[float] = None) -> None:
+        super().__init__(module, executable, timeout)
         self.target = target
 
     @property
@@ -390,9 +399,11 @@ class HelmRunner(ToolRunner):
             args += ["--kube-context", self.target.context]
         return args
 
-    def helm(self, args: Sequence[str], *, what: str, data: Optional[str] = None, check: bool = True) -> tuple[int, str, str]:
-        """Run helm; an unreachable API server or a missing release becomes one sentence."""
-        rc, out, err = self.run([*args, *self._scope()], check=False, data=data)
+    def helm(
+        self, args: Sequence[str], *, what: str, data: Optional[str] = None, check: bool = True, timeout: Optional[float] = None
+    ) -> tuple[int, str, str]:
+        """Run helm (a read-only query unless ``timeout`` says otherwise); an unreachable API server or a missing release becomes one sentence."""
+        rc, out, err = self.run([*args, *self._scope()], check=False, data=data, what=what, timeout=self.query_timeout if timeout is None else timeout)
         if rc != 0 and check:
             raise StellaOpsError(self.explain(err or out, what), cmd=[self.path, *args], rc=rc, stderr=err)
         return rc, out, err
@@ -470,14 +481,16 @@ class HelmRunner(ToolRunner):
         install: bool, wait: bool, atomic: bool, timeout: str,
     ) -> dict[str, Any]:
         args = self.upgrade_args(release, chart, values_files, install=install, wait=wait, atomic=atomic, timeout=timeout)
-        _rc, out, _err = self.helm(args, what=f"helm upgrade {release}", data=json.dumps(values))
+        # --atomic may wait out the timeout twice: once for the upgrade, once for its rollback
+        bound = 2 * duration_seconds(timeout) + self.query_timeout
+        _rc, out, _err = self.helm(args, what=f"helm upgrade {release}", data=json.dumps(values), timeout=bound)
         return release_json(out, "helm upgrade")
 
     def rollback(self, release: str, revision: int, *, wait: bool, timeout: str) -> None:
         args = ["rollback", release, str(revision), "--timeout", timeout]
         if wait:
             args.append("--wait")
-        self.helm(args, what=f"helm rollback {release} {revision}")
+        self.helm(args, what=f"helm rollback {release} {revision}", timeout=duration_seconds(timeout) + self.query_timeout)
 
 
 def release_json(text: str, what: str) -> dict[str, Any]:

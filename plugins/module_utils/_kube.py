@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""An API client of the kubernetes package for one kubeconfig and context, with one-sentence errors."""
+"""An API client of the kubernetes package for one kubeconfig and context, with one-sentence errors.
+
+The package's client waits for ever unless each call names a timeout; ours has a default for every
+call (``REQUEST_TIMEOUT``: connect, then each read) and one retry, so an API server that accepts
+and never answers fails a run in seconds, not never.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,38 @@ from typing import Any, Optional
 
 from ._errors import StellaOpsError
 
+REQUEST_TIMEOUT = (10.0, 60.0)
 
-def api_client(kubeconfig: Optional[str], context: Optional[str], user: str) -> Any:
+
+def api_client(kubeconfig: Optional[str], context: Optional[str], user: str, timeout: tuple[float, float] = REQUEST_TIMEOUT) -> Any:
     """``kubernetes.client.ApiClient`` for ``kubeconfig`` (default: $KUBECONFIG or ~/.kube/config) and ``context``.
 
-    ``user`` names what needs the client in the message when the kubernetes package is missing.
+    ``user`` names what needs the client in the message when the kubernetes package is missing;
+    ``timeout`` (connect, read) bounds every call that names no timeout of its own.
     """
     try:
         import yaml  # noqa: PLC0415 - the kubernetes package reads kubeconfig files with PyYAML
-        from kubernetes import config  # noqa: PLC0415 - only the Kubernetes code paths need it
+        from kubernetes import client, config  # noqa: PLC0415 - only the Kubernetes code paths need it
         from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
     except ImportError:
         raise StellaOpsError(f"{user} needs the 'kubernetes' Python package on the host that runs it.") from None
+    configuration = client.Configuration()
+    configuration.retries = 1  # urllib3 would try a silent server four times
     try:
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
+        api = config.new_client_from_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     except (ConfigException, OSError, ValueError, yaml.YAMLError) as err:
         reason = " ".join(str(err).split()).rstrip(".")
         raise StellaOpsError(f"Cannot load the kubeconfig {kubeconfig or '(default)'} context {context or '(current)'}: {reason}.") from None
+    request = api.rest_client.request
+
+    # every typed and dynamic call of the package ends in this method of the REST client
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("_request_timeout"):
+            kwargs["_request_timeout"] = timeout
+        return request(*args, **kwargs)
+
+    api.rest_client.request = bounded
+    return api
 
 
 def core_v1_api(kubeconfig: Optional[str], context: Optional[str], user: str) -> Any:

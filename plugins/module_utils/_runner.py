@@ -5,6 +5,11 @@ A ``ToolRunner`` finds its binary once, probes its version once, runs argument
 lists (never a shell string) with ``LC_ALL=C`` through ``module.run_command``
 and turns a failure into ``fail_json(msg, cmd, rc, stdout, stderr)``.
 
+Every command is bounded in time by coreutils ``timeout`` (present wherever coreutils is): a
+peer that accepts and never answers (a Docker engine, a Kubernetes API server) would otherwise
+hold the run for ever. ``query_timeout`` bounds read-only queries, ``timeout`` the rest unless
+the caller names a bound; a command past its bound fails with one sentence saying so.
+
 ``module`` is duck-typed: an ``AnsibleModule`` in modules, or ``LocalModule``
 for the command-line tools and tests, so both share one code path.
 """
@@ -15,11 +20,17 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from ._errors import StellaOpsError
 
 _VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
+# Read-only queries (versions, lists, inspections) answer in seconds from a peer that works.
+QUERY_TIMEOUT = 120.0
+# rc of coreutils ``timeout`` when the command ran out of time (124) or had to be killed (137)
+_TIMED_OUT = (124, 137)
+_SILENT_PEER = "the engine, server or database it talks to may not be answering."
 
 
 class ModuleLike(Protocol):
@@ -82,13 +93,18 @@ class ToolRunner:
 
     binary: str = ""
     version_args: Sequence[str] = ("--version",)
+    # long enough for a slow pull, dump or rollout; short enough that a silent peer does not hold a run for ever
+    default_timeout: float = 3600.0
 
-    def __init__(self, module: ModuleLike, executable: Optional[str] = None) -> None:
+    def __init__(self, module: ModuleLike, executable: Optional[str] = None, timeout: Optional[float] = None) -> None:
         self.module = module
         path = executable or module.get_bin_path(self.binary, required=False, opt_dirs=tool_dirs())
         if not path:
             module.fail_json(msg=f"Cannot find the {self.binary!r} executable; run 'make setup' or set its path option.")
         self.path: str = path or ""
+        self.timeout = float(timeout or self.default_timeout)
+        self.query_timeout = min(QUERY_TIMEOUT, self.timeout)
+        self._timeout_bin = module.get_bin_path("timeout", required=False)
         self._version: Optional[str] = None
 
     @property
@@ -99,7 +115,7 @@ class ToolRunner:
     def version(self) -> str:
         """The tool's version, probed once."""
         if self._version is None:
-            rc, out, err = self.module.run_command([self.path, *self.version_args], environ_update=self.env)
+            rc, out, err = self.run(self.version_args, check=False, timeout=self.query_timeout)
             match = _VERSION_RE.search(out or err or "")
             self._version = match.group(1) if match and rc == 0 else "unknown"
         return self._version
@@ -113,8 +129,14 @@ class ToolRunner:
         data: Optional[str] = None,
         cwd: Optional[str] = None,
         what: Optional[str] = None,
+        timeout: Optional[float] = None,
     ) -> tuple[int, str, str]:
-        """Run the tool with ``args``; on a non-zero exit and ``check`` fail with the command's output."""
+        """Run the tool with ``args``; on a non-zero exit and ``check`` fail with the command's output.
+
+        The command may take ``timeout`` seconds (the runner's ``timeout`` when not given); one that
+        takes longer is stopped and fails, whatever ``check`` says: its output is not an answer.
+        """
+        bound = self.timeout if timeout is None else timeout
         cmd = [self.path, *args]
         environ = self.env
         environ.update(env or {})
@@ -124,7 +146,12 @@ class ToolRunner:
             kwargs["binary_data"] = False
         if cwd is not None:
             kwargs["cwd"] = cwd
-        rc, out, err = self.module.run_command(cmd, **kwargs)
+        bounded = [self._timeout_bin, "--kill-after=10", f"{bound:g}", *cmd] if self._timeout_bin else cmd
+        started = time.monotonic()
+        rc, out, err = self.module.run_command(bounded, **kwargs)
+        if self._timeout_bin and rc in _TIMED_OUT and time.monotonic() - started >= bound:
+            named = what or f"{self.binary} {args[0] if args else ''}".strip()
+            self.module.fail_json(msg=f"{named} did not finish within {bound:g} s and was stopped; {_SILENT_PEER}", cmd=cmd, rc=rc)
         if check and rc != 0:
             self.fail(args, rc, out, err, what)
         return rc, out, err

@@ -73,7 +73,8 @@ def ensure(module: AnsibleModule) -> dict[str, Any]:
     docker_name(p["driver"], "driver")
     docker = DockerRunner(module, p["docker_host"])
     docker.require_engine()
-    rc, out, _err = docker.docker(["network", "inspect", "--format", "{{.Id}}", p["name"]], what="docker network inspect", check=False)
+    inspect = ["network", "inspect", "--format", "{{.Id}}", p["name"]]
+    rc, out, _err = docker.docker(inspect, what="docker network inspect", check=False, timeout=docker.query_timeout)
     found = out.strip()[:12] if rc == 0 else None
     result: dict[str, Any] = {"changed": found is None, "created": found is None, "network_id": found}
     result["diff"] = {"before": {"networks": [p["name"]] if found else []}, "after": {"networks": [p["name"]]}}

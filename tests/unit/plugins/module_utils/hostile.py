@@ -44,6 +44,19 @@ def _unblock(fifos: tuple[Path, ...]) -> None:
             pass
 
 
+class BlackHole:
+    """A real listening socket on 127.0.0.1 that accepts connections (the kernel does) and never answers."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(64)
+        self.port = self.server.getsockname()[1]
+
+    def close(self) -> None:
+        self.server.close()
+
+
 class Trickler:
     """A real server on 127.0.0.1 that answers every connection one byte every half second, for ever."""
 

@@ -97,6 +97,9 @@ def running(hashes: dict[str, str], release_id: str = RELEASE_ID, state: str = "
 class FakeDocker:
     """The DockerRunner interface ComposeDeployer uses; `up` makes the containers run the project's hashes."""
 
+    timeout = 3600.0
+    query_timeout = 120.0
+
     def __init__(self, containers: Optional[list[RunningService]] = None) -> None:
         self.containers = list(containers or [])
         self.calls: list[list[str]] = []
@@ -116,7 +119,7 @@ class FakeDocker:
         assert len(project.files) == 1 and project.env_file
         return Path(project.files[0]).read_text(), Path(project.env_file).read_text()
 
-    def compose(self, project: ComposeProject, args: list[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
+    def compose(self, project: ComposeProject, args: list[str], *, what: str, check: bool = True, timeout: Optional[float] = None) -> tuple[int, str, str]:
         self.calls.append(list(args))
         assert project.name == "stellaops"
         if args == ["config", "--hash", "*"]:
@@ -433,8 +436,8 @@ def test_real_run_of_a_settings_change_then_back_reuses_the_kept_deployment(tmp_
 
 def test_real_run_fails_when_the_engine_does_not_run_the_deployment(tmp_path: Path) -> None:
     class StuckDocker(FakeDocker):
-        def compose(self, project: ComposeProject, args: list[str], *, what: str, check: bool = True) -> tuple[int, str, str]:
-            rc = super().compose(project, args, what=what, check=check)
+        def compose(self, project: ComposeProject, args: list[str], *, what: str, check: bool = True, timeout: Optional[float] = None) -> tuple[int, str, str]:
+            rc = super().compose(project, args, what=what, check=check, timeout=timeout)
             if args[0] == "up":  # the containers come up with an old configuration
                 self.containers = running({name: "0" * 64 for name in IMAGES})
             return rc

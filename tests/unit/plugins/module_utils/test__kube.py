@@ -9,7 +9,8 @@ import pytest
 import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
-from hostile import one_sentence
+from hostile import BlackHole, finishes, one_sentence
+from kubernetes.client import CoreV1Api
 
 KUBECONFIG = {
     "apiVersion": "v1",
@@ -43,3 +44,16 @@ def test_an_unusable_kubeconfig_is_one_sentence(tmp_path: Path, content: str | N
     with pytest.raises(StellaOpsError) as caught:
         api_client(str(path), context, "test")
     one_sentence(caught.value, f"Cannot load the kubeconfig {path}", part)
+
+
+def test_an_api_server_that_never_answers_fails_within_the_timeout(tmp_path: Path) -> None:
+    hole = BlackHole()
+    try:
+        config = {**KUBECONFIG, "clusters": [{"name": "sandbox", "cluster": {"server": f"http://127.0.0.1:{hole.port}"}}]}
+        path = tmp_path / "config"
+        path.write_text(yaml.safe_dump(config))
+        api = CoreV1Api(api_client(str(path), "prod", "test", timeout=(1, 1)))
+        outcome = finishes(api.list_namespace, seconds=15)
+        assert "timed out" in str(outcome).lower(), outcome
+    finally:
+        hole.close()

@@ -45,7 +45,7 @@ class StandInModule:
         self.calls: list[list[str]] = []
 
     def get_bin_path(self, arg: str, required: bool = False, opt_dirs: Optional[list[str]] = None) -> Optional[str]:
-        return "/usr/bin/helm"
+        return "/usr/bin/helm" if arg == "helm" else None
 
     def run_command(self, args: list[str], **kwargs: Any) -> Answer:
         self.calls.append(list(args))
