@@ -10,9 +10,11 @@ Repositories are compared by the name Docker resolves them to (``postgres`` is
 ``docker.io/library/postgres``), never by spelling.
 
 Every finding is returned. By default ``digest_mismatch``, ``unpinned`` (the target would deploy
-something other than the release) and ``tag_mismatch`` (a tag next to the right digest that names
-another version than the release) block; ``missing_in_target`` and ``unknown_repository`` are
-reported and block only in strict mode.
+something other than the release), ``tag_mismatch`` (a tag next to the right digest that names
+another version than the release) and ``repository_mismatch`` (a release component taken from
+another repository than the release's: the compose service or the Helm key holding the image is
+the component's name, or the repository's last segment is that of the component's) block;
+``missing_in_target`` and ``unknown_repository`` are reported and block only in strict mode.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from ._errors import StellaOpsError
 from ._image_ref import ImageRef, normalize_repository, parse_image_ref, repo_matches
 from ._manifest import Component, Release, field_path, load_yaml_file
 
-REASONS: tuple[str, ...] = ("digest_mismatch", "unpinned", "tag_mismatch", "missing_in_target", "unknown_repository")
-BLOCKING_BY_DEFAULT: frozenset[str] = frozenset({"digest_mismatch", "unpinned", "tag_mismatch"})
+REASONS: tuple[str, ...] = ("digest_mismatch", "unpinned", "tag_mismatch", "repository_mismatch", "missing_in_target", "unknown_repository")
+BLOCKING_BY_DEFAULT: frozenset[str] = frozenset({"digest_mismatch", "unpinned", "tag_mismatch", "repository_mismatch"})
 BLOCKING_IN_STRICT: frozenset[str] = frozenset(REASONS)
 COMPOSE_TOP_LEVEL: frozenset[str] = frozenset({"version", "name", "services", "networks", "volumes", "configs", "secrets", "include"})
 _VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -45,6 +47,7 @@ class ImageUse:
     service: str
     image: str
     ref: ImageRef
+    owner: Optional[str] = None  # the compose service or the Helm key holding the image (a component's name, often)
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ def _compose_uses(path: str, document: dict[str, Any], cache: _RefCache) -> Iter
         if not isinstance(image, str):
             raise StellaOpsError(f"{where} must be a string, got {type(image).__name__} {image!r}.", kind="invalid")
         image = _interpolate(image, where)
-        yield ImageUse(path, str(name), image, cache.parse(image, where))
+        yield ImageUse(path, str(name), image, cache.parse(image, where), str(name))
 
 
 def _scalar(value: Any, where: str) -> Optional[str]:
@@ -228,7 +231,8 @@ def _helm_uses(path: str, node: Any, parts: list[Any], cache: _RefCache) -> Iter
                 where = f"{path}: {values_path}"
                 image = value if isinstance(value, str) else _helm_mapping_image(value, where)
                 if image:
-                    yield ImageUse(path, values_path, image, cache.parse(image, where))
+                    owner = parts[-1] if parts and isinstance(parts[-1], str) else None
+                    yield ImageUse(path, values_path, image, cache.parse(image, where), owner)
                     continue
             if isinstance(value, (dict, list)):
                 yield from _helm_uses(path, value, here, cache)
@@ -327,6 +331,17 @@ def check_alignment(
             hit = ignored[repository] = repository in ignore_full or repo_matches(repository, ignore)
         return hit
 
+    by_name = {component.name: component for component in release.images()}
+
+    def moved(use: ImageUse) -> Optional[Component]:
+        """The release component that ``use`` (a repository the release does not name) stands for: same name, else same last segment."""
+        component = by_name.get(use.owner or "")
+        if component is None:
+            last = use.ref.repository.rsplit("/", 1)[-1]
+            same = [c for c in release.images() if c.repository.rsplit("/", 1)[-1] == last]
+            component = same[0] if len(same) == 1 else None
+        return None if component is None or is_ignored(normalize_repository(component.repository)) else component
+
     cache = _RefCache()
     summaries: list[TargetSummary] = []
     findings: list[Finding] = []
@@ -339,6 +354,13 @@ def check_alignment(
             if is_ignored(repository):
                 continue
             want = expected.get(repository)
+            component = moved(use) if want is None else None
+            if component is not None:
+                # the release takes this component from another repository: the target would run another image
+                seen.add(normalize_repository(component.repository))
+                reason = "repository_mismatch"
+                findings.append(Finding(path, use.service, component.name, repository, component.image, use.image, reason, reason in blocking))
+                continue
             if want is None:
                 reason = "unknown_repository"
                 findings.append(Finding(path, use.service, None, repository, None, use.image, reason, reason in blocking))

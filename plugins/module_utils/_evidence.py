@@ -326,11 +326,24 @@ def _check_baseline_fields(data: dict[str, Any], path: str) -> None:
 def _check_roots_recompute(data: Mapping[str, Any], path: str) -> None:
     """The recorded roots, counts and bytes are those of the bundle list: a baseline cannot claim bundles it does not list."""
     summary = summarize(baseline_entries(data), int(data["partition_depth"]))
-    recorded = {"total": data["total"], "partitions": data["partitions"]}
-    if summary != recorded:
+    total, recorded = summary["total"], data["total"]
+    # name only what differs: a global root that recomputes is not reported as another one
+    differences = []
+    if (total["root"], total["count"]) != (recorded["root"], recorded["count"]):
+        differences.append(
+            f"its {total['count']} listed bundles hash to root {total['root']}, but it records root {recorded['root']} of {recorded['count']} bundles"
+        )
+    elif total["bytes"] != recorded["bytes"]:
+        differences.append(f"its listed bundles hold {total['bytes']} bytes, but it records {recorded['bytes']}")
+    elif total != recorded:
+        differences.append(f"its total holds fields other than count, bytes and root ({', '.join(sorted(set(recorded) - set(total)))})")
+    partitions = sorted(name for name in set(summary["partitions"]) | set(data["partitions"])
+                        if summary["partitions"].get(name) != data["partitions"].get(name))
+    if partitions and not differences:
+        differences.append(f"its listed bundles give partition(s) {_listed(partitions)} other roots, counts or bytes than it records")
+    if differences:
         raise StellaOpsError(
-            f"The baseline file {path} is inconsistent: its {summary['total']['count']} listed bundles hash to root "
-            f"{summary['total']['root']}, but it records root {data['total']['root']} of {data['total']['count']} bundles; "
+            f"The baseline file {path} is inconsistent: {'; '.join(differences)}; "
             "it was edited after it was written, so it proves nothing (use an untouched copy)."
         )
 

@@ -183,13 +183,15 @@ def proof_from_dict(data: object, source: str = "the proof") -> InclusionProof:
         path = data["audit_path"]
         if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
             raise TypeError("audit_path")
+        # hex in either case is the same hash (the audit path check reads it so): compared as text, it was a
+        # failure that named two equal hashes
         return InclusionProof(
             key=str(data["key"]),
-            sha256=str(data["sha256"]),
+            sha256=str(data["sha256"]).lower(),
             index=int(data["index"]),
             tree_size=int(data["tree_size"]),
-            path=tuple(path),
-            root=str(data["root"]),
+            path=tuple(p.lower() for p in path),
+            root=str(data["root"]).lower(),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StellaOpsError(

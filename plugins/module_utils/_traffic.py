@@ -5,8 +5,10 @@ Two routers:
 
 * ``nginx``: a canary Ingress in the green namespace carrying the NGINX ingress annotations
   ``canary: "true"`` and ``canary-weight: "<percent>"``, with the class and the hosts and paths of
-  blue's main Ingress and every backend pointing at the green Service. Removing it (``absent``)
-  sends everything back to blue. ``promoted`` drops the canary annotations: the Ingress becomes
+  blue's main Ingress and every backend pointing at the green Service. A ``canary-weight-total``
+  found on it is read (a weight of 100 out of 1000 is 10%) and dropped when a weight is set, so
+  the weight written is a percent of the default total 100. Removing it (``absent``) sends
+  everything back to blue. ``promoted`` drops the canary annotations: the Ingress becomes
   the main one, for when blue is decommissioned.
 * ``gateway``: a Gateway API HTTPRoute whose rules that reach the blue Service get the green
   Service beside it, with backend weights ``100 - percent`` and ``percent``. ``absent`` removes the
@@ -27,6 +29,7 @@ from ._errors import StellaOpsError
 
 CANARY = "nginx.ingress.kubernetes.io/canary"
 CANARY_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+CANARY_WEIGHT_TOTAL = "nginx.ingress.kubernetes.io/canary-weight-total"
 FULL_TRAFFIC_SINCE = "deploy.stellaops.io/full-traffic-since"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "stellaops.deploy"}
 ROUTERS = ("nginx", "gateway")
@@ -61,15 +64,37 @@ def _since(current: Optional[dict[str, Any]], current_weight: Optional[int], wei
 # --------------------------------------------------------------------------- NGINX ingress canary
 
 
+def _weight_total(ingress: dict[str, Any]) -> int:
+    """The canary's ``canary-weight-total``, 100 when absent; whole numbers only, as the controller parses it."""
+    raw = _annotations(ingress).get(CANARY_WEIGHT_TOTAL)
+    if raw is None:
+        return 100
+    try:
+        total = int(raw)
+    except ValueError:
+        total = 0
+    if total <= 0:
+        raise StellaOpsError(f"Ingress {ingress['metadata'].get('name')}: annotation {CANARY_WEIGHT_TOTAL} must be a whole number above 0, got {raw!r}.")
+    # ingress-nginx's balancer draws from max(total, 100): a total below 100 counts as 100
+    return max(total, 100)
+
+
 def ingress_weight(ingress: Optional[dict[str, Any]]) -> Optional[int]:
-    """The canary weight of an Ingress; None when it is missing or not a canary."""
+    """Green's share in percent of a canary Ingress (its weight out of ``canary-weight-total``); None when it is missing or not a canary."""
     annotations = _annotations(ingress)
     if ingress is None or annotations.get(CANARY) != "true":
         return None
     try:
-        return int(annotations.get(CANARY_WEIGHT, "0"))
+        weight = int(annotations.get(CANARY_WEIGHT, "0"))
     except ValueError:
         raise StellaOpsError(f"Ingress {ingress['metadata'].get('name')}: annotation {CANARY_WEIGHT} is not a whole number.") from None
+    total = _weight_total(ingress)
+    if weight >= total:
+        return 100
+    if weight <= 0:
+        return 0
+    # a share between none and all is never rounded to 0 or 100 (100 starts blue's decommission window)
+    return min(99, max(1, round(100 * weight / total)))
 
 
 def ingress_view(ingress: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
@@ -79,7 +104,7 @@ def ingress_view(ingress: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     annotations = _annotations(ingress)
     spec = ingress.get("spec") or {}
     return {
-        "annotations": {key: annotations[key] for key in (CANARY, CANARY_WEIGHT, FULL_TRAFFIC_SINCE) if key in annotations},
+        "annotations": {key: annotations[key] for key in (CANARY, CANARY_WEIGHT, CANARY_WEIGHT_TOTAL, FULL_TRAFFIC_SINCE) if key in annotations},
         "ingressClassName": spec.get("ingressClassName"),
         "rules": spec.get("rules") or [],
     }
@@ -108,6 +133,15 @@ def canary_ingress(main: dict[str, Any], name: str, green: Backend, weight: int,
     }
 
 
+def canary_patch(desired: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch that turns an existing canary into ``desired`` (a stale full-traffic time and weight total removed)."""
+    annotations: dict[str, Any] = dict(desired["metadata"]["annotations"])
+    annotations.setdefault(FULL_TRAFFIC_SINCE, None)
+    # the weight written is a percent: a total other than the default 100 would scale it
+    annotations.setdefault(CANARY_WEIGHT_TOTAL, None)
+    return {"metadata": {"annotations": annotations, "labels": desired["metadata"]["labels"]}, "spec": desired["spec"]}
+
+
 def promoted_ingress_patch(current: dict[str, Any]) -> dict[str, Any]:
     """The merge patch that turns the canary into the main Ingress (canary and full-traffic annotations removed)."""
     if ingress_weight(current) != 100:
@@ -115,7 +149,7 @@ def promoted_ingress_patch(current: dict[str, Any]) -> dict[str, Any]:
             f"Ingress {current['metadata']['name']} sends {ingress_weight(current)}% of the traffic to green; "
             "promote it only after the cutover to 100%."
         )
-    return {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None, FULL_TRAFFIC_SINCE: None}}}
+    return {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None, CANARY_WEIGHT_TOTAL: None, FULL_TRAFFIC_SINCE: None}}}
 
 
 # --------------------------------------------------------------------------- Gateway API HTTPRoute

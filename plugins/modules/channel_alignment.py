@@ -22,9 +22,11 @@ description:
   - Each difference is a finding with a reason. V(digest_mismatch) is a different digest (or, for a
     release that names a tag only, a different tag); V(unpinned) is a target image without a digest
     where the release pins one; V(tag_mismatch) is a target tag next to the release's digest that is not
-    the release's tag for it; V(missing_in_target) is a release image the target does not use;
-    V(unknown_repository) is a target image the release does not name.
-  - V(digest_mismatch), V(unpinned) and V(tag_mismatch) block by default. V(missing_in_target) and
+    the release's tag for it; V(repository_mismatch) is a release component the target takes from another
+    repository (the compose service or the Helm key holding the image is the component's name, or the
+    repository's last segment is that of the component's); V(missing_in_target) is a release image the
+    target does not use; V(unknown_repository) is a target image the release does not name.
+  - V(digest_mismatch), V(unpinned), V(tag_mismatch) and V(repository_mismatch) block by default. V(missing_in_target) and
     V(unknown_repository) are reported and block only with O(strict=true). Every finding is always returned in RV(mismatches).
   - The command-line tool C(tools/check-channel-alignment) runs the same code for pipelines without Ansible.
 version_added: 1.0.0
@@ -152,7 +154,7 @@ summary:
   description: Number of findings per reason.
   returned: success or a blocking finding
   type: dict
-  sample: {digest_mismatch: 1, unpinned: 0, tag_mismatch: 0, missing_in_target: 0, unknown_repository: 1}
+  sample: {digest_mismatch: 1, unpinned: 0, tag_mismatch: 0, repository_mismatch: 0, missing_in_target: 0, unknown_repository: 1}
 mismatches:
   description: Every finding, blocking or not, in target order.
   returned: success or a blocking finding
@@ -169,7 +171,9 @@ mismatches:
       description: Release component or infrastructure service concerned; null for V(unknown_repository).
       type: str
     repository:
-      description: Image repository as Docker resolves it (registry and path, for example C(docker.io/library/postgres)).
+      description:
+        - Image repository as Docker resolves it (registry and path, for example C(docker.io/library/postgres)).
+        - For V(repository_mismatch), the target's repository; the release's is in RV(mismatches[].expected).
       type: str
     expected:
       description: Image reference from the release; null for V(unknown_repository).
@@ -178,7 +182,7 @@ mismatches:
       description: Image reference from the target; null for V(missing_in_target).
       type: str
     reason:
-      description: V(digest_mismatch), V(unpinned), V(tag_mismatch), V(missing_in_target) or V(unknown_repository).
+      description: V(digest_mismatch), V(unpinned), V(tag_mismatch), V(repository_mismatch), V(missing_in_target) or V(unknown_repository).
       type: str
     blocking:
       description: Whether this finding makes the target misaligned.

@@ -20,8 +20,8 @@ description:
     and the lock's digest, C(sha256:) over the canonical JSON of the whole document without that digest.
   - The lock holds no time of day, so the same inputs give a byte-identical file and a second run reports no change.
   - A template service with no component in the manifest, or a component without a digest, fails naming it.
-  - An existing O(dest) whose content no longer matches its own digest is reported as tampered (RV(tampered))
-    and rewritten, with a warning.
+  - An existing O(dest) whose content no longer matches its own digest, or that is not UTF-8 text (a damaged file),
+    is reported as tampered (RV(tampered)) and rewritten, with a warning.
 version_added: 1.0.0
 requirements:
   - PyYAML
@@ -134,7 +134,7 @@ image_changes:
       before: 127.0.0.1:5000/stellaops/authority@sha256:14a498818755f2308cfaae2c1d1355d9a571609d1ec7a38e2946e2dec7a07357
       after: 127.0.0.1:5000/stellaops/authority@sha256:c670029c43b5b6cf9e6211522251385fa01a5deb0f206ccce6e3b639fb5899f6
 tampered:
-  description: Whether an existing O(dest) no longer matched its own digest (or was not a lock); it is then rewritten.
+  description: Whether an existing O(dest) no longer matched its own digest (or was not a lock, or not UTF-8 text); it is then rewritten.
   returned: always
   type: bool
   sample: false
@@ -162,7 +162,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock imp
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import CHANNELS, load_manifest
-from ansible_collections.stellaops.deploy.plugins.module_utils._safe_load import HAS_YAML, YAML_IMPORT_ERROR, read_text
+from ansible_collections.stellaops.deploy.plugins.module_utils._safe_load import HAS_YAML, YAML_IMPORT_ERROR, decode_utf8, read_bytes, read_text
 
 
 class ComposeLockManager:
@@ -170,12 +170,18 @@ class ComposeLockManager:
         self.module = module
         self.params = module.params
 
-    def _existing(self, dest: str) -> Optional[str]:
+    def _existing(self, dest: str) -> tuple[Optional[str], Optional[str]]:
+        """The text of the lock at ``dest`` (None when there is none) and why it is damaged (None when it is UTF-8)."""
         if os.path.isdir(dest):
             raise StellaOpsError(f"{dest}: dest is a directory; expected the path of the lock file.")
         if not os.path.lexists(dest):
-            return None
-        return read_text(dest, "compose lock")
+            return None, None
+        data = read_bytes(dest, "compose lock")
+        try:
+            return decode_utf8(data, dest, "compose lock"), None
+        except StellaOpsError as err:
+            # a damaged lock is tampered with and rewritten, as documented; the diff shows what could be read
+            return data.decode("utf-8", "replace"), str(err)
 
     def _write(self, dest: str, text: str) -> None:
         directory = os.path.dirname(dest) or "."
@@ -209,14 +215,17 @@ class ComposeLockManager:
         )
         text = render_lock(lock)
         dest = p["dest"]
-        before = self._existing(dest)
+        before, damage = self._existing(dest)
         tampered = False
         old_lock = None
         warnings = []
         if before is not None:
             status = check_lock(before, dest)
-            tampered = not status.valid
-            if tampered:
+            # not UTF-8 is damage even where the digest still matches (a byte in a comment)
+            tampered = damage is not None or not status.valid
+            if damage is not None:
+                warnings.append(f"{damage.rstrip('.')}; it is damaged and is rewritten.")
+            elif tampered:
                 warnings.append(
                     f"{dest} no longer matches its own digest (recorded {status.digest}, computed {status.computed}); "
                     "it was edited or is not a compose lock, and is rewritten."

@@ -12,7 +12,8 @@ description:
   - Sets the percentage of the traffic that reaches the green release, with one of two routers.
   - V(nginx) keeps a canary Ingress in the green namespace with the NGINX ingress annotations C(canary) and
     C(canary-weight); its class, hosts and paths are those of blue's main Ingress O(main_ingress), every
-    backend is O(green_service). O(state=absent) deletes it (all traffic back to blue).
+    backend is O(green_service). A C(canary-weight-total) on it is honoured when reading (a weight of 100 out of
+    1000 is 10%) and removed when the weight is set, so that the weight written is a percentage. O(state=absent) deletes it (all traffic back to blue).
     O(state=promoted) removes the canary annotations once green has 100%, so that it becomes the main Ingress.
   - V(gateway) sets the backend weights of the Gateway API HTTPRoute O(route) in every rule that reaches
     O(blue_service) (blue C(100 - weight), green C(weight)); the green backend is added when missing.
@@ -182,6 +183,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
     ROUTERS,
     Backend,
     canary_ingress,
+    canary_patch,
     check_weight,
     ingress_view,
     ingress_weight,
@@ -316,10 +318,7 @@ class TrafficWeight:
             if current is None:
                 self._call("create", "Ingress", "networking.k8s.io/v1", f"create {where}", body=desired, namespace=green.namespace)
             else:
-                annotations: dict[str, Any] = dict(desired["metadata"]["annotations"])
-                annotations.setdefault(FULL_TRAFFIC_SINCE, None)
-                patch = {"metadata": {"annotations": annotations, "labels": desired["metadata"]["labels"]}, "spec": desired["spec"]}
-                self._call("patch", "Ingress", "networking.k8s.io/v1", f"patch {where}", body=patch, name=name,
+                self._call("patch", "Ingress", "networking.k8s.io/v1", f"patch {where}", body=canary_patch(desired), name=name,
                            namespace=green.namespace, content_type="application/merge-patch+json")  # fmt: skip
         return self._result("Ingress", name, green.namespace, before, after, (ingress_weight(current), weight))
 

@@ -209,7 +209,14 @@ def test_report_dict_is_json_with_summary(tmp_path: Path, release: Release) -> N
     target = write(tmp_path, "c.yaml", compose(authority=f"{REG}/authority@{D_OTHER}", redis="redis:7"))
     data = check_alignment(release, [target]).to_dict()
     assert json.loads(json.dumps(data)) == data
-    assert data["summary"] == {"digest_mismatch": 1, "unpinned": 0, "tag_mismatch": 0, "missing_in_target": 2, "unknown_repository": 1}
+    assert data["summary"] == {
+        "digest_mismatch": 1,
+        "unpinned": 0,
+        "tag_mismatch": 0,
+        "repository_mismatch": 0,
+        "missing_in_target": 2,
+        "unknown_repository": 1,
+    }
     assert data["aligned"] is False and data["blocking_reasons"] == sorted(BLOCKING_BY_DEFAULT)
     assert data["msg"].startswith("Release 2025.10.0-stable is not aligned: 1 blocking finding(s) in 1 target(s)")
 
@@ -267,7 +274,10 @@ def test_registry_host_case_and_default_port_do_not_hide_a_digest(tmp_path: Path
 
 def test_other_registry_or_port_is_another_repository(tmp_path: Path, release: Release) -> None:
     target = write(tmp_path, "c.yaml", compose(**{**ALIGNED_COMPOSE, "authority": f"registry.stella-ops.org:5000/stellaops/authority@{D_AUTH}"}))
-    assert reasons(check_alignment(release, [target])) == [("authority", "unknown_repository"), (None, "missing_in_target")]
+    # the release's authority from another repository: the component moved, which blocks
+    report = check_alignment(release, [target])
+    assert reasons(report) == [("authority", "repository_mismatch")] and not report.aligned
+    assert report.findings[0].repository == "registry.stella-ops.org:5000/stellaops/authority"
 
 
 def test_tag_next_to_the_right_digest_must_agree_with_the_release(tmp_path: Path) -> None:
@@ -285,3 +295,35 @@ def test_ignore_names_match_after_normalisation(tmp_path: Path, release: Release
     target = write(tmp_path, "c.yaml", compose(**ALIGNED_COMPOSE, nats="nats:2.10"))
     for name in ("nats", "library/nats", "docker.io/nats", "index.docker.io/library/nats"):
         assert check_alignment(release, [target], ignore_repos=[name], strict=True).findings == [], name
+
+
+MOVED = "ghcr.io/stella-ops/authority"  # the release's authority, moved to another registry
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "service"),
+    [
+        ("compose.yaml", compose(**ALIGNED_COMPOSE), "authority"),  # the compose service is the component
+        ("values.yaml", {"global": {}, "services": {"authority": {"image": {"repository": f"{REG}/authority", "digest": D_AUTH}}}}, "services.authority.image"),
+        ("values.yaml", {"auth": {"deployment": {"image": f"{REG}/authority@{D_AUTH}"}}}, "auth.deployment.image"),  # by the repository's name
+    ],
+)
+def test_component_moved_to_another_repository_is_misaligned(tmp_path: Path, name: str, content: Any, service: str) -> None:
+    moved = parse_manifest(RELEASE_TEXT.replace(f"{REG}/authority@", f"{MOVED}@"), "deploy/releases/2025.10.0-stable.yaml")
+    report = check_alignment(moved, [write(tmp_path, name, content)])
+    [finding] = [f for f in report.findings if f.component == "authority"]
+    assert finding.to_dict() == {
+        "target": str(tmp_path / name),
+        "service": service,
+        "component": "authority",
+        "repository": f"{REG}/authority",
+        "expected": f"{MOVED}@{D_AUTH}",
+        "found": f"{REG}/authority@{D_AUTH}",
+        "reason": "repository_mismatch",
+        "blocking": True,
+    }
+    assert not report.aligned
+    assert f"repository_mismatch (expected {MOVED}@{D_AUTH}, found {REG}/authority@{D_AUTH})" in report.message()
+    # the old repository, or the new one, ignored: nothing to compare, as before
+    assert check_alignment(moved, [write(tmp_path, name, content)], ignore_repos=[f"{REG}/authority"]).aligned
+    assert check_alignment(moved, [write(tmp_path, name, content)], ignore_repos=[MOVED]).aligned

@@ -11,9 +11,11 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
     CANARY,
     CANARY_WEIGHT,
+    CANARY_WEIGHT_TOTAL,
     FULL_TRAFFIC_SINCE,
     Backend,
     canary_ingress,
+    canary_patch,
     check_weight,
     ingress_view,
     ingress_weight,
@@ -85,7 +87,8 @@ def test_promote_only_at_100() -> None:
     with pytest.raises(StellaOpsError, match="sends 50% of the traffic to green; promote it only after the cutover to 100%"):
         promoted_ingress_patch(at_50)
     at_100 = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, None, T1)
-    assert promoted_ingress_patch(at_100) == {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None, FULL_TRAFFIC_SINCE: None}}}
+    removed = {CANARY: None, CANARY_WEIGHT: None, CANARY_WEIGHT_TOTAL: None, FULL_TRAFFIC_SINCE: None}
+    assert promoted_ingress_patch(at_100) == {"metadata": {"annotations": removed}}
 
 
 def test_main_ingress_without_paths_is_refused() -> None:
@@ -147,3 +150,44 @@ def test_route_without_blue_backend_is_one_sentence() -> None:
         "HTTPRoute stellaops in stellaops-prod has no backendRef to the blue Service api in stellaops-prod (nor to green); "
         "expected a rule that routes to blue."
     )
+
+
+def canary_with(annotations: dict[str, str]) -> dict[str, Any]:
+    canary = canary_ingress(MAIN, "stellaops-canary", GREEN, 10, None, T1)
+    canary["metadata"]["annotations"].update(annotations)
+    return canary
+
+
+@pytest.mark.parametrize(
+    ("weight", "total", "percent"),
+    [
+        ("100", "1000", 10),  # the review's case: 100 of 1000 is 10%, not 100%
+        ("1000", "1000", 100),
+        ("999", "1000", 99),  # not all of it: never reported as 100 (that starts blue's decommission window)
+        ("1", "1000", 1),  # some of it: never reported as 0
+        ("50", "50", 50),  # the balancer takes a total below 100 as 100
+    ],
+)
+def test_ingress_weight_is_relative_to_canary_weight_total(weight: str, total: str, percent: int) -> None:
+    assert ingress_weight(canary_with({CANARY_WEIGHT: weight, CANARY_WEIGHT_TOTAL: total})) == percent
+
+
+@pytest.mark.parametrize("total", ["abc", "0", "-100", "1e3", ""])
+def test_canary_weight_total_not_a_positive_whole_number_is_one_sentence(total: str) -> None:
+    with pytest.raises(StellaOpsError) as raised:
+        ingress_weight(canary_with({CANARY_WEIGHT_TOTAL: total}))
+    assert str(raised.value) == (
+        f"Ingress stellaops-canary: annotation {CANARY_WEIGHT_TOTAL} must be a whole number above 0, got {total!r}."
+    )
+
+
+def test_setting_a_weight_drops_canary_weight_total_so_the_weight_is_a_percent() -> None:
+    current = canary_with({CANARY_WEIGHT: "100", CANARY_WEIGHT_TOTAL: "1000"})
+    assert ingress_view(current)["annotations"][CANARY_WEIGHT_TOTAL] == "1000"
+    desired = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, current, T1)
+    assert ingress_view(desired) != ingress_view(current)  # 10% -> 100% is a change
+    assert desired["metadata"]["annotations"][FULL_TRAFFIC_SINCE] == T1  # green only now gets all of it
+    patch = canary_patch(desired)
+    assert patch["metadata"]["annotations"] == {CANARY: "true", CANARY_WEIGHT: "100", FULL_TRAFFIC_SINCE: T1, CANARY_WEIGHT_TOTAL: None}
+    assert patch["spec"] == desired["spec"]
+    assert promoted_ingress_patch(canary_with({CANARY_WEIGHT: "1000", CANARY_WEIGHT_TOTAL: "1000"}))["metadata"]["annotations"][CANARY_WEIGHT_TOTAL] is None

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""evidence_proof run as on a host: a refused baseline is one sentence that names what differs, not what agrees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import build_baseline, checksum_of, roots_export, scan_store
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import DirectoryStore
+from module_runner import ROOT, failed_with, run_module
+
+KEY = "acme/sbom/bundle-1.json"
+
+
+def baseline_of(tmp_path: Path) -> dict[str, Any]:
+    for tenant in ("acme", "globex"):
+        for i in range(3):
+            bundle = tmp_path / "store" / tenant / "sbom" / f"bundle-{i}.json"
+            bundle.parent.mkdir(parents=True, exist_ok=True)
+            bundle.write_text(json.dumps({"tenant": tenant, "i": i}))
+    store = DirectoryStore(str(tmp_path / "store"))
+    return build_baseline(store, scan_store(store), 2)
+
+
+def test_an_intact_baseline_gives_the_proof(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    baseline = baseline_of(tmp_path)
+    path.write_text(json.dumps(baseline))
+    result = run_module("evidence_proof", {"baseline_path": str(path), "key": KEY}, tmp_path)
+    assert not result.get("failed") and result["proof"]["root"] == baseline["total"]["root"]
+
+
+def _bytes(doc: dict[str, Any]) -> None:
+    doc["total"]["bytes"] += 1
+
+
+def _partition_root(doc: dict[str, Any]) -> None:
+    doc["partitions"]["acme/sbom"]["root"] = "0" * 64
+
+
+def _partition_count(doc: dict[str, Any]) -> None:
+    doc["partitions"]["globex/sbom"]["count"] = 4
+
+
+@pytest.mark.parametrize(
+    ("edit", "difference"),
+    [
+        (_bytes, "its listed bundles hold {bytes} bytes, but it records {recorded_bytes}"),
+        (_partition_root, "its listed bundles give partition(s) acme/sbom other roots, counts or bytes than it records"),
+        (_partition_count, "its listed bundles give partition(s) globex/sbom other roots, counts or bytes than it records"),
+    ],
+)
+def test_an_edited_baseline_is_refused_naming_what_differs(tmp_path: Path, edit: Callable[[dict[str, Any]], None], difference: str) -> None:
+    """The global root and count still agree: the message must not claim that they differ (it named the same root twice)."""
+    baseline = baseline_of(tmp_path)
+    doc = json.loads(json.dumps(baseline))
+    edit(doc)
+    doc["checksum"] = checksum_of(doc)  # what anyone who can edit the file can do
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(doc))
+    result = run_module("evidence_proof", {"baseline_path": str(path), "key": KEY}, tmp_path)
+    message = failed_with(result, f"The baseline file {path} is inconsistent: ", "it was edited after it was written, so it proves nothing")
+    assert difference.format(bytes=baseline["total"]["bytes"], recorded_bytes=doc["total"]["bytes"]) in message
+    assert "hash to root" not in message  # the global root recomputes: it is not what differs
+
+
+def test_the_offline_check_reads_hex_in_either_case(tmp_path: Path) -> None:
+    """The audit path accepts upper-case hex; root and bundle were compared as text and 'did NOT hold' naming equal hashes."""
+    baseline = baseline_of(tmp_path)
+    (tmp_path / "baseline.json").write_text(json.dumps(baseline))
+    (tmp_path / "roots.json").write_text(json.dumps(roots_export(baseline)))
+    args = {"baseline_path": str(tmp_path / "baseline.json"), "key": KEY, "dest": str(tmp_path / "proof.json")}
+    assert run_module("evidence_proof", args, tmp_path)["changed"] is True
+    proof = json.loads((tmp_path / "proof.json").read_text())
+    upper = dict(proof, sha256=proof["sha256"].upper(), root=proof["root"].upper(), audit_path=[h.upper() for h in proof["audit_path"]])
+    (tmp_path / "proof.json").write_text(json.dumps(upper))
+    bundle = tmp_path / "store" / KEY
+    verify = [sys.executable, str(ROOT / "tools" / "evidence-proof"), "verify", str(tmp_path / "proof.json"), "--roots", str(tmp_path / "roots.json")]
+    held = subprocess.run([*verify, "--bundle", str(bundle)], capture_output=True, text=True, check=False, timeout=60)
+    assert (held.returncode, held.stderr) == (0, "")
+    assert held.stdout == f"proof of {KEY!r} holds: leaf {proof['index']} of 6, root {proof['root']} (audit path, roots export, bundle content)\n"
+    bundle.write_text("forged")
+    forged = subprocess.run([*verify, "--bundle", str(bundle)], capture_output=True, text=True, check=False, timeout=60)
+    assert forged.returncode == 1 and f"does NOT hold: the bundle {bundle} has sha256 " in forged.stderr and "exported root" not in forged.stderr
