@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ._errors import StellaOpsError
 from ._http import HttpError, check_url, fetch
 from ._numbers import field_number, number_in
-from ._redact import MASK, USERINFO_RE, redact
+from ._redact import MASK, USERINFO_RE, printable, redact
 
 CHECK_TYPES = ("http", "tcp", "command")
 # rc of coreutils ``timeout``: the command timed out, could not be run, or was not found
@@ -220,7 +220,8 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
     name = spec.get("name")
     if name is not None and not isinstance(name, str):
         raise StellaOpsError(f"{where}: field name must be a string, got {type(name).__name__}.")
-    check["name"] = name or default_name
+    # a name is one line of text: it heads a line of the summary, it must not write lines of its own
+    check["name"] = " ".join(printable(name).split()) if name else default_name
     return check
 
 

@@ -107,6 +107,8 @@ class RedisClient:
             self._socket = socket.create_connection((host, port), timeout=timeout)
         except OSError as error:
             raise StellaOpsError(f"Redis at {self.address} does not answer: {error.strerror or error}.") from None
+        except UnicodeError:  # an empty or over-long label ("..", "a..b"): not a host name
+            raise StellaOpsError(f"Redis host {host!r} is not a host name or address.") from None
         self._timeout = timeout
         self._reader = RespReader(self._socket.recv)
         if password:

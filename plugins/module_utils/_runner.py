@@ -24,6 +24,7 @@ import time
 from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from ._errors import StellaOpsError
+from ._redact import printable
 
 _VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 # Read-only queries (versions, lists, inspections) answer in seconds from a peer that works.
@@ -160,4 +161,4 @@ class ToolRunner:
         """Fail with the last line the tool printed, and the whole command and output beside it."""
         first = (err or out or "").strip().splitlines()
         reason = first[-1] if first else f"exit code {rc}"
-        self.module.fail_json(msg=f"{what or self.binary} failed: {reason}", cmd=[self.path, *args], rc=rc, stdout=out, stderr=err)
+        self.module.fail_json(msg=printable(f"{what or self.binary} failed: {reason}"), cmd=[self.path, *args], rc=rc, stdout=out, stderr=err)

@@ -21,10 +21,18 @@ from ._errors import StellaOpsError
 from ._health import CommandRunner
 from ._http import HttpError, check_url, fetch
 from ._numbers import field_number
-from ._redact import redact
+from ._redact import printable, redact
 
 SMOKE_TYPES = ("http", "command")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
+_METHOD = re.compile(r"[A-Z]{1,20}")
+
+
+def _method(value: Any, where: str) -> str:
+    method = str(value or "GET").upper()
+    if not _METHOD.fullmatch(method):
+        raise StellaOpsError(f"{where}: field method must be an HTTP method such as GET or POST, got {value!r}.")
+    return method
 
 
 def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
@@ -38,7 +46,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
         url = check_url(spec.get("url"), f"{where}: field url")
         test.update(
             url=url,
-            method=str(spec.get("method") or "GET").upper(),
+            method=_method(spec.get("method"), where),
             body=spec.get("body"),
             headers=dict(spec.get("headers") or {}),
             expected_status=field_number(spec, "expected_status", 200, where, 100, 599, integer=True),
@@ -57,7 +65,8 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
         expected_rc = field_number(spec, "expected_rc", 0, where, 0, 255, integer=True)
         test.update(command=list(argv), expected_rc=expected_rc, output_contains=spec.get("output_contains"))
         default_name = f"command {argv[0]}"
-    test["name"] = str(spec.get("name") or default_name)
+    # a name is one line of text: it heads an item of the summary, it must not write lines of its own
+    test["name"] = " ".join(printable(str(spec["name"])).split()) if spec.get("name") else default_name
     return test
 
 
