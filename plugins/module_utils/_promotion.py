@@ -111,14 +111,30 @@ class Git(ToolRunner):
     def head(self, repo: str) -> str:
         return self.in_repo(repo, ["rev-parse", "HEAD"], what="git rev-parse HEAD")[1].strip()
 
-    def pending_paths(self, repo: str, paths: Sequence[str]) -> list[str]:
-        """Of ``paths``, those that differ from HEAD (or are untracked)."""
-        out = self.in_repo(repo, ["status", "--porcelain", "--", *paths], what="git status")[1]
+    def top_level(self, repo: str) -> str:
+        """The top directory of the work tree ``repo`` is in; porcelain output names paths relative to it."""
+        rc, out, err = self.in_repo(repo, ["rev-parse", "--show-toplevel"], what="git rev-parse", check=False)
+        if rc != 0 or not out.strip():
+            reason = (err.strip().splitlines() or ["no work tree"])[-1]
+            raise StellaOpsError(f"repo: {repo} is not a git work tree ({reason}); nothing was written.")
+        return out.strip()
+
+    def local_changes(self, repo: str, paths: Sequence[str]) -> list[str]:
+        """Of ``paths``, those that differ from HEAD in the index or the work tree, or are untracked or ignored."""
+        out = self.in_repo(repo, ["status", "--porcelain", "--ignored", "--untracked-files=all", "--", *paths], what="git status")[1]
         return [line[3:] for line in out.splitlines() if line.strip()]
 
+    def check_identity(self, repo: str) -> None:
+        """Fail, before anything is written, when git could not sign a commit or tag (no author or committer identity)."""
+        for variable in ("GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"):
+            rc, _out, err = self.in_repo(repo, ["var", variable], what="git var", check=False)
+            if rc != 0:
+                reason = (err.strip().splitlines() or [f"exit code {rc}"])[-1]
+                raise StellaOpsError(f"repo: git in {repo} has no {variable} ({reason}); set user.name and user.email, nothing was written.")
+
     def commit(self, repo: str, paths: Sequence[str], message: str) -> str:
-        self.in_repo(repo, ["add", "--", *paths], what="git add")
-        self.in_repo(repo, ["commit", "--quiet", "--message", message, "--", *paths], what="git commit")
+        # --only: the commit holds these paths as they are in the work tree, never what else is staged
+        self.in_repo(repo, ["commit", "--quiet", "--only", "--message", message, "--", *paths], what="git commit")
         return self.head(repo)
 
     def tag(self, repo: str, tag: str, message: str) -> None:

@@ -152,6 +152,45 @@ def promoted_ingress_patch(current: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": {"annotations": {CANARY: None, CANARY_WEIGHT: None, CANARY_WEIGHT_TOTAL: None, FULL_TRAFFIC_SINCE: None}}}
 
 
+@dataclass(frozen=True)
+class IngressChange:
+    """The one request the module sends for the canary Ingress (None: it is as wanted) and what it reports."""
+
+    request: Optional[str]  # "create", "patch" (a merge patch) or "delete"
+    body: Optional[dict[str, Any]]
+    before: Optional[dict[str, Any]]
+    after: Optional[dict[str, Any]]
+    weight_before: Optional[int]
+    weight_after: Optional[int]
+
+
+def canary_change(
+    state: str, current: Optional[dict[str, Any]], name: str, green: Backend, weight: int, main: Optional[dict[str, Any]], now: str
+) -> IngressChange:
+    """The change of the canary Ingress ``current`` for ``state``, decided from what was read before any request is sent."""
+    before = ingress_view(current)
+    # green's share is read (and its annotations checked) first: one the module cannot read fails the task
+    # while the canary is still there, not after it was deleted
+    weight_before = ingress_weight(current)
+    if state == "absent":
+        return IngressChange("delete" if current is not None else None, None, before, None, weight_before, None)
+    if state == "promoted":
+        if current is None:
+            raise StellaOpsError(f"Ingress {name} in {green.namespace} does not exist; there is no canary to promote.")
+        patch = promoted_ingress_patch(current)
+        promoted = dict(before or {}, annotations={})
+        return IngressChange("patch" if promoted != before else None, patch, before, promoted, weight_before, 100)
+    if main is None:
+        raise StellaOpsError("main_ingress: required with router=nginx (blue's Ingress, whose hosts and paths the canary copies).")
+    desired = canary_ingress(main, name, green, weight, current, now)
+    after = ingress_view(desired)
+    if after == before:
+        return IngressChange(None, None, before, after, weight_before, weight)
+    if current is None:
+        return IngressChange("create", desired, before, after, weight_before, weight)
+    return IngressChange("patch", canary_patch(desired), before, after, weight_before, weight)
+
+
 # --------------------------------------------------------------------------- Gateway API HTTPRoute
 
 

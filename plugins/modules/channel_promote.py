@@ -17,7 +17,13 @@ description:
   - "With O(commit=true) the files are committed in the git repository O(repo) with the message C(deploy: promote <version>-<channel>),
     and a stable or airgap promotion is tagged (C(<version>) for stable, C(<version>-airgap) for airgap; an annotated tag).
     A promotion already committed and tagged reports no change. A tag that exists elsewhere is never moved."
-  - Check mode computes the same files and shows them as diffs; it writes, commits and tags nothing.
+  - "The commit holds the files the promotion rewrote and nothing else (C(git commit --only)): other files of O(repo) that are
+    modified or staged stay as they are, uncommitted. A target with changes of its own (modified, staged, untracked or ignored)
+    is refused, since they would be committed as part of the release; commit or discard them first."
+  - "Every refusal (a target with local changes, a target outside O(repo), a tag on another commit, no git identity) comes
+    before anything is written: a refused promotion leaves the files, the index, HEAD and the tags as they were."
+  - Check mode goes through the same checks and refusals and reports the same C(changed), files and tag as the real run,
+    with the files as diffs; it writes, commits and tags nothing.
 version_added: 1.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
@@ -53,7 +59,9 @@ options:
     elements: str
     default: [nats]
   commit:
-    description: Commit the files (and tag stable and airgap promotions) in O(repo).
+    description:
+      - Commit the files the promotion rewrites (and tag stable and airgap promotions) in O(repo).
+      - The targets must be committed as they are in O(repo) (no local changes); other files of O(repo) are not committed.
     type: bool
     default: false
   repo:
@@ -102,7 +110,7 @@ alignment:
 
 import os
 import tempfile
-from typing import Any
+from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._alignment import check_alignment
@@ -142,33 +150,51 @@ def promote(module: AnsibleModule) -> dict[str, Any]:
     changed_files = [path for path in p["targets"] if before[path] != after[path]]
     result: dict[str, Any] = {"release_id": release.release_id, "files": changed_files, "commit": None, "tag": None, "alignment": report}
     result["diff"] = [{"before_header": path, "after_header": path, "before": before[path], "after": after[path]} for path in changed_files]
+    tag = tag_name(release) if p["commit"] else None
+    git = Git(module) if p["commit"] else None
+    # Every refusal comes before anything is written, so that a refused promotion leaves the work tree,
+    # the index, HEAD and the tags as they were; check mode goes through the same refusals.
+    top, relative, tag_at = _refuse_before_writing(git, p["repo"], p["targets"], changed_files, tag) if git else ("", {}, None)
     if not module.check_mode:
         for path in changed_files:
             module.atomic_move(_write_beside(path, after[path]), path)
     changed = bool(changed_files)
-    if p["commit"]:
-        git = Git(module)
-        repo = p["repo"]
-        relative = [os.path.relpath(os.path.realpath(path), os.path.realpath(repo)) for path in p["targets"]]
+    if git:
         message = f"deploy: promote {release.release_id}"
-        pending = changed_files if module.check_mode else git.pending_paths(repo, relative)
-        if pending:
-            changed = True
-            result["commit"] = None if module.check_mode else git.commit(repo, relative, message)
-        tag = tag_name(release)
+        if changed_files and not module.check_mode:
+            result["commit"] = git.commit(top, [relative[path] for path in changed_files], message)
         if tag:
             result["tag"] = tag
-            at = git.tag_target(repo, tag)
-            if at is None:
+            if tag_at is None:
                 changed = True
                 if not module.check_mode:
-                    git.tag(repo, tag, message)
-            elif not pending and at == git.head(repo):
-                pass  # promoted and tagged before
-            else:
-                raise StellaOpsError(f"Tag {tag} already exists on commit {at[:12]}; a promotion does not move a tag.")
+                    git.tag(top, tag, message)
     result["changed"] = changed
     return result
+
+
+def _refuse_before_writing(git: Git, repo: str, targets: list[str], changed_files: list[str], tag: Optional[str]) -> tuple[str, dict[str, str], Optional[str]]:
+    """The work tree's top directory, each target's path in it and the commit ``tag`` is on; fails when the promotion cannot be committed."""
+    top = git.top_level(repo)
+    relative = {path: os.path.relpath(os.path.realpath(path), top) for path in targets}
+    outside = [path for path, rel in relative.items() if rel == os.pardir or rel.startswith(os.pardir + os.sep)]
+    if outside:
+        raise StellaOpsError(f"targets: {outside[0]} is not in the git work tree {top} of repo; nothing was written.")
+    # The promotion commit holds the promotion's rewrite and nothing else: a target with changes of its own
+    # would have them committed as the release, so it is refused (other files of the repository are left alone).
+    local = git.local_changes(top, list(relative.values()))
+    if local:
+        named = next((path for path, rel in relative.items() if rel in local), local[0])
+        raise StellaOpsError(
+            f"{named} has changes that are not committed (modified, staged, untracked or ignored); "
+            "commit or discard them before promoting, nothing was written."
+        )
+    git.check_identity(top)
+    tag_at = git.tag_target(top, tag) if tag else None
+    # a tag is never moved: it may only be on HEAD already, with nothing left to commit (promoted before)
+    if tag_at is not None and (changed_files or tag_at != git.head(top)):
+        raise StellaOpsError(f"Tag {tag} already exists on commit {tag_at[:12]}; a promotion does not move a tag, nothing was written.")
+    return top, relative, tag_at
 
 
 def _write_beside(path: str, text: str) -> str:

@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils._alignment import check_alignment
+from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest
-from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import declared_release_id, mirror, tag_name
+from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git, declared_release_id, mirror, tag_name
+from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
 
 ROOT = Path(__file__).resolve().parents[4]
 DEPLOY = ROOT / "deploy"
@@ -44,3 +47,60 @@ def test_mirror_is_idempotent_and_leaves_unpinned_repositories() -> None:
 @pytest.mark.parametrize(("manifest", "tag"), [("2025.09.2-stable", "2025.09.2"), ("2025.09.2-airgap", "2025.09.2-airgap"), ("2025.10.0-edge", None)])
 def test_stable_and_airgap_promotions_are_tagged(manifest: str, tag: str | None) -> None:
     assert tag_name(load_manifest(str(DEPLOY / "releases" / f"{manifest}.yaml"))) == tag
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository with two committed files, a.yaml and b.yaml, and *.local ignored."""
+    _git(tmp_path, "init", "--quiet", "repo")
+    repo = tmp_path / "repo"
+    _git(repo, "config", "user.name", "Release engineer")
+    _git(repo, "config", "user.email", "release@example.invalid")
+    (repo / ".gitignore").write_text("*.local\n")
+    (repo / "a.yaml").write_text("a: 1\n")
+    (repo / "b.yaml").write_text("b: 1\n")
+    _git(repo, "add", "--all")
+    _git(repo, "commit", "--quiet", "--message", "initial")
+    return repo
+
+
+def test_local_changes_are_modified_staged_untracked_and_ignored_targets_only(repo: Path) -> None:
+    git = Git(LocalModule())
+    assert git.local_changes(str(repo), ["a.yaml", "b.yaml", "new.yaml", "x.local"]) == []
+    (repo / "a.yaml").write_text("a: 2\n")
+    (repo / "b.yaml").write_text("b: 2\n")
+    _git(repo, "add", "b.yaml")
+    (repo / "new.yaml").write_text("new: 1\n")
+    (repo / "x.local").write_text("ignored: 1\n")
+    # an ignored target could not be committed: it counts as a local change too
+    assert sorted(git.local_changes(str(repo), ["a.yaml", "b.yaml", "new.yaml", "x.local"])) == ["a.yaml", "b.yaml", "new.yaml", "x.local"]
+    assert git.local_changes(str(repo), ["b.yaml"]) == ["b.yaml"]
+
+
+def test_commit_holds_the_named_paths_and_leaves_what_else_is_staged(repo: Path) -> None:
+    git = Git(LocalModule())
+    (repo / "a.yaml").write_text("a: 2\n")
+    (repo / "b.yaml").write_text("b: staged by someone else\n")
+    _git(repo, "add", "b.yaml")
+    head = git.commit(str(repo), ["a.yaml"], "deploy: promote 2025.09.2-stable")
+    assert _git(repo, "show", "--name-only", "--format=", head).split() == ["a.yaml"]
+    assert _git(repo, "diff", "--cached", "--name-only").split() == ["b.yaml"]
+
+
+def test_no_git_identity_is_one_sentence_naming_the_repository(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _git(repo, "config", "--unset", "user.name")
+    _git(repo, "config", "--unset", "user.email")
+    _git(repo, "config", "user.useConfigOnly", "true")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    with pytest.raises(StellaOpsError, match=r"^repo: git in .*/repo has no GIT_AUTHOR_IDENT \(.*\); set user.name and user.email, nothing was written\.$"):
+        Git(LocalModule()).check_identity(str(repo))
+
+
+def test_a_directory_outside_git_is_not_a_work_tree(tmp_path: Path) -> None:
+    with pytest.raises(StellaOpsError, match=r"^repo: .* is not a git work tree \(.*\); nothing was written\.$"):
+        Git(LocalModule()).top_level(str(tmp_path))

@@ -14,6 +14,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
     CANARY_WEIGHT_TOTAL,
     FULL_TRAFFIC_SINCE,
     Backend,
+    canary_change,
     canary_ingress,
     canary_patch,
     check_weight,
@@ -191,3 +192,39 @@ def test_setting_a_weight_drops_canary_weight_total_so_the_weight_is_a_percent()
     assert patch["metadata"]["annotations"] == {CANARY: "true", CANARY_WEIGHT: "100", FULL_TRAFFIC_SINCE: T1, CANARY_WEIGHT_TOTAL: None}
     assert patch["spec"] == desired["spec"]
     assert promoted_ingress_patch(canary_with({CANARY_WEIGHT: "1000", CANARY_WEIGHT_TOTAL: "1000"}))["metadata"]["annotations"][CANARY_WEIGHT_TOTAL] is None
+
+
+@pytest.mark.parametrize("state", ["absent", "present", "promoted"])
+@pytest.mark.parametrize(
+    ("annotations", "message"),
+    [
+        ({CANARY_WEIGHT: "ten"}, f"Ingress stellaops-canary: annotation {CANARY_WEIGHT} is not a whole number."),
+        ({CANARY_WEIGHT_TOTAL: "0"}, f"Ingress stellaops-canary: annotation {CANARY_WEIGHT_TOTAL} must be a whole number above 0, got '0'."),
+    ],
+)
+def test_a_bad_canary_annotation_fails_the_decision_before_any_request(state: str, annotations: dict[str, str], message: str) -> None:
+    # The module sends only the request decided here: an annotation it cannot read fails the task
+    # while the canary is still there (state=absent deleted it first, then failed reading its weight).
+    with pytest.raises(StellaOpsError) as raised:
+        canary_change(state, canary_with(annotations), "stellaops-canary", GREEN, 50, MAIN, T2)
+    assert str(raised.value) == message
+
+
+def test_canary_change_decides_the_request_and_what_is_reported() -> None:
+    at_10 = canary_with({})
+    removal = canary_change("absent", at_10, "stellaops-canary", GREEN, 0, None, T2)
+    assert (removal.request, removal.weight_before, removal.weight_after, removal.after) == ("delete", 10, None, None)
+    assert removal.before == ingress_view(at_10)
+    assert canary_change("absent", None, "stellaops-canary", GREEN, 0, None, T2).request is None
+    created = canary_change("present", None, "stellaops-canary", GREEN, 25, MAIN, T2)
+    assert (created.request, created.body, created.weight_before, created.weight_after) == (
+        "create", canary_ingress(MAIN, "stellaops-canary", GREEN, 25, None, T2), None, 25)  # fmt: skip
+    patched = canary_change("present", at_10, "stellaops-canary", GREEN, 25, MAIN, T2)
+    assert (patched.request, patched.weight_before) == ("patch", 10)
+    assert patched.body == canary_patch(canary_ingress(MAIN, "stellaops-canary", GREEN, 25, at_10, T2))
+    assert canary_change("present", at_10, "stellaops-canary", GREEN, 10, MAIN, T2).request is None
+    at_100 = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, None, T1)
+    promoted = canary_change("promoted", at_100, "stellaops-canary", GREEN, 0, None, T2)
+    assert (promoted.request, promoted.body, promoted.weight_after) == ("patch", promoted_ingress_patch(at_100), 100)
+    with pytest.raises(StellaOpsError, match="^Ingress stellaops-canary in stellaops-green does not exist; there is no canary to promote.$"):
+        canary_change("promoted", None, "stellaops-canary", GREEN, 0, None, T2)
