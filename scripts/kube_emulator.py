@@ -13,7 +13,8 @@ Plain HTTP on 127.0.0.1 only; any bearer token is accepted.
 
 - Writes: POST, PUT, PATCH (merge, strategic merge, JSON patch, server-side apply, which creates a
   missing object), DELETE and deletecollection, `dryRun=All`, uid/resourceVersion/generation,
-  409 on a name in use or a stale resourceVersion, the `status` subresource.
+  409 on a name in use or a stale resourceVersion, the `status` subresource, 404 on a create in a
+  namespace that does not exist (a real API server's NamespaceLifecycle admission).
 - Helm's release Secrets arrive as protobuf; they are decoded (Secret and ConfigMap only).
 - Reads: discovery, label and field selectors, `<Kind>List` with a numeric resourceVersion,
   newline-delimited JSON watch (also watch-list: initial events, then the bookmark
@@ -1130,6 +1131,9 @@ class Emulator(kmock.KubernetesScaffold):
         namespace = (target.namespace or "") if target.rtype.namespaced else ""
         if target.rtype.namespaced and not namespace:
             raise api_error(404, "NotFound", "the server could not find the requested resource (a namespace is required)")
+        # the NamespaceLifecycle admission of a real API server: nothing is created in a namespace that does not exist
+        if target.rtype.namespaced and self.store.get(self.store.types[("", "namespaces")], "", namespace) is None:
+            raise not_found(self.store.types[("", "namespaces")], namespace)
         if self.store.get(target.rtype, namespace, meta.get("name", "")) is not None:
             name = meta["name"]
             raise api_error(

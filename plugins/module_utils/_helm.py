@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
@@ -21,7 +22,7 @@ from typing import Any, Mapping, Optional, Sequence
 from ._errors import StellaOpsError
 from ._journal import Journal
 from ._runner import ModuleLike, ToolRunner
-from ._safe_load import parse_yaml
+from ._safe_load import parse_yaml, read_bytes
 
 PENDING_PREFIX = "pending-"
 # A revision that ran: "deployed" now, or "superseded" by a later one.
@@ -409,6 +410,11 @@ class HelmRunner(ToolRunner):
         return rc, out, err
 
     def explain(self, output: str, what: str) -> str:
+        if re.search(r'namespaces "[^"]*" not found', output or ""):
+            return (
+                f"Namespace {self.target.namespace} does not exist; create it, or let the first install create it "
+                "(create_namespace: true, helm_upgrade_create_namespace=true in the roles)."
+            )
         lines = [line.strip() for line in (output or "").strip().splitlines() if line.strip()]
         # helm's error is its last "Error:" line and the lines of detail under it (a hook's failure, for one)
         start = max((i for i, line in enumerate(lines) if line.startswith("Error:")), default=max(len(lines) - 1, 0))
@@ -478,9 +484,11 @@ class HelmRunner(ToolRunner):
 
     def upgrade(
         self, release: str, chart: str, values_files: Sequence[str], values: Mapping[str, Any], *,
-        install: bool, wait: bool, atomic: bool, timeout: str,
+        install: bool, wait: bool, atomic: bool, timeout: str, create_namespace: bool = False,
     ) -> dict[str, Any]:
         args = self.upgrade_args(release, chart, values_files, install=install, wait=wait, atomic=atomic, timeout=timeout)
+        if install and create_namespace:
+            args.append("--create-namespace")
         # --atomic may wait out the timeout twice: once for the upgrade, once for its rollback
         bound = 2 * duration_seconds(timeout) + self.query_timeout
         _rc, out, _err = self.helm(args, what=f"helm upgrade {release}", data=json.dumps(values), timeout=bound)
@@ -521,5 +529,7 @@ HELM_TARGET_SPEC: dict[str, dict[str, Any]] = {
 
 def helm_from_params(module: ModuleLike, params: Mapping[str, Any]) -> HelmRunner:
     """The runner for the release named by the HELM_TARGET_SPEC options."""
+    if params.get("kubeconfig") and os.path.lexists(params["kubeconfig"]):  # a regular file of bounded size: helm would block on a FIFO until its bound
+        read_bytes(params["kubeconfig"], "kubeconfig")
     target = KubeTarget(namespace=str(params["namespace"]), context=params.get("kube_context"), kubeconfig=params.get("kubeconfig"))
     return HelmRunner(module, target, params.get("helm_path"))

@@ -8,9 +8,11 @@ and never answers fails a run in seconds, not never.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 from ._errors import StellaOpsError
+from ._safe_load import read_bytes
 
 REQUEST_TIMEOUT = (10.0, 60.0)
 
@@ -27,6 +29,8 @@ def api_client(kubeconfig: Optional[str], context: Optional[str], user: str, tim
         from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
     except ImportError:
         raise StellaOpsError(f"{user} needs the 'kubernetes' Python package on the host that runs it.") from None
+    if kubeconfig and os.path.lexists(kubeconfig):  # a regular file of bounded size: the package would block on a FIFO for ever
+        read_bytes(kubeconfig, "kubeconfig")
     configuration = client.Configuration()
     configuration.retries = 1  # urllib3 would try a silent server four times
     try:
@@ -52,3 +56,25 @@ def core_v1_api(kubeconfig: Optional[str], context: Optional[str], user: str) ->
     from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
 
     return client.CoreV1Api(api)
+
+
+def namespace_exists(kubeconfig: Optional[str], context: Optional[str], namespace: str, user: str) -> Optional[bool]:
+    """Whether ``namespace`` exists; None when it cannot be asked here (no kubernetes package, a kubeconfig
+    only helm reads): helm then asks, and says the same in its own words."""
+    try:
+        api = core_v1_api(kubeconfig, context, user)
+    except StellaOpsError:
+        return None
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415 - present: core_v1_api imported the package
+    from urllib3.exceptions import HTTPError  # noqa: PLC0415 - the kubernetes package's transport
+
+    try:
+        api.read_namespace(namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise StellaOpsError(f"Cannot read namespace {namespace} of context {context or '(current)'}: HTTP {err.status} {err.reason}.") from None
+    except HTTPError as err:
+        where = context or "(current)"
+        raise StellaOpsError(f"The Kubernetes API server of context {where} is unreachable ({type(err).__name__}); nothing was changed.") from None
+    return True

@@ -102,6 +102,8 @@ class ToolRunner:
         path = executable or module.get_bin_path(self.binary, required=False, opt_dirs=tool_dirs())
         if not path:
             module.fail_json(msg=f"Cannot find the {self.binary!r} executable; run 'make setup' or set its path option.")
+        elif executable and not (os.path.isfile(executable) and os.access(executable, os.X_OK)):
+            module.fail_json(msg=f"The {self.binary} executable {path} (its path option) does not exist or is not executable.")
         self.path: str = path or ""
         self.timeout = float(timeout or self.default_timeout)
         self.query_timeout = min(QUERY_TIMEOUT, self.timeout)

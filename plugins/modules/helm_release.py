@@ -59,6 +59,13 @@ options:
     description: Install the release when it does not exist yet; otherwise an unknown release is an error.
     type: bool
     default: false
+  create_namespace:
+    description:
+      - Let the first install create O(namespace) (C(helm upgrade --install --create-namespace)).
+      - When false, a first install into a namespace that does not exist fails before anything changes,
+        naming the namespace (checked with the C(kubernetes) Python package when it is installed).
+    type: bool
+    default: false
   atomic:
     description: Roll the release back to the bookmark when the upgrade fails (C(--atomic) or C(--rollback-on-failure)); implies waiting.
     type: bool
@@ -194,6 +201,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     stuck_pending,
     workload_images,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import namespace_exists
 from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git
 
 
@@ -224,6 +232,12 @@ class ReleaseUpgrade:
         bookmark = last_deployed(history)
         if pending is not None:
             raise StellaOpsError(pending_message(release, p["namespace"], pending, bookmark))
+        # a cluster refuses an install into a namespace that does not exist: said here, before any change
+        if not history and not p["create_namespace"] and namespace_exists(p["kubeconfig"], p["kube_context"], p["namespace"], "helm_release") is False:
+            raise StellaOpsError(
+                f"Namespace {p['namespace']} does not exist; create it, or set create_namespace "
+                "(helm_upgrade_create_namespace=true in the roles) so that the first install creates it. Nothing was changed."
+            )
         values = merge_values(p["values"], p["secret_values"])
         rendered = helm.render(release, p["chart"], p["values_files"], values, install=p["install"])
         after = normalized(str(rendered.get("manifest") or "")) + normalized(hooks_text(rendered))
@@ -252,7 +266,7 @@ class ReleaseUpgrade:
         journal_step(self.params, "running")
         try:
             upgraded = helm.upgrade(release, p["chart"], p["values_files"], values, install=p["install"],
-                                    wait=p["wait"], atomic=p["atomic"], timeout=timeout)
+                                    wait=p["wait"], atomic=p["atomic"], timeout=timeout, create_namespace=p["create_namespace"])
         except StellaOpsError as err:
             raise self.failed(helm, err, bookmark) from None
         result.update(revision=int(upgraded.get("version") or 0), status=str((upgraded.get("info") or {}).get("status", "")))
@@ -294,6 +308,7 @@ def main() -> None:
             "values": {"type": "dict", "default": {}},
             "secret_values": {"type": "dict", "default": {}, "no_log": True},
             "install": {"type": "bool", "default": False},
+            "create_namespace": {"type": "bool", "default": False},
             "atomic": {"type": "bool", "default": True},
             "wait": {"type": "bool", "default": True},
             "timeout": {"type": "str", "default": "15m"},

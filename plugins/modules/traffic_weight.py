@@ -22,7 +22,9 @@ description:
   - When green has all the traffic, the object is annotated with C(deploy.stellaops.io/full-traffic-since),
     kept while it stays at 100, from which the observation window before blue is decommissioned is counted.
   - C(changed) comes from comparing the routing state (annotations, class, rules) before and after.
-    Check mode sends the same request as a server-side dry run (C(dryRun=All)) and changes nothing.
+    Check mode sends the same request as a server-side dry run (C(dryRun=All)) and changes nothing. When the
+    green namespace does not exist yet (a run that creates it in an earlier step), the server cannot dry-run a
+    create there, and the plan is the request as computed, with a warning that says so.
 version_added: 1.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
@@ -172,6 +174,7 @@ diff:
   sample: {before: {annotations: {nginx.ingress.kubernetes.io/canary-weight: "10"}}, after: {annotations: {nginx.ingress.kubernetes.io/canary-weight: "25"}}}
 """
 
+import json
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
@@ -182,12 +185,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
     FULL_TRAFFIC_SINCE,
     ROUTERS,
     Backend,
-    canary_ingress,
-    canary_patch,
+    canary_change,
     check_weight,
-    ingress_view,
-    ingress_weight,
-    promoted_ingress_patch,
     route_view,
     route_weight,
     routed_route,
@@ -207,11 +206,20 @@ def _backend(raw: dict[str, Any]) -> Backend:
     return Backend(raw["name"], raw["namespace"], raw["port"])
 
 
+def _status(error: Exception) -> dict[str, Any]:
+    """The Kubernetes Status object an API error carries, or {}."""
+    try:
+        document = json.loads(getattr(error, "body", None) or b"{}")
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def _api_error(error: Exception, what: str) -> StellaOpsError:
     status = getattr(error, "status", None)
     summary = getattr(error, "summary", None)
-    detail = summary() if callable(summary) else str(error)
-    return StellaOpsError(f"The API server refused to {what} (HTTP {status}): {' '.join(str(detail).split())[:300]}")
+    detail = _status(error).get("message") or (summary() if callable(summary) else str(error))
+    return StellaOpsError(f"The API server refused to {what} (HTTP {status}): {' '.join(str(detail).split())[:300]}.")
 
 
 def dynamic_client(kubeconfig: Optional[str], context: Optional[str]) -> Any:
@@ -262,6 +270,12 @@ class TrafficWeight:
             else:
                 getattr(resource, verb)(body=body, **kwargs, **self.dry_run)
         except DynamicApiError as error:
+            details = _status(error).get("details") or {}
+            if self.dry_run and error.status == 404 and details.get("kind") == "namespaces" and details.get("name") == kwargs.get("namespace"):
+                # check mode of a run that creates the namespace in an earlier step: the server cannot
+                # dry-run a create there yet, so the plan is the request as computed, said as such
+                self.module.warn(f"Namespace {details['name']} does not exist yet, so the server could not dry-run: {what}.")
+                return
             raise _api_error(error, what) from None
 
     def run(self) -> dict[str, Any]:
@@ -291,36 +305,28 @@ class TrafficWeight:
     def _nginx(self, state: str, weight: int, green: Backend) -> dict[str, Any]:
         name = self.params["canary_ingress"]
         current = self._get("Ingress", "networking.k8s.io/v1", name, green.namespace)
-        before = ingress_view(current)
         where = f"Ingress {name} in {green.namespace}"
-        if state == "absent":
-            if current is not None:
-                self._call("delete", "Ingress", "networking.k8s.io/v1", f"delete {where}", name=name, namespace=green.namespace)
-            return self._result("Ingress", name, green.namespace, before, None, (ingress_weight(current), None))
-        if state == "promoted":
-            if current is None:
-                raise StellaOpsError(f"{where} does not exist; there is no canary to promote.")
-            patch = promoted_ingress_patch(current)
-            after = dict(before or {}, annotations={})
-            if after != before:
-                self._call("patch", "Ingress", "networking.k8s.io/v1", f"promote {where}", body=patch, name=name,
-                           namespace=green.namespace, content_type="application/merge-patch+json")  # fmt: skip
-            return self._result("Ingress", name, green.namespace, before, after, (ingress_weight(current), 100))
+        main = self._main_ingress() if state == "present" else None
+        # Everything is read and checked before the one request is sent: a task that fails changes nothing.
+        change = canary_change(state, current, name, green, weight, main, self.now)
+        if change.request == "delete":
+            self._call("delete", "Ingress", "networking.k8s.io/v1", f"delete {where}", name=name, namespace=green.namespace)
+        elif change.request == "create":
+            self._call("create", "Ingress", "networking.k8s.io/v1", f"create {where}", body=change.body, namespace=green.namespace)
+        elif change.request == "patch":
+            self._call("patch", "Ingress", "networking.k8s.io/v1", f"{'promote' if state == 'promoted' else 'patch'} {where}", body=change.body,
+                       name=name, namespace=green.namespace, content_type="application/merge-patch+json")  # fmt: skip
+        return self._result("Ingress", name, green.namespace, change.before, change.after, (change.weight_before, change.weight_after))
+
+    def _main_ingress(self) -> Optional[dict[str, Any]]:
+        """Blue's main Ingress; None when main_ingress is not given (canary_change refuses that)."""
         main_ref = self.params["main_ingress"]
         if not main_ref:
-            raise StellaOpsError("main_ingress: required with router=nginx (blue's Ingress, whose hosts and paths the canary copies).")
+            return None
         main = self._get("Ingress", "networking.k8s.io/v1", main_ref["name"], main_ref["namespace"])
         if main is None:
             raise StellaOpsError(f"main_ingress: Ingress {main_ref['name']} does not exist in namespace {main_ref['namespace']}.")
-        desired = canary_ingress(main, name, green, weight, current, self.now)
-        after = ingress_view(desired)
-        if after != before:
-            if current is None:
-                self._call("create", "Ingress", "networking.k8s.io/v1", f"create {where}", body=desired, namespace=green.namespace)
-            else:
-                self._call("patch", "Ingress", "networking.k8s.io/v1", f"patch {where}", body=canary_patch(desired), name=name,
-                           namespace=green.namespace, content_type="application/merge-patch+json")  # fmt: skip
-        return self._result("Ingress", name, green.namespace, before, after, (ingress_weight(current), weight))
+        return main
 
     def _gateway(self, state: str, weight: int, green: Backend) -> dict[str, Any]:
         route_ref, blue_ref = self.params["route"], self.params["blue_service"]
@@ -333,6 +339,8 @@ class TrafficWeight:
         if current is None:
             raise StellaOpsError(f"route: HTTPRoute {name} does not exist in namespace {namespace}.")
         before = route_view(current)
+        # read and checked before the patch, as the rest: a task that fails changes nothing
+        weight_before = route_weight(current, blue, green)
         after = routed_route(current, blue, green, state, weight, self.now)
         if after != before:
             annotations = {FULL_TRAFFIC_SINCE: after["annotations"].get(FULL_TRAFFIC_SINCE)}
@@ -340,7 +348,7 @@ class TrafficWeight:
             self._call("patch", "HTTPRoute", api_version, f"patch HTTPRoute {name} in {namespace}", body=patch, name=name,
                        namespace=namespace, content_type="application/merge-patch+json")  # fmt: skip
         weight_after = {"present": weight, "absent": None, "promoted": 100}[state]
-        return self._result("HTTPRoute", name, namespace, before, after, (route_weight(current, blue, green), weight_after))
+        return self._result("HTTPRoute", name, namespace, before, after, (weight_before, weight_after))
 
 
 def main() -> None:

@@ -205,8 +205,14 @@ def test_decommission_waits_for_the_observation_window(helm: str, cluster: KubeE
         ({"helm_bluegreen_gates": [{"name": "error_rate", "query": "sum(rate(http_requests_total[1m])", "threshold": 0.01}]},
          "Gate error_rate: prometheus rejected the query 'sum(rate(http_requests_total[1m])': invalid parameter \"query\": "
          "1:34: parse error: unclosed left parenthesis."),
+        # prerequisites, found before green's namespace is created
+        ({"helm_bluegreen_main_ingress": "no-such-ingress"},
+         "The nginx router needs blue's Ingress no-such-ingress in namespace stellaops-prod, which does not exist; "
+         "set helm_bluegreen_main_ingress to the one that serves blue. Nothing was changed."),
+        ({"helm_bluegreen_helm_path": "/nonexistent/helm"},
+         "The helm executable /nonexistent/helm (its path option) does not exist or is not executable."),
     ],
-    ids=["not-increasing", "not-ending-at-100", "promql-error"],
+    ids=["not-increasing", "not-ending-at-100", "promql-error", "no-blue-ingress", "no-helm"],
 )  # fmt: skip
 def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], message: str, cluster: KubeEmulator, sandbox: dict[str, Any],
                                                        playbook_runner: Any) -> None:  # fmt: skip

@@ -96,8 +96,9 @@ class ExampleFleet:
             "helm_targets.yml",
             helm_upgrade_kubeconfig=kube["kubeconfig"],
             helm_upgrade_kube_context=kube["context"],
-            # A new environment: its first upgrade installs the release.
+            # A new environment: its first upgrade installs the release, in a namespace of its own.
             helm_upgrade_install=True,
+            helm_upgrade_create_namespace=True,
             helm_upgrade_journal_dir=str(self.workdir / "helm" / "journal"),
             helm_upgrade_backup_dir=str(self.workdir / "helm" / "backups"),
         )

@@ -74,6 +74,7 @@ class HelmTarget:
             "helm_upgrade_journal_dir": str(self.journal_dir),
             "helm_upgrade_backup_dir": str(self.backup_dir),
             "helm_upgrade_install": True,
+            "helm_upgrade_create_namespace": True,
             "helm_upgrade_timeout": "60s",
             "helm_rollback_timeout": "60s",
         }
@@ -283,6 +284,7 @@ def test_bad_input_is_one_sentence_and_changes_nothing(target: HelmTarget, tmp_p
     messages = {name: host_result(result, name)["msg"] for name in (
         "Roll back a release that does not exist", "Roll back to a revision that does not exist",
         "Upgrade with the values file of an environment that has none", "Read the history through an API server that does not answer",
+        "Install into a namespace that does not exist",
         "Save the configuration through an API server that does not answer")}
     assert messages["Roll back a release that does not exist"] == (
         f"Release nowhere does not exist in namespace {NAMESPACE} of context {target.emulator.context} (releases there: stellaops); nothing was changed.")
@@ -293,6 +295,10 @@ def test_bad_input_is_one_sentence_and_changes_nothing(target: HelmTarget, tmp_p
     assert messages["Roll back to a revision that does not exist"] == "Release stellaops has no revision 42 (revisions 1 to 1 exist); nothing was changed."
     assert messages["Upgrade with the values file of an environment that has none"].startswith("Values file ")
     assert "values-qa.yaml (option values_files) does not exist" in messages["Upgrade with the values file of an environment that has none"]
+    # the emulator refuses objects in a namespace that does not exist, as a cluster does: the plan says so first
+    assert messages["Install into a namespace that does not exist"] == (
+        "Namespace nowhere-ns does not exist; create it, or set create_namespace (helm_upgrade_create_namespace=true in the roles) "
+        "so that the first install creates it. Nothing was changed.")
     assert messages["Read the history through an API server that does not answer"].startswith(
         f"The Kubernetes API server of namespace {NAMESPACE} of context {target.emulator.context} is unreachable (")
     assert "the Kubernetes API server is unreachable; nothing was changed." in messages["Save the configuration through an API server that does not answer"]

@@ -232,6 +232,8 @@ def test_python_client_lists_patches_and_errors(kube_emulator: KubeEmulator) -> 
     strategic = "application/strategic-merge-patch+json"
     assert status_of(routes.patch, name="web", namespace=ns, body={"metadata": {"labels": {"a": "b"}}}, content_type=strategic) == 415
     assert status_of(core.create_namespaced_config_map, ns, {"metadata": {"name": "b"}}) == 409
+    # as a cluster's NamespaceLifecycle admission: nothing is created in a namespace that does not exist
+    assert status_of(core.create_namespaced_config_map, "no-such-namespace", {"metadata": {"name": "b"}}) == 404
     assert status_of(core.create_namespaced_config_map, ns, {"metadata": {"name": "Bad_Name"}}) == 422
     rejected = {"metadata": {"name": "refused", "annotations": {"kube-emulator/reject": "test"}}}
     assert status_of(core.create_namespaced_config_map, ns, rejected) == 422
@@ -262,6 +264,7 @@ def test_kubernetes_core_merge_patches_httproute_weights(kube_emulator: KubeEmul
             "rules": [{"backendRefs": [{"name": f"{name}-blue", "port": 80, "weight": 100}, {"name": f"{name}-green", "port": 80, "weight": 0}]}],
         },
     }
+    client.CoreV1Api(api(kube_emulator)).create_namespace({"metadata": {"name": ns}})
     custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns, "httproutes", route)
     inventory = tmp_path / "inventory"
     inventory.write_text(f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")

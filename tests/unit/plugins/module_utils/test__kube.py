@@ -9,7 +9,7 @@ import pytest
 import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
-from hostile import BlackHole, finishes, one_sentence
+from hostile import BlackHole, fifo, finishes, one_sentence
 from kubernetes.client import CoreV1Api
 
 KUBECONFIG = {
@@ -44,6 +44,12 @@ def test_an_unusable_kubeconfig_is_one_sentence(tmp_path: Path, content: str | N
     with pytest.raises(StellaOpsError) as caught:
         api_client(str(path), context, "test")
     one_sentence(caught.value, f"Cannot load the kubeconfig {path}", part)
+
+
+def test_a_kubeconfig_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "config")
+    outcome = finishes(lambda: api_client(str(path), None, "test"), path, seconds=10)
+    one_sentence(outcome, f"{path}", "FIFO")
 
 
 def test_an_api_server_that_never_answers_fails_within_the_timeout(tmp_path: Path) -> None:

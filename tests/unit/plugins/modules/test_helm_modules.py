@@ -39,7 +39,8 @@ class StandInModule:
     """AnsibleModule as the managers use it: params, check_mode and run_command answered by helm subcommand."""
 
     def __init__(self, params: dict[str, Any], answers: dict[str, Any], check_mode: bool = False) -> None:
-        self.params = {"release": "stellaops", "namespace": "stellaops", "kube_context": None, "kubeconfig": None, "helm_path": None, **params}
+        self.params = {"release": "stellaops", "namespace": "stellaops", "kube_context": None, "kubeconfig": None, "helm_path": None,
+                       "create_namespace": False, **params}  # fmt: skip
         self.check_mode = check_mode
         self.answers: dict[str, Any] = {"version": (0, "v3.18.0+gcc58e3f\n", ""), **answers}
         self.calls: list[list[str]] = []

@@ -188,7 +188,7 @@ class Ground:
 
 def _set(args: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
     """``args`` with ``name`` (``option`` or ``option.suboption``) set to ``value``."""
-    top, _, sub = name.partition(".")
+    top, _dot, sub = name.partition(".")
     changed = json.loads(json.dumps(args))
     if not sub:
         changed[top] = value
