@@ -11,7 +11,8 @@ values (engines, servers and clusters that do not exist, files under the test's 
 - a URL: a trickling peer, a black hole, a scheme that is not http(s); every URL carries a planted
   password in its userinfo;
 - a number: NaN, inf, -1, 0 and 10^30 (NaN and inf of a float must be refused);
-- any other string: a leading ``-``, ``..``, a newline, an ANSI escape.
+- any other string: a leading ``-``, ``..``, a newline, an ANSI escape;
+- a list of paths or strings: each attack of its elements' kind as its one element.
 
 Every run must end within a deadline, leave no exception out of the module, fail (when it fails)
 with a message free of control characters (a summary may put its items on lines of their own, an
@@ -166,7 +167,11 @@ class Ground:
     def attacks(self, name: str, spec: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         kind = spec.get("type", "str")
         leaf = name.rsplit(".", 1)[-1]
-        if kind == "path":
+        if kind == "list" and not spec.get("suboptions") and not spec.get("choices"):
+            # a list of paths or strings: each attack as its one element
+            element = {"type": spec.get("elements", "str")}
+            yield from ((f"element-{attack}", [value]) for attack, value in self.attacks(name, element))
+        elif kind == "path":
             yield "fifo", str(self.tree / "fifo")
             yield "dev-zero", "/dev/zero"
             yield "directory", str(self.tree / "dir")
