@@ -395,9 +395,10 @@ class HelmRunner(ToolRunner):
         return environ
 
     def _scope(self) -> list[str]:
-        args = ["--namespace", self.target.namespace]
+        # one argument each (--flag=value): a value can never be read as a flag of its own
+        args = [f"--namespace={self.target.namespace}"]
         if self.target.context:
-            args += ["--kube-context", self.target.context]
+            args += [f"--kube-context={self.target.context}"]
         return args
 
     def helm(
@@ -527,8 +528,25 @@ HELM_TARGET_SPEC: dict[str, dict[str, Any]] = {
 }
 
 
+# Kubernetes' rules: a namespace is a DNS label, a Helm release name a DNS subdomain of at most 53
+# characters. Either reaches helm's command line: a name that begins with '-' would be an option.
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_NAMESPACE = re.compile(_DNS_LABEL)
+_RELEASE = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+
+
+def check_kube_names(params: Mapping[str, Any]) -> None:
+    """One sentence when the release or the namespace is not a name Kubernetes takes."""
+    release, namespace = params.get("release"), params.get("namespace")
+    if not isinstance(release, str) or len(release) > 53 or not _RELEASE.fullmatch(release):
+        raise StellaOpsError(f"release must be a Helm release name (lowercase letters, digits, '-' and '.', at most 53), got {release!r}.")
+    if not isinstance(namespace, str) or len(namespace) > 63 or not _NAMESPACE.fullmatch(namespace):
+        raise StellaOpsError(f"namespace must be a Kubernetes namespace name (lowercase letters, digits and '-', at most 63), got {namespace!r}.")
+
+
 def helm_from_params(module: ModuleLike, params: Mapping[str, Any]) -> HelmRunner:
     """The runner for the release named by the HELM_TARGET_SPEC options."""
+    check_kube_names(params)
     if params.get("kubeconfig") and os.path.lexists(params["kubeconfig"]):  # a regular file of bounded size: helm would block on a FIFO until its bound
         read_bytes(params["kubeconfig"], "kubeconfig")
     target = KubeTarget(namespace=str(params["namespace"]), context=params.get("kube_context"), kubeconfig=params.get("kubeconfig"))

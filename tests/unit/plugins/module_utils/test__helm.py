@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,6 +24,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     Revision,
     check_duration,
     find_revision,
+    helm_from_params,
     hooks_text,
     image_digests,
     last_deployed,
@@ -231,7 +233,7 @@ class StandInModule:
 
 
 TARGET = KubeTarget(namespace="stellaops-prod", context="prod", kubeconfig="/etc/stellaops/kubeconfig")
-SCOPE = ["--namespace", "stellaops-prod", "--kube-context", "prod"]
+SCOPE = ["--namespace=stellaops-prod", "--kube-context=prod"]
 
 
 @pytest.mark.parametrize(("version", "flag"), [("3.18.0", "--atomic"), ("4.1.4", "--rollback-on-failure")])
@@ -301,3 +303,22 @@ def test_a_dry_run_render_never_waits_and_reads_the_release_object() -> None:
     assert rendered["chart"]["metadata"]["version"] == "1.0.0"
     assert module.calls[-1][-len(SCOPE) - 1] == "--dry-run=client"
     assert "--wait" not in module.calls[-1] and "--atomic" not in module.calls[-1] and "--install" in module.calls[-1]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"release": "--help", "namespace": "stellaops"},
+         "release must be a Helm release name (lowercase letters, digits, '-' and '.', at most 53), got '--help'."),
+        ({"release": "a" * 54, "namespace": "stellaops"}, "release must be a Helm release name"),
+        ({"release": "stellaops", "namespace": "-n"},
+         "namespace must be a Kubernetes namespace name (lowercase letters, digits and '-', at most 63), got '-n'."),
+        ({"release": "stellaops", "namespace": "Stella_Ops"}, "namespace must be a Kubernetes namespace name"),
+    ],
+    ids=["release-option", "release-too-long", "namespace-option", "namespace-not-a-label"],
+)  # fmt: skip
+def test_a_release_or_namespace_that_is_not_a_kubernetes_name_never_reaches_helm(params: dict[str, Any], message: str) -> None:
+    module = StandInModule("3.18.0", [])
+    with pytest.raises(StellaOpsError, match=re.escape(message)):
+        helm_from_params(module, params)
+    assert module.calls == []
