@@ -173,6 +173,12 @@ def canary_change(
     # while the canary is still there, not after it was deleted
     weight_before = ingress_weight(current)
     if state == "absent":
+        if current is not None and weight_before is None:
+            # a promoted canary is the main Ingress now: deleting it would take the service down
+            raise StellaOpsError(
+                f"Ingress {name} in {green.namespace} is not a canary (it was promoted and serves all the traffic); "
+                "state=absent removes only a canary. Nothing was changed."
+            )
         return IngressChange("delete" if current is not None else None, None, before, None, weight_before, None)
     if state == "promoted":
         if current is None:
@@ -221,6 +227,14 @@ def _route_rules(route: dict[str, Any], blue: Backend, green: Backend) -> tuple[
     return rules, namespace
 
 
+def _ref_weight(ref: dict[str, Any], route: Any) -> int:
+    """A backend's weight as the Gateway API defines it: a whole number from 0 to 1000000, 1 when absent."""
+    weight = ref.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 1_000_000:
+        raise StellaOpsError(f"HTTPRoute {route}: backend {ref.get('name')} has weight {weight!r}; expected a whole number from 0 to 1000000.")
+    return weight
+
+
 def route_weight(route: dict[str, Any], blue: Backend, green: Backend) -> Optional[int]:
     """Green's share in percent of the first rule that reaches blue or green; None when green is absent."""
     rules, namespace = _route_rules(route, blue, green)
@@ -232,8 +246,9 @@ def route_weight(route: dict[str, Any], blue: Backend, green: Backend) -> Option
             continue
         if not greens:
             return None
-        green_weight = sum(int(ref.get("weight", 1)) for ref in greens)
-        total = green_weight + sum(int(ref.get("weight", 1)) for ref in blues)
+        name = route["metadata"].get("name")
+        green_weight = sum(_ref_weight(ref, name) for ref in greens)
+        total = green_weight + sum(_ref_weight(ref, name) for ref in blues)
         return round(100 * green_weight / total) if total else 0
     return None
 

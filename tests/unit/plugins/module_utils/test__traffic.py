@@ -228,3 +228,27 @@ def test_canary_change_decides_the_request_and_what_is_reported() -> None:
     assert (promoted.request, promoted.body, promoted.weight_after) == ("patch", promoted_ingress_patch(at_100), 100)
     with pytest.raises(StellaOpsError, match="^Ingress stellaops-canary in stellaops-green does not exist; there is no canary to promote.$"):
         canary_change("promoted", None, "stellaops-canary", GREEN, 0, None, T2)
+
+
+def test_absent_never_deletes_a_promoted_canary() -> None:
+    promoted = canary_ingress(MAIN, "stellaops-canary", GREEN, 100, None, T1)
+    for key in list(promoted["metadata"]["annotations"]):
+        if key.startswith("nginx.ingress.kubernetes.io/canary"):
+            del promoted["metadata"]["annotations"][key]
+    with pytest.raises(StellaOpsError) as raised:
+        canary_change("absent", promoted, "stellaops-canary", GREEN, 0, None, T2)
+    assert str(raised.value) == (
+        "Ingress stellaops-canary in stellaops-green is not a canary (it was promoted and serves all the traffic); "
+        "state=absent removes only a canary. Nothing was changed."
+    )
+
+
+@pytest.mark.parametrize("weight", ["10", -1, 10**7, 1.5, None, True])
+def test_a_backend_weight_that_is_not_a_gateway_weight_is_one_sentence(weight: Any) -> None:
+    routed = with_rules(ROUTE, routed_route(ROUTE, BLUE, GREEN, "present", 25, T1)["rules"])
+    routed["spec"]["rules"][0]["backendRefs"][1]["weight"] = weight
+    with pytest.raises(StellaOpsError) as raised:
+        route_weight(routed, BLUE, GREEN)
+    assert str(raised.value) == (
+        f"HTTPRoute stellaops: backend stellaops-green-scanner-web has weight {weight!r}; expected a whole number from 0 to 1000000."
+    )
