@@ -60,8 +60,8 @@ from typing import Any, Optional
 from ansible import constants as C
 from ansible import context
 from ansible.plugins.callback import CallbackBase
+from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_text
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import write_text_atomic
 from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder, claim_report_stem, render_markdown, summary_lines
 from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import render_html
 
@@ -141,9 +141,9 @@ class CallbackModule(CallbackBase):
         try:
             stem = claim_report_stem(directory, f"{self._recorder.started.strftime('%Y%m%dT%H%M%SZ')}-{report['kind']}")
             paths = {"json": f"{stem}.json", "md": f"{stem}.md", "html": f"{stem}.html"}
-            write_text_atomic(paths["json"], json.dumps(report, indent=2, sort_keys=True) + "\n")
-            write_text_atomic(paths["md"], render_markdown(report))
-            write_text_atomic(paths["html"], render_html(report))
+            write_text(paths["json"], json.dumps(report, indent=2, sort_keys=True) + "\n")
+            write_text(paths["md"], render_markdown(report))
+            write_text(paths["html"], render_html(report))
         except StellaOpsError as err:
             self._display.warning(f"stellaops.deploy.run_report: {err}")
             return

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional, Sequence
 
+from ._atomic import write_json
 from ._errors import StellaOpsError
 from ._safe_load import open_regular, read_json
 
@@ -66,23 +66,6 @@ def safe_name(text: str) -> str:
     """A file-name fragment from ``text`` (database names, buckets, namespaces)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "unnamed"
     return cleaned[:80]
-
-
-def write_json_atomic(path: str, data: Any, mode: int = 0o644) -> None:
-    """Write JSON to ``path`` through a temporary file and ``os.replace``; no half-written file remains."""
-    tmp = f"{path}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        raise StellaOpsError(f"Cannot write {path}: {err.strerror or err}.") from err
 
 
 def _remove(path: str) -> None:
@@ -196,7 +179,7 @@ class BackupSet:
         }
 
     def save(self) -> None:
-        write_json_atomic(os.path.join(self.path, MANIFEST_NAME), self.manifest())
+        write_json(os.path.join(self.path, MANIFEST_NAME), self.manifest())
 
     def complete(self) -> str:
         """Mark the set complete (only when it holds artifacts and every one passed verification) and give it its final name."""

@@ -20,8 +20,8 @@ import os
 import shutil
 from typing import Any, Optional
 
+from ._atomic import write_text
 from ._errors import StellaOpsError
-from ._evidence import write_text_atomic
 from ._safe_load import read_json, read_text
 
 METADATA_FORMAT = "stellaops-debug-store/1"
@@ -131,7 +131,7 @@ def apply_mirror(plan: dict[str, Any], kit_dir: str) -> None:
     for relative in plan["remove"]:
         os.unlink(os.path.join(kit_dir, "debug", *relative.split("/")))
     if plan["metadata_changed"]:
-        write_text_atomic(plan["metadata_path"], plan["metadata_text"])
+        write_text(plan["metadata_path"], plan["metadata_text"])
 
 
 def verify_kit(kit_dir: str) -> dict[str, Any]:

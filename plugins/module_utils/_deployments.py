@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from typing import Any, Mapping, Optional
 
+from ._atomic import write_json
 from ._errors import StellaOpsError
 
 LOCK_FILE = "docker-compose.lock.yaml"
@@ -151,11 +152,7 @@ class DeploymentStore:
             raise
 
     def update_meta(self, deployment_id: str, meta: Mapping[str, Any]) -> None:
-        path = os.path.join(self.path(deployment_id), META_FILE)
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        write_json(os.path.join(self.path(deployment_id), META_FILE), meta)
 
     def current(self) -> Optional[str]:
         try:

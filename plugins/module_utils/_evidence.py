@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Optional
@@ -52,31 +51,6 @@ def checksum_of(document: Mapping[str, Any]) -> str:
     """``sha256:<hex>`` of the canonical JSON of ``document`` without its ``checksum`` field."""
     body = {k: v for k, v in document.items() if k != "checksum"}
     return "sha256:" + hashlib.sha256(canonical_json(body)).hexdigest()
-
-
-def write_json_atomic(path: str, data: Any, mode: int = 0o644, indent: Optional[int] = None) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename: never a half-written file."""
-    write_text_atomic(path, json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False) + "\n", mode)
-
-
-def write_text_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    except OSError as exc:
-        raise StellaOpsError(f"Cannot write {path}: {exc.strerror}.", kind="unreadable") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise StellaOpsError(f"Cannot write {path}: {exc.strerror}.", kind="unreadable") from exc
 
 
 def read_json(path: str, what: str) -> Any:

@@ -18,14 +18,13 @@ may still be rolled back (the design's "failure handling").
 from __future__ import annotations
 
 import copy
-import json
 import os
 import re
 import secrets
-import tempfile
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
+from ._atomic import write_json
 from ._errors import StellaOpsError
 from ._safe_load import display_name, read_json
 
@@ -245,31 +244,8 @@ class Journal:
         return check_job(data, source, name[: -len(".json")] if name.endswith(".json") else None)
 
     def write(self, job: Mapping[str, Any]) -> None:
-        """Write one job atomically: temporary file, fsync, rename, fsync of the directory."""
-        target = self._job_path(str(job.get("id")))
-        try:
-            os.makedirs(self.jobs_dir, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".job-", suffix=".tmp", dir=self.jobs_dir)
-        except OSError as err:
-            raise StellaOpsError(f"deployment journal {self.path}: cannot write job files in {self.jobs_dir}: {err.strerror or err}.") from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(job, handle, indent=2, sort_keys=True, ensure_ascii=False)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-            dir_fd = os.open(self.jobs_dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as err:
-            raise StellaOpsError(f"deployment journal {self.path}: cannot write job file {target}: {err.strerror or err}.") from None
-        finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
+        """Write one job atomically; the directory is synced too, so that the job survives a power cut."""
+        write_json(self._job_path(str(job.get("id"))), job, sync_directory=True, what=f"deployment journal {self.path}")
 
     def get(self, job_id: str) -> dict[str, Any]:
         file_path = self._job_path(job_id)

@@ -16,8 +16,8 @@ import os
 from datetime import datetime
 from typing import Any, Mapping, Optional, Sequence
 
+from ._atomic import write_text
 from ._errors import StellaOpsError
-from ._evidence import write_text_atomic
 from ._run_report import rollback_seconds
 from ._safe_load import read_text
 
@@ -107,7 +107,7 @@ def add_row(path: str, row: str, *, dry_run: bool = False) -> tuple[str, str, bo
             before = ""
         after, changed = append_row(before, row)
         if changed and not dry_run:
-            write_text_atomic(path, after)
+            write_text(path, after)
         return before, after, changed
     finally:
         if lock is not None:

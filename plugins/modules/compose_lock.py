@@ -147,10 +147,10 @@ diff:
 
 import hashlib
 import os
-import tempfile
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_text
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
     build_lock,
     check_lock,
@@ -184,22 +184,8 @@ class ComposeLockManager:
             return data.decode("utf-8", "replace"), str(err)
 
     def _write(self, dest: str, text: str) -> None:
-        directory = os.path.dirname(dest) or "."
-        tmp = None
-        try:
-            os.makedirs(directory, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".compose-lock-", suffix=".tmp", dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            self.module.set_mode_if_different(tmp, self.params["mode"], False)
-            os.replace(tmp, dest)
-        except OSError as err:
-            raise StellaOpsError(f"{dest}: cannot write the compose lock: {err.strerror or err}.") from None
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
+        # 0600 until the module gives the file its mode (option mode, symbolic modes included)
+        write_text(dest, text, 0o600, what="compose lock")
 
     def run(self) -> dict[str, Any]:
         p = self.params

@@ -133,6 +133,7 @@ import os
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
     BASELINE_FORMAT,
@@ -144,7 +145,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import 
     load_checked,
     roots_export,
     scan_store,
-    write_json_atomic,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import STORE_ARGUMENT_SPEC, store_from_options
 
@@ -189,11 +189,11 @@ class BaselineManager:
             }
         if not self.module.check_mode:
             if write_baseline:
-                write_json_atomic(self.path, baseline)
+                write_json(self.path, baseline, indent=None)
             if write_roots:
-                write_json_atomic(self.roots_path, roots, indent=2)
+                write_json(self.roots_path, roots)
             if write_cache and p["cache_path"]:
-                write_json_atomic(p["cache_path"], cache_document, mode=0o600)
+                write_json(p["cache_path"], cache_document, mode=0o600, indent=None)
         result: dict[str, Any] = {
             "changed": write_baseline or write_roots or write_cache,
             "path": self.path,

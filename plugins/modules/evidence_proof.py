@@ -84,8 +84,9 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import inclusion_proof, load_baseline, write_json_atomic
+from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import inclusion_proof, load_baseline
 
 
 class ProofManager:
@@ -108,7 +109,7 @@ class ProofManager:
                     current = None
             changed = current != proof
             if changed and not self.module.check_mode:
-                write_json_atomic(p["dest"], proof, indent=2)
+                write_json(p["dest"], proof)
         return {"changed": changed, "proof": proof, "dest": p["dest"]}
 
 

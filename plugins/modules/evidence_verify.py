@@ -174,6 +174,7 @@ import os
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_text
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
     check_anchor,
@@ -184,7 +185,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import 
     load_roots,
     scan_store,
     verify_scan,
-    write_text_atomic,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_report import render_html
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import STORE_ARGUMENT_SPEC, store_from_options
@@ -232,7 +232,7 @@ class VerifyManager:
         if not self.module.check_mode:
             for path, text in outputs:
                 if path in changed:
-                    write_text_atomic(path, text)
+                    write_text(path, text)
         result: dict[str, Any] = {
             "changed": bool(changed),
             "continuity": report["status"] == "passed",

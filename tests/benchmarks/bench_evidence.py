@@ -31,13 +31,13 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from plugins.module_utils._atomic import write_json  # noqa: E402
 from plugins.module_utils._evidence import (  # noqa: E402
     HashCache,
     build_baseline,
     load_baseline,
     scan_store,
     verify_scan,
-    write_json_atomic,
 )
 from plugins.module_utils._evidence_store import DirectoryStore, S3Store  # noqa: E402
 from plugins.module_utils._s3 import S3Location, iter_objects, make_client  # noqa: E402
@@ -103,7 +103,7 @@ def bench_incremental(tmp: Path, files: int, small_max: int) -> None:
     def full() -> None:
         scan = scan_store(store, workers=8)
         build_baseline(store, scan, 2)
-        write_json_atomic(cache_path, HashCache(store.identity()).document(scan.results))
+        write_json(cache_path, HashCache(store.identity()).document(scan.results), indent=None)
 
     full()
     full_time = best_of(2, full)
@@ -140,7 +140,7 @@ def child_scale(args: argparse.Namespace) -> None:
     baseline_file = os.path.join(args.child_tmp, "scale-baseline.json")
     start = time.perf_counter()
     scan = scan_store(store, workers=16 if args.child_store == "s3" else 8)
-    write_json_atomic(baseline_file, build_baseline(store, scan, 2))
+    write_json(baseline_file, build_baseline(store, scan, 2), indent=None)
     t_baseline = time.perf_counter() - start
     start = time.perf_counter()
     baseline = load_baseline(baseline_file)
@@ -197,7 +197,7 @@ def bench_s3(tmp: Path, count: int) -> None:
         scan = scan_store(store, workers=16)
         build_baseline(store, scan, 2)
         full_time = time.perf_counter() - start
-        write_json_atomic(cache_path, HashCache(store.identity()).document(scan.results))
+        write_json(cache_path, HashCache(store.identity()).document(scan.results), indent=None)
         changed = rng.sample([r.key for r in scan.results], max(1, count // 100))
         for key in changed:
             client.put_object(Bucket=location.bucket, Key="evidence/" + key, Body=os.urandom(1024))

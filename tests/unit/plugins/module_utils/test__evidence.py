@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
     TOOL_VERSION,
@@ -26,7 +27,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import 
     roots_export,
     scan_store,
     verify_scan,
-    write_json_atomic,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_report import render_html
 from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import (
@@ -88,7 +88,7 @@ def test_baseline_counts_roots_and_checksum(tmp_path: Path) -> None:
     assert baseline["total"]["root"] == evidence_root(expected)
     sbom = [e for e in expected if e[0].startswith("acme/sbom/")]
     assert baseline["partitions"]["acme/sbom"]["root"] == evidence_root(sbom)
-    write_json_atomic(str(tmp_path / "b.json"), baseline)
+    write_json(str(tmp_path / "b.json"), baseline, indent=None)
     assert load_baseline(str(tmp_path / "b.json"))["checksum"] == baseline["checksum"]
     roots = roots_export(baseline)
     assert "bundles" not in roots and roots["total"]["root"] == baseline["total"]["root"]
@@ -106,7 +106,7 @@ def test_tampered_baseline_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StellaOpsError, match="is not valid JSON"):
         load_baseline(str(tmp_path / "bad.json"))
     with pytest.raises(StellaOpsError, match="expected 'stellaops-evidence-roots/1'"):
-        write_json_atomic(str(tmp_path / "ok.json"), build_baseline(store, scan_store(store), 2))
+        write_json(str(tmp_path / "ok.json"), build_baseline(store, scan_store(store), 2), indent=None)
         load_checked(str(tmp_path / "ok.json"), "stellaops-evidence-roots/1", "roots export")
 
 
@@ -126,7 +126,7 @@ def test_incremental_cache_rehashes_only_changed(tmp_path: Path) -> None:
     first = scan_store(store, cache=HashCache.load(None, store.identity()))
     assert (first.hashed, first.cached) == (100, 0)
     cache = HashCache(store.identity())
-    write_json_atomic(str(tmp_path / "c.json"), cache.document(first.results))
+    write_json(str(tmp_path / "c.json"), cache.document(first.results), indent=None)
     changed = tmp_path / "s" / "acme" / "sbom" / "bundle-3.json"
     changed.write_text("changed content of another length")
     second = scan_store(store, cache=HashCache.load(str(tmp_path / "c.json"), store.identity()))
@@ -144,7 +144,7 @@ def test_same_size_rewrite_is_detected_by_identity(tmp_path: Path) -> None:
     first = scan_store(store)
     cache = HashCache(store.identity())
     cache_path = tmp_path / "c.json"
-    write_json_atomic(str(cache_path), cache.document(first.results))
+    write_json(str(cache_path), cache.document(first.results), indent=None)
     target = tmp_path / "s" / "globex" / "sbom" / "bundle-1.json"
     content = target.read_bytes()
     replacement = tmp_path / "tmp.json"
@@ -278,8 +278,8 @@ def _baseline_files(tmp_path: Path) -> tuple[DirectoryStore, Path, dict]:
     store = DirectoryStore(str(root))
     baseline = build_baseline(store, scan_store(store), 2)
     path = tmp_path / "baseline.json"
-    write_json_atomic(str(path), baseline)
-    write_json_atomic(str(tmp_path / "baseline.roots.json"), roots_export(baseline))
+    write_json(str(path), baseline, indent=None)
+    write_json(str(tmp_path / "baseline.roots.json"), roots_export(baseline), indent=None)
     return store, path, baseline
 
 

@@ -369,4 +369,4 @@ def test_an_unwritable_journal_is_one_sentence(tmp_path: Path, where: str) -> No
     path = where if where.startswith("/") else str(tmp_path / where)
     journal = Journal(path)
     outcome = finishes(lambda: start(journal))
-    one_sentence(outcome, f"deployment journal {path}: cannot write job files in {path}/jobs")
+    one_sentence(outcome, f"deployment journal {path}: cannot write {path}/jobs/")

@@ -44,7 +44,7 @@ def test_deployment_journal_in_an_unwritable_place(tmp_path: Path, where: str) -
     (tmp_path / "file").write_text("a file, not a directory")
     path = where if where.startswith("/") else str(tmp_path / where)
     args = {"path": path, "action": "start", "environment": "prod", "release_id": "2025.10.0-stable", "host": "h1"}
-    failed_with(run_module("deployment_journal", args, tmp_path), f"deployment journal {path}: cannot write job files")
+    failed_with(run_module("deployment_journal", args, tmp_path), f"deployment journal {path}: cannot write {path}/jobs/")
 
 
 def test_deployment_journal_refuses_a_job_of_unknown_status(tmp_path: Path) -> None:
