@@ -24,7 +24,7 @@ description:
     M(stellaops.deploy.backup), evidence roots from M(stellaops.deploy.evidence_baseline) and
     M(stellaops.deploy.evidence_verify). A value that no task returned is left empty.
   - Only the playbooks named in O(playbooks) are reported (by file name without C(.yml)).
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 requirements:

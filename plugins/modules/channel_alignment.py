@@ -29,7 +29,7 @@ description:
   - V(digest_mismatch), V(unpinned), V(tag_mismatch) and V(repository_mismatch) block by default. V(missing_in_target) and
     V(unknown_repository) are reported and block only with O(strict=true). Every finding is always returned in RV(mismatches).
   - The command-line tool C(tools/check-channel-alignment) runs the same code for pipelines without Ansible.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

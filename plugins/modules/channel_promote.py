@@ -24,7 +24,7 @@ description:
     before anything is written: a refused promotion leaves the files, the index, HEAD and the tags as they were."
   - Check mode goes through the same checks and refusals and reports the same C(changed), files and tag as the real run,
     with the files as diffs; it writes, commits and tags nothing.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: compose_deploy
 short_description: Deploy a release and its settings to a Docker Compose host in one step
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Brings a deployment (a compose lock and the settings that fill its C(${VAR}) values) up on a
     compose host and proves it, in one process on the host - plan, pull of missing images,

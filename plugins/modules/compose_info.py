@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: compose_info
 short_description: Read what a compose project runs and which kept deployment that is
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads every container of a Docker Compose project through the docker CLI, with the digests the
     engine knows for each image, the release labels and Compose's config hash.

@@ -22,7 +22,7 @@ description:
   - A template service with no component in the manifest, or a component without a digest, fails naming it.
   - An existing O(dest) whose content no longer matches its own digest, or that is not UTF-8 text (a damaged file),
     is reported as tampered (RV(tampered)) and rewritten, with a warning.
-version_added: 1.0.0
+version_added: 0.1.0
 requirements:
   - PyYAML
 author:

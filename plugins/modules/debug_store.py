@@ -16,7 +16,7 @@ description:
   - With O(state=verified), recomputes every file of the kit against C(metadata/debug-store.json) and fails,
     naming every missing, changed or unlisted file, when the kit does not verify. Airgap upgrades take only
     a kit that verifies.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -20,7 +20,7 @@ description:
     stale (RV(stale)); it is cleared only with O(break_stale=true), or with O(state=absent) and
     O(force=true). A lock from another controller cannot be judged from here and is cleared with O(force=true)
     once its run is known to be dead. An empty or garbled lock file (a crash between create and write) is stale.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

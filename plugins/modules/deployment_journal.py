@@ -20,7 +20,7 @@ description:
     failed to rolling_back, and any unfinished status to failed. Any other move fails.
   - Every action also returns the last completed job and the unfinished jobs of the environment,
     which tells a new run what an interrupted one left behind and where a rollback goes.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

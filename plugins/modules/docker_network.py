@@ -14,7 +14,7 @@ description:
   - Needs only the docker CLI on the host (no Docker SDK for Python). An existing network is left as it is,
     whatever its driver.
   - In check mode it reports whether it would create the network and creates nothing.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

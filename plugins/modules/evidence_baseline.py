@@ -19,7 +19,7 @@ description:
     is unchanged since the last run is not read again, so a new baseline of a store where 1% changed reads that 1%.
   - Fails without writing anything when a bundle cannot be read, the endpoint cannot be reached or the bucket is missing.
   - The file formats and how to recompute a root with other tools are described in the collection's docs/evidence.md.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:

@@ -14,7 +14,7 @@ description:
   - An auditor checks the proof offline with C(tools/evidence-proof verify), against the roots export and,
     when at hand, the bundle itself, without access to the whole store.
   - Only reads the baseline; writes the proof to O(dest) when given.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -19,7 +19,7 @@ description:
   - Writes a JSON report and a self-contained HTML report (status, counts, roots, every finding), each atomically,
     and only when its content changes. The store and the baseline are only read.
   - A baseline taken of another store (other endpoint, bucket, prefix or directory) is refused unless O(allow_other_store).
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:

@@ -23,7 +23,7 @@ description:
     Its output is not shown unless O(checks[].show_output=true).
   - O(checks[].timeout) bounds a whole attempt, also against a server that answers a byte at a time.
   - The module only probes; it never changes anything and also runs in check mode.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: helm_history_info
 short_description: Read a Helm release's history, its last deployed revision and whether it is stuck
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Reads C(helm history) of a release (Helm 3 or Helm 4) and picks out the rollback bookmark, the last
     I(deployed) revision (or, when none is deployed, the last superseded one), never a failed revision.

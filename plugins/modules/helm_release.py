@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: helm_release
 short_description: Upgrade a Helm release atomically, with check mode that shows the real manifest difference
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Runs C(helm upgrade) of a local chart with the environment's values files and values given as data
     (image digests from the release manifest, secrets), atomically with a timeout on Helm 3 (C(--atomic))

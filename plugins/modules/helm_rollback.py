@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: helm_rollback
 short_description: Roll a Helm release back to a revision that ran, by default the bookmark
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Runs C(helm rollback) to O(revision), or by default to the bookmark, the last I(deployed) revision of the
     history. It never goes blindly to "the previous revision", which after a failed upgrade can be a failed one;

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: k8s_config_backup
 short_description: Save a namespace's ConfigMaps and Secrets to private files, and restore them
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - With O(state=backup), exports the ConfigMaps and Secrets of O(namespace) through the Kubernetes API
     into O(path) on the host that runs the module (the controller for Helm targets), one JSON file per kind,

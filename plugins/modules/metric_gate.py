@@ -23,7 +23,7 @@ description:
   - With O(validate_only) every query runs once and nothing is judged; a PromQL error or an unreachable
     Prometheus fails the task before any traffic moves.
   - The module only reads; it runs the same in check mode.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

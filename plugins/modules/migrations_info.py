@@ -14,7 +14,7 @@ description:
   - A migration is pending when its row has no applied time (O(applied_column) is null), or when
     O(expected) names a version that has no row at all.
   - The password reaches C(psql) through its environment, never its command line.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:

@@ -18,7 +18,7 @@ description:
   - A chart directory without C(Chart.yaml) is skipped with a message (RV(skipped)).
   - One report (RV(profiles), RV(problems)); the module fails listing every problem unless O(fail_on_invalid=false).
   - The same code as C(tools/validate-profiles).
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -15,7 +15,7 @@ description:
   - Before an upgrade every queue should be empty or near-empty (the upgrade runbook's pre-flight);
     RV(over) names each queue deeper than O(threshold). The module only reads and never fails for a deep
     queue; it fails when Redis does not answer.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:

@@ -15,7 +15,7 @@ description:
   - The outcome and the rollback duration come from the deployment journal jobs of the drill (O(jobs)),
     those of O(failing_release_id) - V(rolled back) when every host that started it came back, with the
     time from the first C(rolling_back) to the last C(rolled_back) of their status histories.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -16,7 +16,7 @@ description:
     the newest version unless O(version) is given.
   - In the V(stable) and V(airgap) channels every image must be pinned by digest.
   - The module only reads; it never reports a change.
-version_added: 1.0.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -18,7 +18,7 @@ description:
   - A V(command) test runs O(tests[].command) (an argument list, no shell, bounded by coreutils C(timeout) when
     installed) and expects O(tests[].expected_rc) and O(tests[].output_contains).
   - It only probes and changes nothing; it also runs in check mode.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 attributes:

@@ -25,7 +25,7 @@ description:
     Check mode sends the same request as a server-side dry run (C(dryRun=All)) and changes nothing. When the
     green namespace does not exist yet (a run that creates it in an earlier step), the server cannot dry-run a
     create there, and the plan is the request as computed, with a warning that says so.
-version_added: 1.1.0
+version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 requirements:

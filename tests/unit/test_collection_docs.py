@@ -124,3 +124,15 @@ def test_role_readme_names_every_variable(role: str) -> None:
     assert options, f"roles/{role}: no options in meta/argument_specs.yml"
     missing = sorted(name for name in options if f"`{name}`" not in text)
     assert not missing, f"roles/{role}/README.md does not document {', '.join(missing)}"
+
+
+def test_no_plugin_is_added_in_a_version_after_the_collections() -> None:
+    version = tuple(int(part) for part in yaml.safe_load((ROOT / "galaxy.yml").read_text())["version"].split("."))
+    later = []
+    for path in sorted([*(ROOT / "plugins" / "modules").glob("*.py"), *(ROOT / "plugins" / "callback").glob("*.py")]):
+        for line in path.read_text().splitlines():
+            if line.startswith("version_added:"):
+                added = tuple(int(part) for part in line.split(":", 1)[1].strip().split("."))
+                if added > version:
+                    later.append(f"{path.name}: {'.'.join(map(str, added))}")
+    assert not later, f"version_added after galaxy.yml's version {'.'.join(map(str, version))}: {later}"
