@@ -21,6 +21,7 @@ import copy
 import os
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
@@ -101,46 +102,52 @@ def check_transition(current: str, status: str, job_id: str = "") -> None:
         raise StellaOpsError(f"job {job_id}: cannot go from {current!r} to {status!r}; allowed from {current!r}: {allowed}.")
 
 
-def new_job(
-    *,
-    release_id: str,
-    release: str,
-    channel: str,
-    host: str,
-    environment: str,
-    previous_release_id: Optional[str],
-    digests: Optional[Mapping[str, Any]],
-    rollback_of: Optional[str] = None,
-    message: Optional[str] = None,
-    now: Optional[datetime] = None,
-    deployment_id: Optional[str] = None,
-    previous_deployment_id: Optional[str] = None,
-    details: Optional[Mapping[str, Any]] = None,
-) -> dict[str, Any]:
-    """The record of a new job in state ``pending`` (not written); ``details`` holds what a profile
-    adds (for Helm: namespace, chart version, revisions, the deploy repository's git SHA)."""
-    for field, value in (("release_id", release_id), ("environment", environment), ("host", host)):
+@dataclass(frozen=True)
+class JobSpec:
+    """What a new job records: the release it deploys, where, and what it replaces or rolls back.
+
+    ``details`` holds what a profile adds (for Helm: namespace, chart version, revisions, the deploy
+    repository's git SHA).
+    """
+
+    release_id: str
+    host: str
+    environment: str
+    release: str = ""
+    channel: str = ""
+    previous_release_id: Optional[str] = None
+    digests: Optional[Mapping[str, Any]] = None
+    rollback_of: Optional[str] = None
+    message: Optional[str] = None
+    deployment_id: Optional[str] = None
+    previous_deployment_id: Optional[str] = None
+    details: Optional[Mapping[str, Any]] = None
+
+
+def new_job(spec: JobSpec, now: Optional[datetime] = None) -> dict[str, Any]:
+    """The record of a new job in state ``pending`` (not written)."""
+    for field, value in (("release_id", spec.release_id), ("environment", spec.environment), ("host", spec.host)):
         if not isinstance(value, str) or not value:
             raise StellaOpsError(f"deployment journal: field {field} of a new job must be a non-empty string.")
     moment = now or utc_now()
     started = format_time(moment)
     return {
         "id": new_job_id(moment),
-        "release_id": release_id,
-        "release": release or "",
-        "channel": channel or "",
-        "host": host,
-        "environment": environment,
-        "previous_release_id": previous_release_id or None,
-        "deployment_id": deployment_id or None,
-        "previous_deployment_id": previous_deployment_id or None,
+        "release_id": spec.release_id,
+        "release": spec.release or "",
+        "channel": spec.channel or "",
+        "host": spec.host,
+        "environment": spec.environment,
+        "previous_release_id": spec.previous_release_id or None,
+        "deployment_id": spec.deployment_id or None,
+        "previous_deployment_id": spec.previous_deployment_id or None,
         "status": "pending",
         "started_at": started,
         "ended_at": None,
-        "digests": _check_digests(digests, "deployment journal"),
-        "rollback_of": rollback_of or None,
-        "message": message or "",
-        "details": dict(details or {}),
+        "digests": _check_digests(spec.digests, "deployment journal"),
+        "rollback_of": spec.rollback_of or None,
+        "message": spec.message or "",
+        "details": dict(spec.details or {}),
         "history": [{"status": "pending", "at": started}],
     }
 
@@ -289,73 +296,15 @@ class Journal:
         """Jobs of ``environment`` left in a non-final state (an interrupted run), oldest first."""
         return [job for job in self.jobs(environment) if job.get("status") not in TERMINAL]
 
-    def plan_start(
-        self,
-        *,
-        release_id: str,
-        release: str,
-        channel: str,
-        host: str,
-        environment: str,
-        previous_release_id: Optional[str],
-        digests: Optional[Mapping[str, Any]],
-        rollback_of: Optional[str] = None,
-        message: Optional[str] = None,
-        now: Optional[datetime] = None,
-        deployment_id: Optional[str] = None,
-        previous_deployment_id: Optional[str] = None,
-        details: Optional[Mapping[str, Any]] = None,
-    ) -> dict[str, Any]:
+    def plan_start(self, spec: JobSpec, now: Optional[datetime] = None) -> dict[str, Any]:
         """The job ``start`` would write, without writing it."""
-        if rollback_of:
-            self.get(rollback_of)
-        return new_job(
-            release_id=release_id,
-            release=release,
-            channel=channel,
-            host=host,
-            environment=environment,
-            previous_release_id=previous_release_id,
-            digests=digests,
-            rollback_of=rollback_of,
-            message=message,
-            now=now,
-            deployment_id=deployment_id,
-            previous_deployment_id=previous_deployment_id,
-            details=details,
-        )
+        if spec.rollback_of:
+            self.get(spec.rollback_of)
+        return new_job(spec, now)
 
-    def start(  # noqa: PLR0917 - positional order is the published interface
-        self,
-        release_id: str,
-        release: str,
-        channel: str,
-        host: str,
-        environment: str,
-        previous_release_id: Optional[str],
-        digests: Optional[Mapping[str, Any]],
-        rollback_of: Optional[str] = None,
-        now: Optional[datetime] = None,
-        message: Optional[str] = None,
-        *,
-        deployment_id: Optional[str] = None,
-        previous_deployment_id: Optional[str] = None,
-    ) -> dict[str, Any]:
+    def start(self, spec: JobSpec, now: Optional[datetime] = None) -> dict[str, Any]:
         """Record a new job in state ``pending`` and return it."""
-        job = self.plan_start(
-            release_id=release_id,
-            release=release,
-            channel=channel,
-            host=host,
-            environment=environment,
-            previous_release_id=previous_release_id,
-            digests=digests,
-            rollback_of=rollback_of,
-            message=message,
-            now=now,
-            deployment_id=deployment_id,
-            previous_deployment_id=previous_deployment_id,
-        )
+        job = self.plan_start(spec, now)
         self.write(job)
         return job
 

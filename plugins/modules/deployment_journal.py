@@ -179,7 +179,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import STATUSES, Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import STATUSES, JobSpec, Journal
 
 
 class JournalManager:
@@ -205,12 +205,12 @@ class JournalManager:
         self._require("environment", "release_id", "host")
         p = self.params
         context = self._context(p["environment"])
-        job = self.journal.plan_start(
+        spec = JobSpec(
             release_id=p["release_id"],
-            release=p["release"],
-            channel=p["channel"],
             host=p["host"],
             environment=p["environment"],
+            release=p["release"],
+            channel=p["channel"],
             previous_release_id=p["previous_release_id"],
             digests=p["digests"],
             rollback_of=p["rollback_of"],
@@ -219,6 +219,7 @@ class JournalManager:
             previous_deployment_id=p["previous_deployment_id"],
             details=p["details"],
         )
+        job = self.journal.plan_start(spec)
         if not self.module.check_mode:
             self.journal.write(job)
         return {"changed": True, "job": job, **context}

@@ -27,7 +27,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state im
 from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import DeploymentStore
 from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import ComposeProject
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -448,9 +448,7 @@ def test_real_run_fails_when_the_engine_does_not_run_the_deployment(tmp_path: Pa
 
 def test_real_run_moves_the_journal_job_and_runs_health_checks_with_the_version(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path / "journal"))
-    job = journal.plan_start(
-        release_id=RELEASE_ID, release="2025.10.0", channel="stable", host="fleet-1", environment="prod", previous_release_id=None, digests={}
-    )
+    job = journal.plan_start(JobSpec(RELEASE_ID, "fleet-1", "prod", "2025.10.0", "stable", digests={}))
     journal.write(job)
     checks = [{"type": "command", "name": "version", "command": ["test", "{release_version}", "=", "2025.10.0"]}]
     docker = FakeDocker([])

@@ -13,6 +13,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._journal import (
     STATUSES,
     TRANSITIONS,
+    JobSpec,
     Journal,
     apply_transition,
     new_job,
@@ -26,7 +27,8 @@ DIGESTS = {"authority": "sha256:" + "a" * 64, "signer": "sha256:" + "b" * 64}
 
 def start(journal: Journal, release_id: str = "2025.10.0-stable", env: str = "prod", now: datetime = T0, **kw: object) -> dict:
     version = release_id.split("-", maxsplit=1)[0]
-    return journal.start(release_id, version, "stable", "sandbox", env, kw.pop("previous", None), DIGESTS, now=now, **kw)
+    spec = JobSpec(release_id, "sandbox", env, version, "stable", kw.pop("previous", None), DIGESTS, **kw)  # type: ignore[arg-type]
+    return journal.start(spec, now)
 
 
 def complete(journal: Journal, job_id: str, now: datetime) -> dict:
@@ -66,22 +68,16 @@ def test_deployment_ids_default_to_none(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path))
     job = start(journal)
     assert job["deployment_id"] is None and job["previous_deployment_id"] is None
-    blank = new_job(
-        release_id="A", release="1", channel="stable", host="h", environment="prod", previous_release_id="", digests=None,
-        deployment_id="", previous_deployment_id="",
-    )
+    blank = new_job(JobSpec("A", "h", "prod", "1", "stable", previous_release_id="", deployment_id="", previous_deployment_id=""))
     assert blank["deployment_id"] is None and blank["previous_deployment_id"] is None and blank["previous_release_id"] is None
 
 
 def test_plan_start_writes_nothing_and_start_writes_the_same_record(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path))
-    fields = {
-        "release_id": "2025.10.0-stable", "release": "2025.10.0", "channel": "stable", "host": "fleet-1", "environment": "prod",
-        "previous_release_id": None, "digests": DIGESTS, "now": T0, "deployment_id": "2025.10.0-stable+1",
-    }
-    planned = journal.plan_start(**fields)  # type: ignore[arg-type]
+    spec = JobSpec("2025.10.0-stable", "fleet-1", "prod", "2025.10.0", "stable", digests=DIGESTS, deployment_id="2025.10.0-stable+1")
+    planned = journal.plan_start(spec, T0)
     assert journal.jobs() == []
-    written = journal.start(**fields)  # type: ignore[arg-type]
+    written = journal.start(spec, T0)
     ignore_id = {k: v for k, v in written.items() if k != "id"}
     assert ignore_id == {k: v for k, v in planned.items() if k != "id"}
     assert written["deployment_id"] == "2025.10.0-stable+1"
@@ -269,7 +265,7 @@ def test_corrupt_job_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_start_validates_required_fields(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path))
     with pytest.raises(StellaOpsError, match="environment"):
-        journal.start("A", "1", "stable", "sandbox", "", None, {})
+        journal.start(JobSpec("A", "sandbox", "", "1", "stable", digests={}))
     assert not os.path.exists(tmp_path / "jobs")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal
 from ansible_collections.stellaops.deploy.plugins.modules.helm_history_info import HistoryInfo
 from ansible_collections.stellaops.deploy.plugins.modules.helm_release import ReleaseUpgrade
 from ansible_collections.stellaops.deploy.plugins.modules.helm_rollback import ReleaseRollback
@@ -95,7 +95,7 @@ def test_check_mode_plans_against_the_bookmark_and_runs_no_upgrade() -> None:
 
 def test_a_real_run_upgrades_atomically_and_journals_the_revision(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path))
-    job = journal.start("2025.10.0-edge", "2025.10.0", "edge", "helm-dev", "dev", None, {})
+    job = journal.start(JobSpec("2025.10.0-edge", "helm-dev", "dev", "2025.10.0", "edge", digests={}))
     answers = manifest_answers(history("superseded", "deployed"))
     answers["upgrade"] = (0, json.dumps({"version": 3, "info": {"status": "deployed"}}), "")
     module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
@@ -128,7 +128,7 @@ def test_a_pending_release_is_refused_before_anything_is_rendered() -> None:
 
 def test_a_failed_atomic_upgrade_is_journalled_as_rolled_back(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path))
-    job = journal.start("2025.10.0-edge", "2025.10.0", "edge", "helm-dev", "dev", None, {})
+    job = journal.start(JobSpec("2025.10.0-edge", "helm-dev", "dev", "2025.10.0", "edge", digests={}))
     states = iter([history("superseded", "deployed"), history("superseded", "superseded", "failed", "deployed")])
     answers: dict[str, Any] = manifest_answers("")
     answers["history"] = lambda _args: (0, next(states), "")
