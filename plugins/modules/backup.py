@@ -28,17 +28,16 @@ description:
 version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Returns the artifacts it would take (RV(planned)) and the sets retention would remove; takes nothing.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: partial
     details:
       - Every run takes a new set, unless O(reuse_within) finds a complete set of the same sources taken that recently.

@@ -120,19 +120,24 @@ options:
     default: 5
 author:
   - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   action:
     description: The action plugin renders the lock on the controller.
     support: full
   check_mode:
-    description: Plans with Compose from the same files and stops.
     support: full
+    details:
+      - Plans with Compose from the same files and stops.
   diff_mode:
-    description: Shows the lock change against the deployment that runs now, and which settings change.
     support: full
+    details:
+      - Shows the lock change against the deployment that runs now, and which settings change.
   idempotent:
-    description: A second run with the same release and settings reports no change.
     support: full
+    details:
+      - A second run with the same release and settings reports no change.
 notes:
   - On failure the result keeps RV(touched), RV(bookmark) and RV(deployment), so a rescue can restore the bookmark.
 """

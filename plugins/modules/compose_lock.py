@@ -27,19 +27,18 @@ requirements:
   - PyYAML
 author:
   - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Computes the lock, its digest and the image changes and writes nothing.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - The diff shows the old and new lock file texts; RV(image_changes) lists the services whose image changes.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   manifest:

@@ -23,20 +23,19 @@ description:
 version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   action:
     description: The action plugin records the controller and its process, and tells staleness there.
     support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reports whether the lock would be taken or released; a lock held by another run fails as in a real run.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   path:

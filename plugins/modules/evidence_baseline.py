@@ -23,20 +23,18 @@ version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
+  - stellaops.deploy.attributes
   - stellaops.deploy.evidence_store
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reads and hashes the store and computes the baseline exactly as a real run, and writes no file.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - Before and after are the roots and counts of the existing and the new baseline.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details:
       - A baseline whose bundles, roots and store equal those of the existing file is not rewritten.

@@ -23,18 +23,16 @@ version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
+  - stellaops.deploy.attributes
   - stellaops.deploy.evidence_store
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Verifies exactly as a real run (and fails the same way) but writes no report file; C(changed) says whether it would.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
     details:
       - A report whose findings equal those of the existing O(report_json) keeps the time of that report and is not rewritten.

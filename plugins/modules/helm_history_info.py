@@ -27,6 +27,7 @@ options:
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
+  - stellaops.deploy.attributes
   - stellaops.deploy.helm_target
   - stellaops.deploy.info_module
 seealso:

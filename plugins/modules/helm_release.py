@@ -25,17 +25,14 @@ description:
     manifests are equal, and the timeout is honoured with O(atomic=true) whatever O(wait) says.
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The same dry run and comparison as a real run; check mode stops before C(helm upgrade).
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - The rendered manifests and hooks of the bookmark revision against the new ones, Secret values masked.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   chart:
@@ -93,6 +90,7 @@ options:
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
+  - stellaops.deploy.attributes
   - stellaops.deploy.helm_target
 seealso:
   - module: stellaops.deploy.helm_history_info

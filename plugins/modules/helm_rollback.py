@@ -23,15 +23,12 @@ description:
     nothing to roll back (RV(nothing_to_roll_back)) and nothing changes; with O(revision) it is an error.
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
     details:
       - The manifests of the newest revision against the target's, Secret values masked.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   revision:
@@ -60,6 +57,7 @@ options:
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
+  - stellaops.deploy.attributes
   - stellaops.deploy.helm_target
 seealso:
   - module: stellaops.deploy.helm_history_info

@@ -19,17 +19,16 @@ description:
   - With O(state=restore), compares each saved object with the live one and creates the missing ones and
     replaces those that differ (data, type, labels, annotations); live objects that were not saved stay.
   - No Secret value appears in any result or log; results carry kinds, names and counts.
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The same export, or the same comparison with the live objects; nothing is written.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   state:

@@ -19,6 +19,7 @@ version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
+  - stellaops.deploy.attributes
   - stellaops.deploy.info_module
 options:
   host:

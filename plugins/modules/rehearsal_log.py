@@ -18,17 +18,16 @@ description:
 version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Computes the row and whether the log would change, and writes nothing.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   path:

@@ -30,17 +30,16 @@ author:
   - Stella Ops platform engineering (!UNKNOWN)
 requirements:
   - kubernetes (the Python client) on the host that runs the module
+extends_documentation_fragment:
+  - stellaops.deploy.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The API server validates the change as a dry run.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
 options:
   kubeconfig:
