@@ -15,6 +15,7 @@ on the order in which they run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import shutil
@@ -24,7 +25,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import yaml
 
@@ -219,3 +220,17 @@ def sandbox_hosts(sandbox: dict[str, Any], port_offset: int) -> list[FleetHost]:
             )
         )
     return hosts
+
+
+@contextlib.contextmanager
+def project_fleet(fleet: Fleet, also_clean: Callable[[], None] = lambda: None) -> Iterator[Fleet]:
+    """``fleet`` with its project removed from every host before and after, and its inventory written:
+    what every test module's fleet fixture does (``also_clean`` removes what the module adds)."""
+    fleet.clean()
+    also_clean()
+    fleet.write()
+    try:
+        yield fleet
+    finally:
+        fleet.clean()
+        also_clean()

@@ -37,7 +37,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._errors import St
 from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location, iter_objects, make_client, stream_sha256
-from fleet import Fleet, FleetHost
+from fleet import Fleet, FleetHost, project_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKUP_PLAYBOOK = ROOT / "playbooks" / "backup.yml"
@@ -92,15 +92,11 @@ def fleet(compose_hosts: list[FleetHost], installed_collection: Path, playbook_r
         project="it-backups", port_offset=0,
         extra_vars={"compose_upgrade_backup": False, "compose_upgrade_evidence_gate": False, "compose_upgrade_template": str(PATIENT_TEMPLATE)},
     )
-    fleet.clean()
-    fleet.write()
-    try:
+    with project_fleet(fleet):
         deployed = fleet.run("upgrade", channel="stable", release="2025.09.0")
         assert deployed.rc == 0, deployed.failure_messages or deployed.stdout[-3000:]
         assert fleet.versions() == {host.name: "2025.09.0" for host in hosts}
         yield fleet
-    finally:
-        fleet.clean()
 
 
 def _services(fleet: Fleet) -> dict[str, dict[str, tuple[str, str, str]]]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from fleet import ROOT, SERVICES, Fleet, FleetHost, sandbox_hosts
+from fleet import ROOT, SERVICES, Fleet, FleetHost, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
 
@@ -43,10 +43,8 @@ def fleet(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, 
         extra_vars={"compose_upgrade_backup": False, "compose_upgrade_evidence_gate": False},
     )
     assert [host.name for host in fleet.hosts] == ["fleet-1", "fleet-2", "fleet-3"]
-    fleet.clean()
-    fleet.write()
-    yield fleet
-    fleet.clean()
+    with project_fleet(fleet):
+        yield fleet
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -24,7 +24,7 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-from fleet import SERVICES, Fleet, FleetHost, sandbox_hosts
+from fleet import SERVICES, Fleet, FleetHost, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
 
@@ -37,7 +37,7 @@ PATIENT_TEMPLATE = FIXTURES / "stellaops-patient-health.template.yml"
 
 
 def make_fleet(name: str, hosts: list[FleetHost], installed_collection: Path, playbook_runner, tmp_path_factory: pytest.TempPathFactory) -> Fleet:
-    fleet = Fleet(
+    return Fleet(
         workdir=tmp_path_factory.mktemp(name),
         collections=installed_collection,
         runner=playbook_runner,
@@ -55,25 +55,22 @@ def make_fleet(name: str, hosts: list[FleetHost], installed_collection: Path, pl
             "compose_upgrade_health_interval": 2,
         },
     )
-    fleet.clean()
-    fleet.write()
-    return fleet
 
 
 @pytest.fixture(scope="module")
 def pair(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """fleet-1 and fleet-2 (ports 18141.. and 18241..)."""
-    fleet = make_fleet("faults-pair", sandbox_hosts(sandbox, PORT_OFFSET)[:2], installed_collection, playbook_runner, tmp_path_factory)
-    yield fleet
-    fleet.clean()
+    hosts = sandbox_hosts(sandbox, PORT_OFFSET)[:2]
+    with project_fleet(make_fleet("faults-pair", hosts, installed_collection, playbook_runner, tmp_path_factory)) as fleet:
+        yield fleet
 
 
 @pytest.fixture(scope="module")
 def solo(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """fleet-3 alone (ports 18341..)."""
-    fleet = make_fleet("faults-solo", sandbox_hosts(sandbox, PORT_OFFSET)[2:3], installed_collection, playbook_runner, tmp_path_factory)
-    yield fleet
-    fleet.clean()
+    hosts = sandbox_hosts(sandbox, PORT_OFFSET)[2:3]
+    with project_fleet(make_fleet("faults-solo", hosts, installed_collection, playbook_runner, tmp_path_factory)) as fleet:
+        yield fleet
 
 
 # ---------------------------------------------------------------------------------------- reading

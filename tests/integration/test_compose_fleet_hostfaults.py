@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from fleet import ROOT, Fleet, FleetHost, sandbox_hosts
+from fleet import ROOT, Fleet, FleetHost, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
 
@@ -46,18 +46,16 @@ def healthy(sandbox: dict[str, Any], installed_collection: Path, playbook_runner
         port_offset=70,
         extra_vars={"compose_upgrade_backup": False, "compose_upgrade_evidence_gate": False},
     )
-    fleet.clean()
-    fleet.write()
-    ready = fleet.run("upgrade", channel="stable", release="2025.09.0")
-    if ready.rc != 0 and any("is unhealthy" in message for message in ready.failure_messages):
-        # The sandbox images check their health every 5 s with a 3 s timeout: on a machine loaded
-        # by other test runs a container can turn unhealthy while starting. This run only prepares
-        # the hosts (and is idempotent), so it gets one more try.
+    with project_fleet(fleet):
         ready = fleet.run("upgrade", channel="stable", release="2025.09.0")
-    assert ready.rc == 0, ready.failure_messages or ready.stdout[-3000:]
-    assert fleet.versions() == {host.name: "2025.09.0" for host in fleet.hosts}
-    yield fleet
-    fleet.clean()
+        if ready.rc != 0 and any("is unhealthy" in message for message in ready.failure_messages):
+            # The sandbox images check their health every 5 s with a 3 s timeout: on a machine loaded
+            # by other test runs a container can turn unhealthy while starting. This run only prepares
+            # the hosts (and is idempotent), so it gets one more try.
+            ready = fleet.run("upgrade", channel="stable", release="2025.09.0")
+        assert ready.rc == 0, ready.failure_messages or ready.stdout[-3000:]
+        assert fleet.versions() == {host.name: "2025.09.0" for host in fleet.hosts}
+        yield fleet
 
 
 def listening(port: int) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from fleet import SERVICES, Fleet, FleetHost, sandbox_hosts
+from fleet import SERVICES, Fleet, FleetHost, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
 
@@ -43,10 +43,8 @@ def fleet(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, 
         port_offset=60,
         extra_vars={"compose_upgrade_backup": False, "compose_upgrade_evidence_gate": False, "stellaops_serial": 1},
     )
-    fleet.clean()
-    fleet.write()
-    yield fleet
-    fleet.clean()
+    with project_fleet(fleet):
+        yield fleet
 
 
 def batches(result: Any) -> list[dict[str, str]]:

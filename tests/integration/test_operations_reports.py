@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleet import VENV_BIN, Fleet, sandbox_hosts
+from fleet import VENV_BIN, Fleet, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
 
@@ -52,10 +52,8 @@ def fleet(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, 
             "compose_upgrade_health_interval": 2,
         },
     )
-    fleet.clean()
-    fleet.write()
-    yield fleet
-    fleet.clean()
+    with project_fleet(fleet):
+        yield fleet
 
 
 def environment(fleet: Fleet) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fleet import ROOT, Fleet, sandbox_hosts
+from fleet import ROOT, Fleet, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
 
@@ -69,15 +69,12 @@ def fleet(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, 
     )
 
     def clean() -> None:
-        fleet.clean()
         redis(sandbox, "DEL", QUEUE)
         for host in fleet.hosts:
             subprocess.run(["docker", "--host", host.docker_host, "network", "rm", NETWORK], capture_output=True, check=False)
 
-    clean()
-    fleet.write()
-    yield fleet
-    clean()
+    with project_fleet(fleet, also_clean=clean):
+        yield fleet
 
 
 def deploy(fleet: Fleet, version: str) -> None:
