@@ -27,14 +27,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from ._errors import StellaOpsError
 from ._http import HttpError, check_url, fetch
 from ._numbers import field_number, number_in
-from ._redact import MASK, USERINFO_RE, printable, redact
+from ._redact import MASK, USERINFO_RE, one_line, redact
+from ._runner import TIMED_OUT, bounded_argv
 
 CHECK_TYPES = ("http", "tcp", "command")
 # rc of coreutils ``timeout``: the command timed out, could not be run, or was not found
-_RC_TIMED_OUT = 124
 _RC_CANNOT_RUN = 126
 _RC_NOT_FOUND = 127
-_RC_KILLED = 137
 
 CommandRunner = Callable[[Sequence[str], float], "tuple[int, str, str]"]
 DEFAULT_TIMEOUT = 5.0
@@ -122,8 +121,7 @@ def command_runner(run_command: Callable[..., Any], timeout_bin: Optional[str]) 
     """Run argument lists through ``run_command`` (``module.run_command``), bounded by ``timeout`` when found."""
 
     def run(argv: Sequence[str], timeout: float) -> tuple[int, str, str]:
-        cmd = [timeout_bin, "--kill-after=2", f"{timeout:g}", *argv] if timeout_bin else list(argv)
-        rc, out, err = run_command(cmd)
+        rc, out, err = run_command(bounded_argv(timeout_bin, timeout, argv, 2))
         return int(rc), str(out or ""), str(err or "")
 
     return run
@@ -153,7 +151,7 @@ def probe_command(
         return ProbeResult(False, f"command {shown} could not run: {exc.strerror or exc}")
     if rc == expected_rc:
         return ProbeResult(True, f"command {shown} exited with {rc}")
-    if rc in (_RC_TIMED_OUT, _RC_KILLED):
+    if rc in TIMED_OUT:
         return ProbeResult(False, f"command {shown} did not finish within {timeout:g} s")
     if rc == _RC_NOT_FOUND and "No such file" in err:
         return ProbeResult(False, f"command {program} not found")
@@ -221,7 +219,7 @@ def normalize_check(spec: Mapping[str, Any], index: int = 0) -> dict[str, Any]:
     if name is not None and not isinstance(name, str):
         raise StellaOpsError(f"{where}: field name must be a string, got {type(name).__name__}.")
     # a name is one line of text: it heads a line of the summary, it must not write lines of its own
-    check["name"] = " ".join(printable(name).split()) if name else default_name
+    check["name"] = one_line(name) if name else default_name
     return check
 
 

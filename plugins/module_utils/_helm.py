@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
 from ._journal import Journal
+from ._kube import check_kubeconfig
 from ._runner import ModuleLike, ToolRunner
-from ._safe_load import parse_yaml, read_bytes
+from ._safe_load import parse_yaml
 
 PENDING_PREFIX = "pending-"
 # A revision that ran: "deployed" now, or "superseded" by a later one.
@@ -547,7 +547,6 @@ def check_kube_names(params: Mapping[str, Any]) -> None:
 def helm_from_params(module: ModuleLike, params: Mapping[str, Any]) -> HelmRunner:
     """The runner for the release named by the HELM_TARGET_SPEC options."""
     check_kube_names(params)
-    if params.get("kubeconfig") and os.path.lexists(params["kubeconfig"]):  # a regular file of bounded size: helm would block on a FIFO until its bound
-        read_bytes(params["kubeconfig"], "kubeconfig")
+    check_kubeconfig(params.get("kubeconfig"))
     target = KubeTarget(namespace=str(params["namespace"]), context=params.get("kube_context"), kubeconfig=params.get("kubeconfig"))
     return HelmRunner(module, target, params.get("helm_path"))

@@ -17,6 +17,13 @@ from ._safe_load import read_bytes
 REQUEST_TIMEOUT = (10.0, 60.0)
 
 
+def check_kubeconfig(kubeconfig: Optional[str]) -> None:
+    """A kubeconfig that exists is a regular file of bounded size: the kubernetes package and helm would
+    block on a FIFO for ever (one that does not exist is left to their own message)."""
+    if kubeconfig and os.path.lexists(kubeconfig):
+        read_bytes(kubeconfig, "kubeconfig")
+
+
 def api_client(kubeconfig: Optional[str], context: Optional[str], user: str, timeout: tuple[float, float] = REQUEST_TIMEOUT) -> Any:
     """``kubernetes.client.ApiClient`` for ``kubeconfig`` (default: $KUBECONFIG or ~/.kube/config) and ``context``.
 
@@ -29,8 +36,7 @@ def api_client(kubeconfig: Optional[str], context: Optional[str], user: str, tim
         from kubernetes.config.config_exception import ConfigException  # noqa: PLC0415
     except ImportError:
         raise StellaOpsError(f"{user} needs the 'kubernetes' Python package on the host that runs it.") from None
-    if kubeconfig and os.path.lexists(kubeconfig):  # a regular file of bounded size: the package would block on a FIFO for ever
-        read_bytes(kubeconfig, "kubeconfig")
+    check_kubeconfig(kubeconfig)
     configuration = client.Configuration()
     configuration.retries = 1  # urllib3 would try a silent server four times
     try:

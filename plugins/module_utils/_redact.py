@@ -27,3 +27,8 @@ def redact(text: str) -> str:
 def printable(text: str) -> str:
     """``text`` redacted and without control characters (tab and newline stay)."""
     return _CONTROL_RE.sub("", redact(text))
+
+
+def one_line(text: str) -> str:
+    """``text`` printable, its runs of whitespace (newlines included) one space: a name that heads a line."""
+    return " ".join(printable(text).split())

@@ -30,8 +30,14 @@ _VERSION_RE = re.compile(r"(\d+\.\d+(?:\.\d+)?)")
 # Read-only queries (versions, lists, inspections) answer in seconds from a peer that works.
 QUERY_TIMEOUT = 120.0
 # rc of coreutils ``timeout`` when the command ran out of time (124) or had to be killed (137)
-_TIMED_OUT = (124, 137)
+TIMED_OUT = (124, 137)
 _SILENT_PEER = "the engine, server or database it talks to may not be answering."
+
+
+def bounded_argv(timeout_bin: Optional[str], seconds: float, argv: Sequence[str], kill_after: float) -> list[str]:
+    """``argv`` under coreutils ``timeout``: stopped after ``seconds``, killed ``kill_after`` seconds later
+    (as it is when ``timeout`` is not installed)."""
+    return [timeout_bin, f"--kill-after={kill_after:g}", f"{seconds:g}", *argv] if timeout_bin else list(argv)
 
 
 class ModuleLike(Protocol):
@@ -149,10 +155,9 @@ class ToolRunner:
             kwargs["binary_data"] = False
         if cwd is not None:
             kwargs["cwd"] = cwd
-        bounded = [self._timeout_bin, "--kill-after=10", f"{bound:g}", *cmd] if self._timeout_bin else cmd
         started = time.monotonic()
-        rc, out, err = self.module.run_command(bounded, **kwargs)
-        if self._timeout_bin and rc in _TIMED_OUT and time.monotonic() - started >= bound:
+        rc, out, err = self.module.run_command(bounded_argv(self._timeout_bin, bound, cmd, 10), **kwargs)
+        if self._timeout_bin and rc in TIMED_OUT and time.monotonic() - started >= bound:
             named = what or f"{self.binary} {args[0] if args else ''}".strip()
             self.module.fail_json(msg=f"{named} did not finish within {bound:g} s and was stopped; {_SILENT_PEER}", cmd=cmd, rc=rc)
         if check and rc != 0:

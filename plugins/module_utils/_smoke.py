@@ -21,7 +21,7 @@ from ._errors import StellaOpsError
 from ._health import CommandRunner
 from ._http import HttpError, check_url, fetch
 from ._numbers import field_number
-from ._redact import printable, redact
+from ._redact import one_line, redact
 
 SMOKE_TYPES = ("http", "command")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
@@ -66,7 +66,7 @@ def normalize(spec: Mapping[str, Any], index: int) -> dict[str, Any]:
         test.update(command=list(argv), expected_rc=expected_rc, output_contains=spec.get("output_contains"))
         default_name = f"command {argv[0]}"
     # a name is one line of text: it heads an item of the summary, it must not write lines of its own
-    test["name"] = " ".join(printable(str(spec["name"])).split()) if spec.get("name") else default_name
+    test["name"] = one_line(str(spec["name"])) if spec.get("name") else default_name
     return test
 
 
