@@ -12,6 +12,7 @@ rendered lock text, the release and the pinned images.
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Any, Optional
 
 from ansible.plugins.action import ActionBase
@@ -22,6 +23,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock imp
     require_intact_lock,
     services_summary,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import controller_identity, judge_stale
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest, read_text
 
@@ -50,7 +52,16 @@ class ActionModule(ActionBase):
                 require_intact_lock(args["lock"], "lock")
             except StellaOpsError as error:
                 return {**result, "failed": True, "msg": str(error)}
-        result.update(self._execute_module(module_name="stellaops.deploy.compose_deploy", module_args=args, task_vars=task_vars))
+        if args.get("run_id"):
+            # The journal names the host as the inventory does; the lock records this controller and the
+            # ansible-playbook process (the parent of this worker) that lives as long as the run.
+            args.setdefault("host", self._task.delegate_to or (task_vars or {}).get("inventory_hostname"))
+            args.update(controller=controller_identity(), pid=os.getppid())
+
+        def execute(module_args: dict[str, Any]) -> dict[str, Any]:
+            return self._execute_module(module_name="stellaops.deploy.compose_deploy", module_args=module_args, task_vars=task_vars)
+
+        result.update(judge_stale(args, execute(args), "lock_holder", execute))
         return result
 
     def _render(self, controller: dict[str, Any]) -> dict[str, Any]:

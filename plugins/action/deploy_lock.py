@@ -15,7 +15,7 @@ import os
 from typing import Any, Optional
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import controller_identity, is_stale
+from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import controller_identity, judge_stale
 
 
 class ActionModule(ActionBase):
@@ -29,17 +29,12 @@ class ActionModule(ActionBase):
             args["controller"] = controller
             # Action plugins run in a worker forked by the ansible-playbook process that lives as long as the run.
             args.setdefault("pid", os.getppid())
-        outcome = self._execute_module(module_name="stellaops.deploy.deploy_lock", module_args=args, task_vars=task_vars)
-        holder = outcome.get("lock") if outcome.get("failed") else None
-        if isinstance(holder, dict) and holder.get("run_id") and is_stale(holder, controller):
-            if args.get("break_stale") and args.get("state", "present") == "present":
-                args["stale_run_id"] = holder["run_id"]
-                outcome = self._execute_module(module_name="stellaops.deploy.deploy_lock", module_args=args, task_vars=task_vars)
-            else:
-                outcome["stale"] = True
-                outcome["msg"] = (
-                    f"{outcome.get('msg', '').rstrip('.')}; it is stale: process {holder.get('pid')} of that run is gone "
-                    "from this controller, and break_stale=true clears it."
-                )
+
+        def execute(module_args: dict[str, Any]) -> dict[str, Any]:
+            return self._execute_module(module_name="stellaops.deploy.deploy_lock", module_args=module_args, task_vars=task_vars)
+
+        # a stale lock is broken only when taking the lock; a release just says that it is stale
+        taking = args.get("state", "present") == "present"
+        outcome = judge_stale({**args, "break_stale": taking and args.get("break_stale")}, execute(args), "lock", execute)
         result.update(outcome)
         return result

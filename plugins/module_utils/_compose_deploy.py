@@ -9,20 +9,51 @@ same plan from the same files, staged in a temporary directory, and stops there.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional
 
-from ._compose_state import Plan, describe, plan_changes, running_hashes, summarize_problems, verify
+from ._compose_state import RunningService, describe, plan_changes, running_hashes, summarize_problems, verify
 from ._deployments import ENV_FILE, LOCK_FILE, DeploymentStore, check_kept_lock, render_env, sha256_text
 from ._docker_cli import ComposeProject, DockerRunner, config_hashes
 from ._errors import StellaOpsError
 from ._health import command_runner, run_checks, summarize_failures
 from ._journal import Journal
+from ._redact import one_line
 
 VERSION_PLACEHOLDER = "{release_version}"
+
+
+class NothingToDo(Exception):
+    """A target that names nothing to bring back (target=previous with no earlier completed deployment)."""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """What plan() found and apply() brings up."""
+
+    deployment_id: str
+    lock: str
+    env: str
+    record: dict[str, Any]
+    new: bool
+    bookmark_id: Optional[str]
+    containers: list[RunningService]
+
+
+def plan_id(deployment_id: str, hashes: Mapping[str, str], containers: list[RunningService]) -> str:
+    """One digest of a plan: the deployment, its config hashes and the containers it was planned against.
+
+    The real run of a transaction recomputes it and refuses when it differs: the host changed since the plan.
+    """
+    running = sorted((c.service, c.container_id, c.config_hash or "", c.image_id) for c in containers)
+    text = json.dumps({"deployment": deployment_id, "hashes": dict(sorted(hashes.items())), "running": running}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def fill_version(value: Any, version: str) -> Any:
@@ -46,21 +77,26 @@ class ComposeDeployer:
         self.store = DeploymentStore(params["project_dir"])
         self.run_command = run_command
         self.timeout_bin = timeout_bin
+        self.journal = Journal(params["journal_dir"]) if params["journal_dir"] else None
+        # The journal job that the deployment's steps move along (set by the transaction that opened it).
+        self.job_id: Optional[str] = None
         self.result: dict[str, Any] = {"changed": False, "touched": False}
+        self._pending: Optional[_Pending] = None
         self._before_content: tuple[str, str] = ("", "")
         self._before_secret_keys: set[str] = set()
         self._after_content: tuple[str, str] = ("", "")
 
     # ------------------------------------------------------------------ the target deployment
 
-    def _target(self) -> tuple[str, str, str, dict[str, Any], bool]:
+    def _target(self, bookmark_id: Optional[str]) -> tuple[str, str, str, dict[str, Any], bool]:
         """(deployment id, lock, env file, record, whether it is new) of what this run brings up."""
         p = self.params
-        if p["deployment_id"]:
-            lock, env = self.store.content(p["deployment_id"])
-            meta = self.store.meta(p["deployment_id"])
-            check_kept_lock(lock, meta.get("lock_sha256"), os.path.join(self.store.path(p["deployment_id"]), LOCK_FILE))
-            return p["deployment_id"], lock, env, meta, False
+        if p["target"]:
+            deployment_id = self.resolve(p["target"], bookmark_id)
+            lock, env = self.store.content(deployment_id)
+            meta = self.store.meta(deployment_id)
+            check_kept_lock(lock, meta.get("lock_sha256"), os.path.join(self.store.path(deployment_id), LOCK_FILE))
+            return deployment_id, lock, env, meta, False
         release = p["release"] or {}
         for key in ("release_id", "version", "channel"):
             if not isinstance(release.get(key), str) or not release[key]:
@@ -78,6 +114,41 @@ class ComposeDeployer:
         if found:
             return found, p["lock"], env, {**self.store.meta(found), **record}, False
         return self.store.next_id(release["release_id"]), p["lock"], env, record, True
+
+    def resolve(self, target: str, bookmark_id: Optional[str]) -> str:
+        """The kept deployment that O(target) names; NothingToDo for V(previous) when nothing completed before."""
+        kept = self.store.ids()
+        where = f"under {self.store.root}"
+        if target == "previous":
+            if not (self.journal and self.params["environment"]):
+                raise StellaOpsError("target=previous reads the journal: set environment (and journal_dir).")
+            job = self.journal.last_completed(self.params["environment"], exclude_deployment_id=bookmark_id)
+            if not job or not job.get("deployment_id"):
+                raise NothingToDo(
+                    f"Nothing to roll back: the journal of {self.params['environment']} has no completed deployment "
+                    f"before {bookmark_id or 'the running one'}."
+                )
+            chosen = str(job["deployment_id"])
+        elif target == "newest":
+            if not kept:
+                raise StellaOpsError(f"No deployment is kept {where}; nothing was changed.")
+            chosen = max(kept, key=self._created)
+        elif "+" in target:
+            chosen = target
+        else:
+            of_release = [deployment_id for deployment_id in kept if deployment_id.rsplit("+", 1)[0] == target]
+            if not of_release:
+                raise StellaOpsError(f"No kept deployment of release {one_line(target)} {where}; nothing was changed.")
+            chosen = max(of_release, key=self._created)
+        if chosen not in kept:
+            raise StellaOpsError(f"Deployment {one_line(chosen)} is not kept {where}; nothing was changed.")
+        return chosen
+
+    def _created(self, deployment_id: str) -> str:
+        try:
+            return str(self.store.meta(deployment_id).get("created_at") or "")
+        except StellaOpsError:
+            return ""
 
     def _project(self, directory: str) -> ComposeProject:
         return ComposeProject(
@@ -101,14 +172,14 @@ class ComposeDeployer:
     # ------------------------------------------------------------------ steps
 
     def _journal(self, status: str) -> None:
-        if self.params["job_id"] and self.params["journal_dir"]:
-            Journal(self.params["journal_dir"]).transition(self.params["job_id"], status)
+        if self.job_id and self.journal:
+            self.journal.transition(self.job_id, status)
 
     def _unfinished(self) -> list[dict[str, Any]]:
-        if not (self.params["journal_dir"] and self.params["environment"]):
+        if not (self.journal and self.params["environment"]):
             return []
-        jobs = Journal(self.params["journal_dir"]).unfinished(self.params["environment"])
-        own = self.params["job_id"]
+        jobs = self.journal.unfinished(self.params["environment"])
+        own = self.job_id
         return [
             {key: job.get(key) for key in ("id", "status", "release_id", "deployment_id", "started_at", "host")}
             for job in jobs
@@ -129,9 +200,9 @@ class ComposeDeployer:
         if not healthy:
             raise StellaOpsError(summarize_failures(results))
 
-    def _up(self, project: ComposeProject, plan: Plan) -> None:
+    def _up(self, project: ComposeProject, plan: Mapping[str, list[str]]) -> None:
         self._journal("preparing")
-        if self.params["pull"] and (plan.create or plan.recreate):
+        if self.params["pull"] and (plan["create"] or plan["recreate"]):
             self.docker.compose(project, ["pull", "--quiet", "--policy", "missing"], what="docker compose pull")
         self._journal("running")
         self.result["touched"] = True
@@ -150,6 +221,12 @@ class ComposeDeployer:
     # ------------------------------------------------------------------ run
 
     def run(self) -> dict[str, Any]:
+        """Plan, and outside check mode bring the plan up."""
+        self.plan()
+        return self.result if self.check_mode else self.apply()
+
+    def plan(self) -> dict[str, Any]:
+        """What the run would change, from Compose's config hashes against the running containers; changes nothing."""
         p = self.params
         self.result["engine_version"] = self.docker.require_engine()
         containers = self.docker.project_containers(p["project_name"])
@@ -161,65 +238,74 @@ class ComposeDeployer:
             bookmark = {"deployment_id": bookmark_id, **{k: meta.get(k) for k in ("release_id", "release", "channel", "config_hashes", "images")}}
         self.result.update(before=running, bookmark=bookmark, unfinished_jobs=self._unfinished())
 
-        deployment_id, lock, env, record, new = self._target()
+        deployment_id, lock, env, record, new = self._target(bookmark_id)
         self._after_content = (lock, env)
         if bookmark_id:
             self._before_content = self.store.content(bookmark_id)
             self._before_secret_keys = set(self.store.meta(bookmark_id).get("secret_keys") or [])
         kept_dir = None if new else self.store.path(deployment_id)
         if p["state"] == "absent":
-            return self._absent(deployment_id, kept_dir, containers)
-        hashes = self._hashes_of(lock, env, kept_dir)
-        plan = plan_changes(containers, hashes)
-        moves_current = self.store.current() != deployment_id
-        self.result.update(
-            plan=plan.as_dict(),
-            deployment={"deployment_id": deployment_id, "new": new, **{k: record.get(k) for k in ("release_id", "release", "channel")}},
-            config_hashes=hashes,
-            images=record.get("images", {}),
-            changed=bool(plan.changes) or new or moves_current,
-        )
-        # A kept deployment is verified against the hashes recorded when it ran: one that Compose now
-        # resolves differently (an edited file, another Compose version) would not restore what ran.
-        expected_hashes = record.get("config_hashes") or hashes
-        if self.check_mode:
-            return self.result
+            self.result.update(changed=bool(containers), deployment={"deployment_id": deployment_id})
+            if kept_dir is None and containers:
+                raise StellaOpsError(f"state=absent needs a kept deployment; {deployment_id} is not kept under {self.store.root}.")
+        else:
+            hashes = self._hashes_of(lock, env, kept_dir)
+            plan = plan_changes(containers, hashes)
+            self.result.update(
+                plan=plan.as_dict(),
+                deployment={"deployment_id": deployment_id, "new": new, **{k: record.get(k) for k in ("release_id", "release", "channel")}},
+                config_hashes=hashes,
+                images=record.get("images", {}),
+                changed=bool(plan.changes) or new or self.store.current() != deployment_id,
+            )
+            record = {**record, "config_hashes": record.get("config_hashes") or hashes}
+        self.result["plan_id"] = plan_id(deployment_id, self.result.get("config_hashes") or {}, containers)
+        self._pending = _Pending(deployment_id, lock, env, record, new, bookmark_id, containers)
+        return self.result
 
-        if new:
+    def apply(self) -> dict[str, Any]:
+        """Bring up what plan() found, verify it and run the health checks."""
+        pending = self._pending
+        if pending is None:
+            raise StellaOpsError("compose deployment: apply() needs plan() first.")
+        if self.params["state"] == "absent":
+            return self._absent(pending)
+        p = self.params
+        record, deployment_id = pending.record, pending.deployment_id
+        changes = self.result["plan"]["changes"]
+        if pending.new:
+            # A kept deployment is verified against the hashes recorded when it ran: one that Compose now
+            # resolves differently (an edited file, another Compose version) would not restore what ran.
             record = {
                 **record,
                 "deployment_id": deployment_id,
-                "config_hashes": hashes,
                 "compose_version": self.docker.require_compose(),
                 "created_at": _now(),
-                "lock_sha256": sha256_text(lock),
+                "lock_sha256": sha256_text(pending.lock),
             }
-            self.store.write(deployment_id, lock, env, record)
+            self.store.write(deployment_id, pending.lock, pending.env, record)
         project = self._project(self.store.path(deployment_id))
-        if plan.changes:
-            self._up(project, plan)
+        if changes:
+            self._up(project, self.result["plan"])
         after = self.docker.project_containers(p["project_name"])
-        problems = verify(after, expected_hashes, record.get("images", {}))
+        problems = verify(after, record["config_hashes"], record.get("images", {}))
         self.result.update(after=describe(after), problems=problems, verified=not problems)
         if problems:
             raise StellaOpsError(summarize_problems(p["project_name"], problems))
         self._health(str(record.get("release") or ""))
-        if plan.changes:
+        if changes:
             self._journal("completing")
         self.store.point_current(deployment_id)
-        self.result["pruned"] = self.store.prune(p["keep"], (deployment_id, bookmark_id))
+        self.result["pruned"] = self.store.prune(p["keep"], (deployment_id, pending.bookmark_id))
         return self.result
 
-    def _absent(self, deployment_id: str, kept_dir: Optional[str], containers: list[Any]) -> dict[str, Any]:
+    def _absent(self, pending: _Pending) -> dict[str, Any]:
         """Stop and remove the project's containers (used when nothing ran before a failed release)."""
-        self.result.update(changed=bool(containers), deployment={"deployment_id": deployment_id})
-        if not containers or self.check_mode:
+        if not pending.containers:
             return self.result
-        if kept_dir is None:
-            raise StellaOpsError(f"state=absent needs a kept deployment; {deployment_id} is not kept under {self.store.root}.")
         self._journal("preparing")
         self._journal("running")
-        self._down(self._project(kept_dir))
+        self._down(self._project(self.store.path(pending.deployment_id)))
         left = self.docker.project_containers(self.params["project_name"])
         if left:
             raise StellaOpsError(f"Project {self.params['project_name']} still has {len(left)} containers after docker compose down.")

@@ -115,6 +115,26 @@ def is_stale(record: dict[str, Any], controller: str, alive: Callable[[Any], boo
     return not alive(record.get("pid"))
 
 
+def judge_stale(
+    args: dict[str, Any], outcome: dict[str, Any], holder_key: str, execute: Callable[[dict[str, Any]], dict[str, Any]]
+) -> dict[str, Any]:
+    """A refusal by a lock judged on this controller (action plugins): a stale holder is cleared with break_stale
+    (``execute`` runs the module again, naming the stale run), or the refusal says that it is stale."""
+    holder = outcome.get(holder_key) if outcome.get("failed") else None
+    if not (isinstance(holder, dict) and holder.get("run_id") and is_stale(holder, controller_identity())):
+        return outcome
+    if args.get("break_stale"):
+        return execute({**args, "stale_run_id": holder["run_id"]})
+    return {
+        **outcome,
+        "stale": True,
+        "msg": (
+            f"{str(outcome.get('msg', '')).rstrip('.')}; it is stale: process {holder.get('pid')} of that run is gone "
+            "from this controller, and break_stale=true clears it."
+        ),
+    }
+
+
 def describe(record: dict[str, Any], environment: str) -> str:
     return (
         f"environment {environment} is locked by {record.get('owner') or 'unknown'}, run {record.get('run_id') or 'unknown'} "

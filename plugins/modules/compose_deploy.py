@@ -22,10 +22,18 @@ description:
     file (mode 0600) and a record of the config hashes it ran with. The same release with other
     settings is a deployment of its own. RV(bookmark) is the kept deployment that runs now
     (recorded config hashes equal the running ones); roll back by passing its id as O(deployment_id).
+  - With O(run_id) the deployment is one transaction of the environment, in one process on the host
+    - it takes the environment lock C(<project_dir>/deploy.lock), plans, opens a job in the journal,
+    brings the deployment up, verifies it, runs the health checks and O(smoke_tests), and completes the job.
+    When a step fails it returns the host to RV(bookmark) itself (O(on_failure=restore)) or leaves the
+    failed deployment in place (O(on_failure=leave)), journals which, releases the lock and fails with
+    one sentence that says what failed and what runs now. Killed at any point, the lock stays behind
+    (the next run finds it stale) and the job stays unfinished (the next run reports it).
   - The host needs only Python's standard library, the docker CLI and the Compose v2 plugin. The
     action plugin of the same name renders the lock on the controller from O(manifest) and
-    O(template), which are controller paths.
-  - In check mode the module plans from the same files, staged in a temporary directory, and stops.
+    O(template), which are controller paths, and tells there whether a lock's run is still alive.
+  - In check mode the module plans from the same files, staged in a temporary directory, and stops;
+    with O(run_id) it also tries the lock, so a lock held by another run fails the plan.
 options:
   project_name:
     description: Compose project name.
@@ -42,14 +50,14 @@ options:
   state:
     description:
       - V(present) brings the deployment up and proves it.
-      - V(absent) removes the project's containers with the files of O(deployment_id) (for a failed first release, when nothing ran before).
+      - V(absent) removes the project's containers with the files of O(target) (for a failed first release, when nothing ran before).
     type: str
     choices: [present, absent]
     default: present
   manifest:
     description:
       - Path on the controller of the release manifest whose digests the lock pins (handled by the action plugin).
-      - Mutually exclusive with O(deployment_id) and O(lock).
+      - Mutually exclusive with O(target) and O(lock).
     type: path
   template:
     description: Path on the controller of the compose template (handled by the action plugin). Required with O(manifest).
@@ -71,9 +79,17 @@ options:
   images:
     description: Service name to pinned image (C(repository@sha256:...)) of the lock. Set by the action plugin.
     type: dict
-  deployment_id:
-    description: A deployment kept on the host (C(<release_id>+<n>)) to bring back, such as the C(deployment_id) of RV(bookmark).
+  target:
+    description:
+      - A deployment kept on the host to bring back, chosen on the host -
+        V(previous) is the deployment that completed last in the journal of O(environment) before the one
+        running now (nothing to do, not a failure, when there is none);
+        V(newest) is the kept deployment created last;
+        a release id (C(2025.09.0-stable)) is its newest kept deployment;
+        a deployment id (C(<release_id>+<n>)), such as the C(deployment_id) of RV(bookmark), is exactly that one.
+      - With O(run_id), the job records the job that brought up what runs now as the one it rolls back.
     type: str
+    aliases: [deployment_id]
   settings:
     description: Values written to the deployment's env file (non-secret).
     type: dict
@@ -111,8 +127,57 @@ options:
   environment:
     description: Environment name; with O(journal_dir), jobs of it left unfinished by an interrupted run are reported.
     type: str
-  job_id:
-    description: Journal job moved to C(preparing), C(running) and C(completing) as the deployment proceeds.
+  run_id:
+    description:
+      - The run this deployment belongs to. Makes the deployment one transaction of O(environment) - lock,
+        journal job, deploy, verification, health checks, O(smoke_tests), O(on_failure) - and the same run
+        holding the lock already is no conflict.
+    type: str
+  owner:
+    description: Who runs, as the lock records it (default - the remote user).
+    type: str
+  break_stale:
+    description: Take the lock over a stale one (its run's process is gone from this controller, or it was never written).
+    type: bool
+    default: false
+  host:
+    description: Inventory name of the host, as the journal records it. Set by the action plugin.
+    type: str
+  controller:
+    description: The controller the run comes from (host name and boot id), as the lock records it. Set by the action plugin.
+    type: str
+  pid:
+    description: Process on the controller that lives as long as the run; tells whether a lock is stale. Set by the action plugin.
+    type: int
+  stale_run_id:
+    description: Run whose lock the controller found stale; set by the action plugin for O(break_stale=true).
+    type: str
+  on_failure:
+    description:
+      - What a transaction does when pull, start, verification, a health check or a smoke test fails.
+      - V(restore) brings RV(bookmark) back and proves it (or removes the failed release when nothing ran before);
+        when the containers that ran before match no kept deployment, the failed release is left in place.
+      - V(leave) leaves the failed deployment in place (drills).
+    type: str
+    choices: [restore, leave]
+    default: restore
+  smoke_tests:
+    description:
+      - Smoke tests as in the O(stellaops.deploy.smoke_test#module:tests) option of M(stellaops.deploy.smoke_test),
+        run after the health checks when containers changed; a failure counts like a failed health check.
+    type: list
+    elements: dict
+    default: []
+  expected_plan:
+    description:
+      - RV(plan_id) of the check-mode plan of this run. The deployment is refused, with nothing changed, when the
+        host no longer matches that plan (another run or a hand-made change in between).
+    type: str
+  job_details:
+    description: Details recorded in the journal job (for example the evidence baseline's root).
+    type: dict
+  job_message:
+    description: Message recorded in the journal job.
     type: str
   keep:
     description: Deployments kept on the host; the running one and the bookmark are always kept.
@@ -139,7 +204,7 @@ attributes:
     details:
       - A second run with the same release and settings reports no change.
 notes:
-  - On failure the result keeps RV(touched), RV(bookmark) and RV(deployment), so a rescue can restore the bookmark.
+  - On failure the result keeps RV(outcome), RV(touched), RV(bookmark), RV(deployment) and RV(job).
 """
 
 EXAMPLES = r"""
@@ -154,11 +219,25 @@ EXAMPLES = r"""
   check_mode: true
   register: plan
 
-- name: Return to the bookmarked deployment
+- name: Upgrade as one transaction - lock, journal, deploy, verify, smoke tests, restore the bookmark on failure
   stellaops.deploy.compose_deploy:
     project_name: stellaops
     project_dir: /srv/stellaops
-    deployment_id: "{{ plan.bookmark.deployment_id }}"
+    environment: production
+    run_id: "{{ stellaops_run_id }}"
+    manifest: "{{ playbook_dir }}/releases/2025.10.0-stable.yaml"
+    template: "{{ playbook_dir }}/compose/stellaops.yaml"
+    expected_plan: "{{ plan.plan_id }}"
+    smoke_tests:
+      - {name: authority, type: http, url: "http://127.0.0.1:8440/health"}
+
+- name: Roll back to the deployment that completed before the running one
+  stellaops.deploy.compose_deploy:
+    project_name: stellaops
+    project_dir: /srv/stellaops
+    environment: production
+    run_id: "{{ stellaops_run_id }}"
+    target: previous
 """
 
 RETURN = r"""
@@ -225,12 +304,41 @@ engine_version:
   description: Version of the Docker engine.
   returned: always
   type: str
+plan_id:
+  description: Digest of the plan (the deployment, its config hashes and the containers planned against), for O(expected_plan).
+  returned: when the plan was made
+  type: str
+outcome:
+  description:
+    - With O(run_id) - V(deployed), V(unchanged), V(nothing to do) (O(target=previous) with nothing before);
+      on failure V(untouched) (nothing running changed), V(rolled back), V(left) (the failed deployment runs) or V(failed)
+      (the rollback failed too).
+  returned: with O(run_id)
+  type: str
+job:
+  description: The journal job of the transaction as it ended (none when nothing changed).
+  returned: with O(run_id), when containers changed
+  type: dict
+smoke:
+  description: Result of each smoke test.
+  returned: when smoke tests ran
+  type: list
+  elements: dict
+lock_holder:
+  description: Who holds the environment lock, when another run's lock refused this one.
+  returned: on failure
+  type: dict
+restored:
+  description: The deployment a failed transaction brought back, what runs after, whether it was verified.
+  returned: when a transaction rolled back
+  type: dict
 """
 
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_deploy import ComposeDeployer
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_deploy import ComposeDeployer, NothingToDo
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_transaction import ComposeTransaction
 from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
@@ -246,7 +354,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "lock": {"type": "str"},
     "release": {"type": "dict"},
     "images": {"type": "dict"},
-    "deployment_id": {"type": "str"},
+    "target": {"type": "str", "aliases": ["deployment_id"]},
     "settings": {"type": "dict", "default": {}},
     "secrets": {"type": "dict", "default": {}, "no_log": True},
     "pull": {"type": "bool", "default": True},
@@ -256,7 +364,18 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "health_interval": {"type": "float", "default": 2},
     "journal_dir": {"type": "path"},
     "environment": {"type": "str"},
-    "job_id": {"type": "str"},
+    "run_id": {"type": "str"},
+    "owner": {"type": "str"},
+    "break_stale": {"type": "bool", "default": False},
+    "host": {"type": "str"},
+    "controller": {"type": "str"},
+    "pid": {"type": "int"},
+    "stale_run_id": {"type": "str"},
+    "on_failure": {"type": "str", "choices": ["restore", "leave"], "default": "restore"},
+    "smoke_tests": {"type": "list", "elements": "dict", "default": []},
+    "expected_plan": {"type": "str"},
+    "job_details": {"type": "dict"},
+    "job_message": {"type": "str"},
     "keep": {"type": "int", "default": 5},
 }
 
@@ -284,31 +403,31 @@ class _RaisingModule:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
-        mutually_exclusive=[("lock", "deployment_id")],
-        required_one_of=[("lock", "deployment_id")],
+        mutually_exclusive=[("lock", "target")],
+        required_one_of=[("lock", "target")],
         required_together=[("lock", "release")],
         supports_check_mode=True,
     )
-    deployer = None
+    docker = DockerRunner(_RaisingModule(module), module.params["docker_host"])
+    context = {"check_mode": module.check_mode, "run_command": module.run_command, "timeout_bin": module.get_bin_path("timeout")}
+    runner: Any = None
     try:
-        deployer = ComposeDeployer(
-            module.params,
-            DockerRunner(_RaisingModule(module), module.params["docker_host"]),
-            check_mode=module.check_mode,
-            run_command=module.run_command,
-            timeout_bin=module.get_bin_path("timeout"),
-        )
-        result = deployer.run()
+        runner = ComposeTransaction(module.params, docker, **context) if module.params["run_id"] else ComposeDeployer(module.params, docker, **context)
+        result = runner.run()
     except StellaOpsError as error:
-        command = {key: value for key, value in error.details.items() if key in ("cmd", "rc", "stdout", "stderr")}
-        module.fail_json(msg=str(error), **command, **(deployer.result if deployer else {}))
-    for job in result["unfinished_jobs"]:
+        said = {key: value for key, value in error.details.items() if key in ("cmd", "rc", "stdout", "stderr", "stale", "outcome")}
+        if error.details.get("lock"):
+            said["lock_holder"] = error.details["lock"]
+        module.fail_json(msg=str(error), **{**(runner.result if runner else {}), **said})
+    except NothingToDo as nothing:
+        module.exit_json(changed=False, msg=str(nothing))
+    for job in result.get("unfinished_jobs") or []:
         module.warn(
             f"The journal holds job {job['id']} ({job['release_id']}, {job['status']} since {job['started_at']} on {job['host']}), "
             "left unfinished by an interrupted run."
         )
-    if module._diff and "deployment" in result:
-        result["diff"] = deployer.diff()
+    if module._diff and result.get("deployment"):
+        result["diff"] = (runner.deployer if isinstance(runner, ComposeTransaction) else runner).diff()
     module.exit_json(**result)
 
 

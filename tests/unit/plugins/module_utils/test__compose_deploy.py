@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -27,8 +26,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state im
 from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import DeploymentStore
 from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import ComposeProject
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal
-from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -154,7 +151,7 @@ def make_params(project_dir: Path, **over: Any) -> dict[str, Any]:
         "lock": LOCK,
         "release": dict(RELEASE),
         "images": dict(IMAGES),
-        "deployment_id": None,
+        "target": None,
         "settings": dict(SETTINGS),
         "secrets": dict(SECRETS),
         "pull": True,
@@ -164,7 +161,18 @@ def make_params(project_dir: Path, **over: Any) -> dict[str, Any]:
         "health_interval": 0.0,
         "journal_dir": None,
         "environment": None,
-        "job_id": None,
+        "run_id": None,
+        "owner": "tester",
+        "break_stale": False,
+        "host": "fleet-1",
+        "controller": None,
+        "pid": None,
+        "stale_run_id": None,
+        "on_failure": "restore",
+        "smoke_tests": [],
+        "expected_plan": None,
+        "job_details": None,
+        "job_message": None,
         "keep": 5,
     }
     params.update(over)
@@ -338,7 +346,7 @@ def test_check_mode_of_a_rollback_to_a_kept_deployment(tmp_path: Path) -> None:
     before = snapshot(project)
     docker.calls.clear()
 
-    result = deployer(project, docker, check_mode=True, deployment_id=f"{RELEASE_ID}+1", lock=None, release=None).run()
+    result = deployer(project, docker, check_mode=True, target=f"{RELEASE_ID}+1", lock=None, release=None).run()
     assert result["changed"] is True
     assert result["deployment"] == {"deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable"}
     assert result["bookmark"]["deployment_id"] == f"{RELEASE_ID}+2"
@@ -362,8 +370,8 @@ def test_check_mode_counts_moving_current_as_a_change(tmp_path: Path) -> None:
 
 
 def test_unknown_kept_deployment_and_incomplete_release_are_one_sentence(tmp_path: Path) -> None:
-    with pytest.raises(StellaOpsError, match=r"^Deployment 2025\.10\.0-stable\+7 is not kept on this host"):
-        deployer(tmp_path, FakeDocker([]), check_mode=True, deployment_id=f"{RELEASE_ID}+7", lock=None, release=None).run()
+    with pytest.raises(StellaOpsError, match=r"^Deployment 2025\.10\.0-stable\+7 is not kept under .*; nothing was changed\.$"):
+        deployer(tmp_path, FakeDocker([]), check_mode=True, target=f"{RELEASE_ID}+7", lock=None, release=None).run()
     with pytest.raises(StellaOpsError, match=r"^release\.channel must be a non-empty string"):
         deployer(tmp_path, FakeDocker([]), check_mode=True, release={"release_id": RELEASE_ID, "version": "2025.10.0"}).run()
     with pytest.raises(StellaOpsError, match=r"^settings: the value of AUTHORITY_LOG_LEVEL holds a quote"):
@@ -382,13 +390,13 @@ def test_a_kept_lock_edited_by_hand_is_not_brought_back(tmp_path: Path) -> None:
     docker.calls.clear()
     for check_mode in (True, False):
         with pytest.raises(StellaOpsError) as caught:
-            deployer(project, docker, check_mode=check_mode, deployment_id=f"{RELEASE_ID}+1", lock=None, release=None).run()
+            deployer(project, docker, check_mode=check_mode, target=f"{RELEASE_ID}+1", lock=None, release=None).run()
         assert str(caught.value) == (
             f"{kept}: the compose lock no longer matches the sha256 recorded when it was kept (lock_sha256 in deployment.json); "
             "it was edited, so it is not brought up; deploy the release again from its manifest."
         )
     assert docker.actions() == []
-    assert deployer(project, docker, check_mode=True, deployment_id=f"{RELEASE_ID}+2", lock=None, release=None).run()["plan"]["changes"] == []
+    assert deployer(project, docker, check_mode=True, target=f"{RELEASE_ID}+2", lock=None, release=None).run()["plan"]["changes"] == []
 
 
 # --------------------------------------------------------------------------- real runs against the fake engine
@@ -444,24 +452,6 @@ def test_real_run_fails_when_the_engine_does_not_run_the_deployment(tmp_path: Pa
 
     with pytest.raises(StellaOpsError, match=r"^Project stellaops does not run its deployment: authority: config_mismatch"):
         deploy(tmp_path / "project", StuckDocker([]))
-
-
-def test_real_run_moves_the_journal_job_and_runs_health_checks_with_the_version(tmp_path: Path) -> None:
-    journal = Journal(str(tmp_path / "journal"))
-    job = journal.plan_start(JobSpec(RELEASE_ID, "fleet-1", "prod", "2025.10.0", "stable", digests={}))
-    journal.write(job)
-    checks = [{"type": "command", "name": "version", "command": ["test", "{release_version}", "=", "2025.10.0"]}]
-    docker = FakeDocker([])
-    result = ComposeDeployer(
-        make_params(tmp_path / "project", journal_dir=str(tmp_path / "journal"), environment="prod", job_id=job["id"], health_checks=checks),
-        docker,  # type: ignore[arg-type]
-        check_mode=False,
-        run_command=LocalModule().run_command,
-        timeout_bin=shutil.which("timeout"),
-    ).run()
-    assert [h["status"] for h in journal.get(job["id"])["history"]] == ["pending", "preparing", "running", "completing"]
-    assert result["unfinished_jobs"] == []  # its own job is not reported
-    assert [(h["name"], h["healthy"]) for h in result["health"]] == [("version", True)]
 
 
 # --------------------------------------------------------------------------- state=absent
