@@ -129,6 +129,10 @@ class ComposeDeployer:
                     f"before {bookmark_id or 'the running one'}."
                 )
             chosen = str(job["deployment_id"])
+        elif target == "current":
+            chosen = self.store.current() or ""
+            if not chosen:
+                raise StellaOpsError(f"No current deployment under {self.params['project_dir']}; nothing was changed.")
         elif target == "newest":
             if not kept:
                 raise StellaOpsError(f"No deployment is kept {where}; nothing was changed.")
@@ -244,7 +248,10 @@ class ComposeDeployer:
             self._before_content = self.store.content(bookmark_id)
             self._before_secret_keys = set(self.store.meta(bookmark_id).get("secret_keys") or [])
         kept_dir = None if new else self.store.path(deployment_id)
-        if p["state"] == "absent":
+        if p["state"] == "stopped":
+            running_now = sorted({c.service for c in containers if c.state == "running"})
+            self.result.update(changed=bool(running_now), stop=running_now, deployment={"deployment_id": deployment_id})
+        elif p["state"] == "absent":
             self.result.update(changed=bool(containers), deployment={"deployment_id": deployment_id})
             if kept_dir is None and containers:
                 raise StellaOpsError(f"state=absent needs a kept deployment; {deployment_id} is not kept under {self.store.root}.")
@@ -270,6 +277,8 @@ class ComposeDeployer:
             raise StellaOpsError("compose deployment: apply() needs plan() first.")
         if self.params["state"] == "absent":
             return self._absent(pending)
+        if self.params["state"] == "stopped":
+            return self._stop(pending)
         p = self.params
         record, deployment_id = pending.record, pending.deployment_id
         changes = self.result["plan"]["changes"]
@@ -297,6 +306,17 @@ class ComposeDeployer:
             self._journal("completing")
         self.store.point_current(deployment_id)
         self.result["pruned"] = self.store.prune(p["keep"], (deployment_id, pending.bookmark_id))
+        return self.result
+
+    def _stop(self, pending: _Pending) -> dict[str, Any]:
+        """Stop the project's containers, keeping them (a database restore runs while nothing writes)."""
+        if not self.result["stop"]:
+            return self.result
+        self.result["touched"] = True
+        self.docker.compose(self._project(self.store.path(pending.deployment_id)), ["stop", "--timeout", "30"], what="docker compose stop")
+        still = sorted({c.service for c in self.docker.project_containers(self.params["project_name"]) if c.state == "running"})
+        if still:
+            raise StellaOpsError(f"Project {self.params['project_name']} still runs {', '.join(still)} after docker compose stop.")
         return self.result
 
     def _absent(self, pending: _Pending) -> dict[str, Any]:

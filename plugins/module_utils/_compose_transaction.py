@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Callable, Mapping, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Optional
 
 from ._compose_deploy import ComposeDeployer, NothingToDo
 from ._deploy_lock import DeployLock
 from ._docker_cli import DockerRunner
 from ._errors import StellaOpsError
 from ._health import command_runner
-from ._journal import JobSpec, Journal
+from ._journal import JobSpec, Journal, format_time, utc_now
 from ._smoke import normalize, run_smoke_tests, summarize
 
 LOCK_FILE = "deploy.lock"
@@ -60,10 +61,22 @@ class ComposeTransaction:
         self.run_command = run_command
         self.timeout_bin = timeout_bin
         self.job: Optional[dict[str, Any]] = None
+        # What the run report shows on the host's timeline: each step with its start and end.
+        self.phases: list[dict[str, str]] = []
 
     @property
     def result(self) -> dict[str, Any]:
-        return {**self.deployer.result, **({"job": self.job} if self.job else {})}
+        return {**self.deployer.result, **({"job": self.job} if self.job else {}), **({"phases": self.phases} if self.phases else {})}
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        entry = {"phase": name, "start": format_time(utc_now()), "end": "", "status": "failed"}
+        self.phases.append(entry)
+        try:
+            yield
+            entry["status"] = "ok"
+        finally:
+            entry["end"] = format_time(utc_now())
 
     # ------------------------------------------------------------------ lock
 
@@ -116,12 +129,14 @@ class ComposeTransaction:
             )
         if self.check_mode:
             return {**self.result, "outcome": DEPLOYED if planned["changed"] else UNCHANGED}
-        changes = planned.get("plan", {}).get("changes") if p["state"] == "present" else planned["changed"]
+        # A job records a change of deployment: not a stop (the deployment stays, to be started again).
+        changes = planned["plan"]["changes"] if p["state"] == "present" else planned["changed"] and p["state"] == "absent"
         if changes:
             self.job = self.journal.start(self._job_spec(planned))
             self.deployer.job_id = self.job["id"]
         try:
-            self.deployer.apply()
+            with self._phase("deploy"):
+                self.deployer.apply()
             self._smoke()
         except StellaOpsError as error:
             self._fail(error)
@@ -131,7 +146,7 @@ class ComposeTransaction:
         return {
             **self.result,
             "outcome": DEPLOYED if self.result["changed"] else UNCHANGED,
-            "msg": f"{deployment} runs on {self._where()}, verified{self._checked()}." if p["state"] == "present" else f"{p['project_name']} is stopped.",
+            "msg": f"{deployment} runs on {self._where()}, verified{self._checked()}." if p["state"] == "present" else f"{self._where()} is {p['state']}.",
         }
 
     def _job_spec(self, planned: Mapping[str, Any]) -> JobSpec:
@@ -162,7 +177,8 @@ class ComposeTransaction:
         tests = self.params["smoke_tests"] or []
         if not tests or not self.deployer.result.get("touched"):
             return
-        results = run_smoke_tests(tests, command_runner(self.run_command, self.timeout_bin))
+        with self._phase("smoke"):
+            results = run_smoke_tests(tests, command_runner(self.run_command, self.timeout_bin))
         self.deployer.result["smoke"] = results
         if not all(result["passed"] for result in results):
             raise StellaOpsError(summarize(results))
@@ -188,7 +204,8 @@ class ComposeTransaction:
         else:
             self._journal("rolling_back", failure)
             try:
-                self._restore(bookmark)
+                with self._phase("rollback"):
+                    self._restore(bookmark)
             except StellaOpsError as again:
                 self._journal("failed", f"{failure} Rollback failed: {again}")
                 raise StellaOpsError(

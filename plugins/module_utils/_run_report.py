@@ -41,7 +41,7 @@ _ROLE_PHASES = {
     "database_restore": "rollback",
 }
 # Task files of the upgrade roles that are their rollback.
-_ROLLBACK_FILES = frozenset({"rescue.yml", "fleet_rollback.yml"})
+_ROLLBACK_FILES = frozenset({"fleet_rollback.yml"})
 _UPGRADE_ROLES = frozenset({"compose_upgrade", "helm_upgrade"})
 # Modules that name their phase wherever they run (last part of the module name).
 _ACTION_PHASES = {
@@ -90,6 +90,20 @@ def phase_of(role: str, task_path: str, action: str) -> Optional[str]:
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def result_phases(result: Mapping[str, Any]) -> list[tuple[str, datetime, datetime, str]]:
+    """The ``phases`` a result reports (phase, start, end in the host's clock, ok or failed); empty when it reports
+    none or any entry is not one of PHASES with two times."""
+    found = []
+    for entry in result.get("phases") or []:
+        if not isinstance(entry, Mapping) or entry.get("phase") not in PHASES:
+            return []
+        start, end = parse_time(entry.get("start")), parse_time(entry.get("end"))
+        if start is None or end is None:
+            return []
+        found.append((str(entry["phase"]), start, end, "failed" if entry.get("status") == "failed" else "ok"))
+    return found
 
 
 def parse_time(text: Optional[str]) -> Optional[datetime]:
@@ -215,7 +229,12 @@ class RunRecorder:
             self.hosts.append(host)
         task = printable(task)
         phase = phase_of(role, task_path, action)
-        if status != "skipped" and phase is not None:
+        steps = result_phases(result)
+        if status != "skipped" and steps:
+            # A module that ran several phases in one process (compose_deploy's transaction) says which, and when.
+            for step, step_start, step_end, step_status in steps:
+                self.events.append({"host": host, "task": task, "phase": step, "status": step_status, "start": step_start, "end": step_end, "ignored": ignored})
+        elif status != "skipped" and phase is not None:
             self.events.append({"host": host, "task": task, "phase": phase, "status": status, "start": start, "end": end, "ignored": ignored})
         if status in {"failed", "unreachable"} and not ignored:
             self.failures.append({"host": host, "task": task, "phase": phase, "message": _message(result)})
@@ -226,7 +245,7 @@ class RunRecorder:
                     self._collect(host, short_name(action), item)
 
     def _collect(self, host: str, action: str, result: Mapping[str, Any]) -> None:
-        if action == "deployment_journal" and isinstance(result.get("job"), Mapping) and result["job"].get("id"):
+        if action in ("deployment_journal", "compose_deploy") and isinstance(result.get("job"), Mapping) and result["job"].get("id"):
             if not result.get("_ansible_check_mode") and not self.check_mode:
                 self.jobs[str(result["job"]["id"])] = dict(result["job"])
         elif action == "backup" and result.get("set_id"):
@@ -268,7 +287,7 @@ class RunRecorder:
         elif action == "set_fact" and isinstance((result.get("ansible_facts") or {}).get("preflight_record"), Mapping):
             # Pre-flight's record names the protection that the operator turned off (backup, evidence gate).
             self.protection_off = [str(what) for what in result["ansible_facts"]["preflight_record"].get("protection_off") or []]
-        elif action == "compose_deploy" and isinstance(result.get("before"), Mapping) and host not in self.planned:
+        if action == "compose_deploy" and isinstance(result.get("before"), Mapping) and host not in self.planned:
             # The first plan of a host: what ran before this run changed anything.
             self.planned[host] = {"release_before": result["before"].get("release_id")}
 

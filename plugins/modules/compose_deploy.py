@@ -50,9 +50,12 @@ options:
   state:
     description:
       - V(present) brings the deployment up and proves it.
+      - V(started) brings the project's current deployment (or O(target)) up again and proves it, as V(present) does.
+      - V(stopped) stops the containers of the current deployment (or O(target)) and keeps them, so that a
+        database restore runs while nothing writes; V(started) brings them back.
       - V(absent) removes the project's containers with the files of O(target) (for a failed first release, when nothing ran before).
     type: str
-    choices: [present, absent]
+    choices: [present, started, stopped, absent]
     default: present
   manifest:
     description:
@@ -84,6 +87,7 @@ options:
       - A deployment kept on the host to bring back, chosen on the host -
         V(previous) is the deployment that completed last in the journal of O(environment) before the one
         running now (nothing to do, not a failure, when there is none);
+        V(current) is the deployment that C(<project_dir>/current) points to;
         V(newest) is the kept deployment created last;
         a release id (C(2025.09.0-stable)) is its newest kept deployment;
         a deployment id (C(<release_id>+<n>)), such as the C(deployment_id) of RV(bookmark), is exactly that one.
@@ -346,7 +350,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "project_name": {"type": "str", "required": True},
     "project_dir": {"type": "path", "required": True},
     "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "state": {"type": "str", "choices": ["present", "started", "stopped", "absent"], "default": "present"},
     "manifest": {"type": "path"},
     "template": {"type": "path"},
     "channel": {"type": "str", "choices": ["edge", "stable", "airgap"]},
@@ -404,15 +408,19 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("lock", "target")],
-        required_one_of=[("lock", "target")],
+        required_if=[("state", "present", ("lock", "target"), True), ("state", "absent", ("target",))],
         required_together=[("lock", "release")],
         supports_check_mode=True,
     )
-    docker = DockerRunner(_RaisingModule(module), module.params["docker_host"])
+    params = dict(module.params)
+    if params["state"] in ("started", "stopped"):
+        # the project's current deployment, brought up again and proven (started) or stopped and kept
+        params.update(target=params["target"] or "current", state="present" if params["state"] == "started" else "stopped", lock=None)
+    docker = DockerRunner(_RaisingModule(module), params["docker_host"])
     context = {"check_mode": module.check_mode, "run_command": module.run_command, "timeout_bin": module.get_bin_path("timeout")}
     runner: Any = None
     try:
-        runner = ComposeTransaction(module.params, docker, **context) if module.params["run_id"] else ComposeDeployer(module.params, docker, **context)
+        runner = ComposeTransaction(params, docker, **context) if params["run_id"] else ComposeDeployer(params, docker, **context)
         result = runner.run()
     except StellaOpsError as error:
         said = {key: value for key, value in error.details.items() if key in ("cmd", "rc", "stdout", "stderr", "stale", "outcome")}

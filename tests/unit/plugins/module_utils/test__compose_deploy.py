@@ -10,6 +10,7 @@ Compose are covered by the integration tests.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -130,6 +131,9 @@ class FakeDocker:
             return 0, "", ""
         if args[0] == "down":
             self.containers = []
+            return 0, "", ""
+        if args[0] == "stop":
+            self.containers = [dataclasses.replace(c, state="exited", health=None) for c in self.containers]
             return 0, "", ""
         raise AssertionError(f"unexpected compose call {args}")
 

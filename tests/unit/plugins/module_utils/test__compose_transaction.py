@@ -22,7 +22,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli impor
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
 from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
-from test__compose_deploy import IMAGES, LOCK, RELEASE, RELEASE_ID, SETTINGS, FakeDocker, make_params, running, snapshot
+from test__compose_deploy import IMAGES, LOCK, RELEASE_ID, SETTINGS, FakeDocker, make_params, running, snapshot
 
 OLD_ID = "2025.09.0-stable"
 OLD_RELEASE = {"release_id": OLD_ID, "version": "2025.09.0", "channel": "stable"}
@@ -95,7 +95,8 @@ def test_a_transaction_locks_journals_deploys_and_releases(tmp_path: Path) -> No
 def test_another_runs_lock_refuses_before_anything_changes(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    holder = {"owner": "alice", "controller": "ctl/boot", "pid": 4242, "run_id": "run-0", "since": "2026-12-06T10:00:00Z", "release_id": RELEASE_ID, "environment": "prod"}
+    holder = {"owner": "alice", "controller": "ctl/boot", "pid": 4242, "run_id": "run-0", "since": "2026-12-06T10:00:00Z"}
+    holder.update(release_id=RELEASE_ID, environment="prod")
     lock_file(project).write_text(json.dumps(holder))
     before = snapshot(project)
     for check_mode in (True, False):
@@ -166,9 +167,14 @@ def test_a_failed_smoke_test_rolls_back(tmp_path: Path) -> None:
     project = tmp_path / "project"
     docker = FakeDocker([])
     upgrade(project, docker, lock=OLD_LOCK, release=OLD_RELEASE)
+    failing = transaction(project, docker, smoke_tests=[{"type": "command", "name": "broken", "command": ["false"]}])
     with pytest.raises(StellaOpsError, match=r"^1 of 1 smoke tests failed: broken: .*Rolled back: ") as caught:
-        upgrade(project, docker, smoke_tests=[{"type": "command", "name": "broken", "command": ["false"]}])
+        failing.run()
     assert caught.value.details["outcome"] == "rolled back" and runs(project, docker, f"{OLD_ID}+1")
+    # the run report's timeline: each phase with its own status, in order, each ending before the next starts
+    phases = failing.result["phases"]
+    assert [(entry["phase"], entry["status"]) for entry in phases] == [("deploy", "ok"), ("smoke", "failed"), ("rollback", "ok")]
+    assert all(a["start"] <= a["end"] <= b["start"] for a, b in zip(phases, phases[1:]))
 
 
 def test_a_rollback_that_fails_too_says_the_host_needs_attention(tmp_path: Path) -> None:
@@ -229,3 +235,24 @@ def test_a_transaction_needs_an_environment(tmp_path: Path) -> None:
         ComposeTransaction(params, FakeDocker([]), check_mode=False, run_command=LocalModule().run_command, timeout_bin=None)  # type: ignore[arg-type]
     assert ComposeDeployer  # the plain deployer stays usable without a run (test__compose_deploy)
     assert DeploymentStore(str(tmp_path)).ids() == []
+
+
+def test_stopped_keeps_the_containers_and_present_on_current_brings_them_back(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    docker = FakeDocker([])
+    upgrade(project, docker)
+    planned = transaction(project, docker, check_mode=True, state="stopped", target="current", lock=None, release=None).run()
+    assert (planned["changed"], planned["stop"], docker.actions()) == (True, ["authority", "signer"], ["pull", "up"])
+    stopped = upgrade(project, docker, state="stopped", target="current", lock=None, release=None)
+    assert stopped["msg"] == "stellaops (prod) is stopped." and "job" not in stopped
+    assert {c.state for c in docker.containers} == {"exited"} and len(docker.containers) == 2
+    assert upgrade(project, docker, state="stopped", target="current", lock=None, release=None)["changed"] is False
+    started = upgrade(project, docker, target="current", lock=None, release=None)
+    assert started["plan"]["start"] == ["authority", "signer"] and started["verified"] is True
+    assert {c.state for c in docker.containers} == {"running"}
+    assert len(Journal(str(project / "journal")).jobs()) == 2  # the upgrade, and the start: containers changed
+
+
+def test_target_current_without_a_current_deployment_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(StellaOpsError, match=r"^No current deployment under .*; nothing was changed\.$"):
+        upgrade(tmp_path / "project", FakeDocker([]), state="stopped", target="current", lock=None, release=None)

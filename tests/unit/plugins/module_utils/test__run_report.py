@@ -39,7 +39,7 @@ def stamp(seconds: float) -> str:
         ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:90", "ansible.builtin.set_fact", "deploy"),
         ("stellaops.deploy.evidence_gate", "/c/roles/evidence_gate/tasks/verify.yml:2", "stellaops.deploy.evidence_verify", "verification"),
         ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:174", "stellaops.deploy.smoke_test", "smoke"),
-        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/rescue.yml:40", "stellaops.deploy.compose_deploy", "rollback"),
+        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/fleet_rollback.yml:5", "stellaops.deploy.compose_deploy", "rollback"),
         ("stellaops.deploy.compose_rollback", "/c/roles/compose_rollback/tasks/main.yml:3", "stellaops.deploy.deploy_lock", "rollback"),
         ("", "/c/playbooks/upgrade.yml:14", "ansible.builtin.assert", None),
     ],
@@ -78,26 +78,17 @@ def upgrade_that_rolled_back(kind: str = "drill", failures: int = 0) -> dict:
          {"set_id": "20261202T010000Z", "set_path": "/b/20261202T010000Z", "status": "complete", "changed": True}),
         ("fleet-1", "Capture the evidence baseline", "stellaops.deploy.evidence_baseline", "/c/roles/evidence_gate/tasks/baseline.yml:2", 3, 4, "ok",
          {"path": "/e/baseline.json", "checksum": "sha256:aa", "total": {"root": "ab" * 32, "count": 60}, "partitions": {"acme/sbom": {"root": "cd" * 32}}}),
-        ("fleet-1", "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:161", 4, 10, "failed",
-         {"msg": "health check authority answered 404"}),
-        ("fleet-1", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60",
-         10, 16, "changed",
-         {"changed": True}),
-        ("fleet-2", "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:161", 4, 9, "failed",
-         {"msg": "health check authority answered 404"}),
-        ("fleet-2", "Skipped one", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:170", 9, 9, "skipped", {"skipped": True}),
-        ("fleet-2", "Bring the bookmarked deployment back and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/rescue.yml:60",
-         9, 15, "changed",
-         {"changed": True}),
+        ("fleet-2", "Skipped one", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:170", 4, 4, "skipped", {"skipped": True}),
     ]  # fmt: skip
+    # compose_deploy's transaction: the deploy fails, the module restores the bookmark, the result carries both phases
+    for host, failed_at, end in (("fleet-1", 10, 16), ("fleet-2", 9, 15)):
+        steps.append((host, "Deploy the release and prove it", "stellaops.deploy.compose_deploy", "/c/roles/compose_upgrade/tasks/main.yml:100", 4, end,
+                      "failed", {"msg": "health check authority answered 404 Rolled back: ...",
+                                 "job": job(host, [("pending", 4), ("rolling_back", failed_at), ("rolled_back", end)]),
+                                 "phases": [{"phase": "deploy", "start": stamp(4), "end": stamp(failed_at), "status": "failed"},
+                                            {"phase": "rollback", "start": stamp(failed_at), "end": stamp(end), "status": "ok"}]}))  # fmt: skip
     for host, task, action, path, start, end, status, result in steps:
         recorder.record(host=host, task=task, role=role_of(path), task_path=path, action=action, status=status, start=at(start), end=at(end), result=result)
-    for host, end in (("fleet-1", 16.0), ("fleet-2", 15.0)):
-        recorder.record(
-            host=host, task="Journal the job as rolled back", role="stellaops.deploy.compose_upgrade", task_path="/c/roles/compose_upgrade/tasks/rescue.yml:80",
-            action="stellaops.deploy.deployment_journal", status="changed", start=at(end), end=at(end),
-            result={"job": job(host, [("pending", 4), ("rolling_back", 10 if host == "fleet-1" else 9), ("rolled_back", end)])},
-        )  # fmt: skip
     stats = {host: {"ok": 5, "changed": 2, "failures": failures, "unreachable": 0, "rescued": 1} for host in ("fleet-1", "fleet-2")}
     return recorder.report(at(20), stats)
 
@@ -114,7 +105,8 @@ def test_a_rolled_back_upgrade_reports_releases_protection_and_rollback_from_the
     assert report["evidence"]["baseline"]["root"] == "ab" * 32
     fleet1 = report["hosts"][0]["timeline"]
     assert [span["phase"] for span in fleet1] == ["backup", "deploy", "rollback"]
-    assert fleet1[0]["seconds"] == 4.0 and fleet1[1]["status"] == "failed" and fleet1[2]["tasks"] == 2
+    assert fleet1[0]["seconds"] == 4.0 and fleet1[1]["status"] == "failed" and fleet1[2]["tasks"] == 1
+    assert (fleet1[1]["seconds"], fleet1[2]["seconds"], fleet1[2]["status"]) == (6.0, 6.0, "ok")
     assert {f["host"] for f in report["failures"]} == {"fleet-1", "fleet-2"}
     json.dumps(report)
 
@@ -257,8 +249,8 @@ def test_an_upgrade_whose_hosts_rolled_back_failed() -> None:
 
 def test_a_failed_job_that_the_playbook_rescued_is_a_failed_host() -> None:
     recorder = RunRecorder("drill", "/c/playbooks/drill.yml", T0)
-    recorder.record(host="fleet-1", task="Journal the job as failed", role="stellaops.deploy.compose_upgrade",
-                    task_path="/c/roles/compose_upgrade/tasks/rescue.yml:89", action="stellaops.deploy.deployment_journal", status="changed",
+    recorder.record(host="fleet-1", task="Journal the job as failed", role="",
+                    task_path="/c/playbooks/drill.yml:85", action="stellaops.deploy.deployment_journal", status="changed",
                     start=at(0), end=at(1), result={"job": job("fleet-1", [("pending", 0), ("failed", 1)])})  # fmt: skip
     report = recorder.report(at(2), {"fleet-1": {"ok": 3, "failures": 0, "rescued": 1}})
     assert report["outcome"] == "failed" and report["hosts"][0]["outcome"] == "failed" and report["failed_hosts"] == ["fleet-1"]
