@@ -179,9 +179,9 @@ class ComposeTransaction:
             return
         with self._phase("smoke"):
             results = run_smoke_tests(tests, command_runner(self.run_command, self.timeout_bin))
-        self.deployer.result["smoke"] = results
-        if not all(result["passed"] for result in results):
-            raise StellaOpsError(summarize(results))
+            self.deployer.result["smoke"] = results
+            if not all(result["passed"] for result in results):
+                raise StellaOpsError(summarize(results))
 
     # ------------------------------------------------------------------ failure
 
