@@ -93,6 +93,7 @@ class ComposeTransaction:
                 break_stale=p["break_stale"],
                 stale_run_id=p["stale_run_id"],
                 dry_run=self.check_mode,
+                clear_hint="clear it with stellaops.deploy.deploy_lock (state=absent, force=true)",
             )
         except StellaOpsError as error:
             raise StellaOpsError(str(error), lock=error.details.get("lock"), stale=error.details.get("stale"), outcome=UNTOUCHED) from None
@@ -194,7 +195,7 @@ class ComposeTransaction:
         if not self.deployer.result.get("touched"):
             outcome, said = UNTOUCHED, f"No running container was touched; {bookmark or 'nothing'} still runs."
         elif p["on_failure"] == "leave":
-            outcome, said = LEFT, f"on_failure=leave: {self.result['deployment']['deployment_id']} is left in place."
+            outcome, said = LEFT, f"Automatic rollback is off (on_failure=leave): {self.result['deployment']['deployment_id']} is left in place."
         elif before.get("services") and not bookmark:
             outcome = LEFT
             said = (

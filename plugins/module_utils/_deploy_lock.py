@@ -270,10 +270,12 @@ class DeployLock:
         stale_run_id: Optional[str] = None,
         dry_run: bool = False,
         now: Optional[datetime] = None,
+        clear_hint: str = "clear it with state=absent force=true",
     ) -> LockOutcome:
         """Take the lock for ``run_id``; StellaOpsError naming the holder when another run has it.
 
-        ``stale_run_id``: the run the controller found dead; its lock counts as stale.
+        ``stale_run_id``: the run the controller found dead; its lock counts as stale. ``clear_hint``: how the
+        caller's user clears the lock of a dead run.
         """
         record = make_record(
             run_id, environment=self.environment, owner=owner, controller=controller, pid=pid, release_id=release_id, now=now
@@ -294,7 +296,7 @@ class DeployLock:
                     return LockOutcome(acquired=True, changed=True, lock=record, stale=True, broken=existing)
                 self._remove_if_same(existing)
                 continue
-            message = describe(existing, self.environment) + "; if that run is dead, clear it with state=absent force=true"
+            message = describe(existing, self.environment) + f"; if that run is dead, {clear_hint}"
             if stale:
                 message += " (it is stale: its run is gone; break_stale=true clears it)"
             raise StellaOpsError(message + ".", lock=existing, stale=stale)

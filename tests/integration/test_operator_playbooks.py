@@ -171,11 +171,12 @@ def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, s
     assert all(network_exists(host) for host in fleet.hosts)
     assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.10.0")
     for host in fleet.hosts:
-        smoke = result.result("Smoke-test the release", host.name)
-        assert [(r["name"], r["passed"]) for r in smoke["results"]] == [
+        # The smoke tests run inside the deploy's transaction, after the health checks.
+        smoke = result.result("Deploy the release and prove it", host.name)["smoke"]
+        assert [(r["name"], r["passed"]) for r in smoke] == [
             ("API health", True), ("Authority OpenID configuration", True), ("Scan submit", True), ("Scanner health inside its container", True)
-        ], smoke["results"]  # fmt: skip
-        assert "completed" in smoke["results"][2]["message"]
+        ], smoke  # fmt: skip
+        assert "completed" in smoke[2]["message"]
     record_dir = Path(fleet.extra_vars["preflight_record_dir"])
     records = [json.loads(path.read_text()) for path in record_dir.glob("preflight-*.json")]
     approved = [r for r in records if r["approval"]["approved_by"] == "release manager"]
@@ -195,8 +196,9 @@ def test_failed_smoke_test_rolls_back(fleet: Fleet) -> None:
     result = fleet.run("upgrade", channel="stable", release="2025.10.0", compose_upgrade_smoke_tests=[failing])
     assert result.rc != 0
     for host in fleet.hosts:
-        smoke = result.result("Smoke-test the release", host.name)
-        assert smoke["failed"] and "1 of 1 smoke tests failed: Authority issuer" in smoke["msg"]
+        deployed = result.result("Deploy the release and prove it", host.name)
+        assert deployed["failed"] and deployed["msg"].startswith("1 of 1 smoke tests failed: Authority issuer"), deployed["msg"]
+        assert [r["passed"] for r in deployed["smoke"]] == [False] and deployed["outcome"] == "rolled back"
     assert any("Rolled back: 2025.09.0-stable+" in message for message in result.failure_messages), result.failure_messages
     assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.09.0")
     assert [job["status"] for job in fleet.hosts[0].journal(fleet.project_dir)][-1] == "rolled_back"

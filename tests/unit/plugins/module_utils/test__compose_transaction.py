@@ -144,7 +144,7 @@ def test_a_failed_first_release_is_removed_when_nothing_ran_before(tmp_path: Pat
 def test_on_failure_leave_keeps_the_failed_release_and_says_so(tmp_path: Path) -> None:
     project = tmp_path / "project"
     docker = FailingUp([])
-    with pytest.raises(StellaOpsError, match=rf"on_failure=leave: {RELEASE_ID}\+1 is left in place\.$") as caught:
+    with pytest.raises(StellaOpsError, match=rf"Automatic rollback is off \(on_failure=leave\): {RELEASE_ID}\+1 is left in place\.$") as caught:
         upgrade(project, docker, on_failure="leave")
     assert caught.value.details["outcome"] == "left"
     (job,) = Journal(str(project / "journal")).jobs()
