@@ -190,6 +190,8 @@ class ComposeTransaction:
         """Return the host to its bookmark (or leave it), journal it, and raise one sentence of what happened."""
         p = self.params
         failure = str(error).rstrip()
+        if not failure.endswith((".", "!", "?")):
+            failure += "."  # each part of the message is a sentence of its own
         before = self.deployer.result.get("before") or {}
         bookmark = (self.deployer.result.get("bookmark") or {}).get("deployment_id")
         if not self.deployer.result.get("touched"):
