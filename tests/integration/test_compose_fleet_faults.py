@@ -153,6 +153,33 @@ sys.exit(1)
 """
 
 
+def kill_module_script(project: str) -> str:
+    """A script that kills (SIGKILL) the compose_deploy module process that runs ``docker compose ... up`` of ``project``.
+
+    The module is the ancestor of the compose process whose command line names AnsiballZ_compose_deploy: a process
+    this test's run started, found by its pid. Killing the controller alone would not interrupt it: the module
+    finishes its transaction on the host.
+    """
+    return f"""
+import os, signal, sys
+def argv(pid):
+    return open('/proc/%s/cmdline' % pid, 'rb').read().split(b'\\0')
+def parent(pid):
+    return int(open('/proc/%s/stat' % pid).read().rsplit(')', 1)[1].split()[1])
+for pid in os.listdir('/proc'):
+    try:
+        found = b'compose' in argv(pid) and b'up' in argv(pid) and {project.encode()!r} in argv(pid)
+    except OSError:
+        continue
+    while found and int(pid) > 1:
+        pid = parent(pid)
+        if any(b'AnsiballZ_compose_deploy' in part for part in argv(pid)):
+            os.kill(pid, signal.SIGKILL)
+            sys.exit(0)
+sys.exit(1)
+"""
+
+
 def wait_for_file(host: FleetHost, path: str, timeout: float) -> bool:
     script = f"""
 import os, sys, time
@@ -405,13 +432,15 @@ def test_second_run_is_refused_while_the_first_holds_the_lock(solo: Fleet) -> No
 
 
 def test_killed_run_leaves_a_stale_lock_that_break_stale_clears(solo: Fleet) -> None:
-    """SIGKILL during ``docker compose up``: the rerun is refused as stale; with break_stale it converges."""
+    """SIGKILL of the run and of its module on the host during ``docker compose up``: the rerun is refused as stale;
+    with break_stale it converges."""
     ensure_running(solo, "2025.09.0")
     (host,) = solo.hosts
     jobs_before = [job["id"] for job in host.journal(solo.project_dir)]
     run = solo.start("upgrade", channel="stable", release="2025.10.0")
     try:
         assert on_host(host, compose_up_script(PROJECT, running=True, timeout=300), 300), "docker compose up never ran"
+        assert on_host(host, kill_module_script(PROJECT), 30), "the compose_deploy process running docker compose up was not found"
     finally:
         run.kill()
     # The host goes on with what it was doing; wait until its compose process is gone.
