@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
 from ._errors import StellaOpsError
-from ._journal import Journal
 from ._kube import check_kubeconfig
 from ._runner import ModuleLike, ToolRunner
 from ._safe_load import parse_yaml
@@ -308,12 +307,6 @@ def compared(before: str, after: str, before_name: str, after_name: str) -> dict
         "manifest_diff": _unified(masked_before, masked_after, before_name, after_name),
         "diff": {"before_header": before_name, "after_header": after_name, "before": masked_before, "after": masked_after},
     }
-
-
-def journal_step(params: Mapping[str, Any], status: str, message: Optional[str] = None, details: Optional[Mapping[str, Any]] = None) -> None:
-    """Move the caller's journal job (options journal_dir and job_id), when it gave one."""
-    if params.get("journal_dir") and params.get("job_id"):
-        Journal(str(params["journal_dir"])).transition(str(params["job_id"]), status, message=message, details=details)
 
 
 def normalized(text: str) -> str:

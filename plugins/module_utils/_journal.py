@@ -334,3 +334,28 @@ class Journal:
         if changed:
             self.write(job)
         return job
+
+
+class JournalJob:
+    """The one job a module moves through the journal: started by the module (``start``) or by its caller (``job_id``).
+
+    Without a journal directory, or before a job exists, every step is a no-op: the module runs unjournaled.
+    """
+
+    def __init__(self, journal_dir: Optional[str], job_id: Optional[str] = None) -> None:
+        self.journal = Journal(journal_dir) if journal_dir else None
+        self.job_id = job_id
+        self.job: Optional[dict[str, Any]] = None
+
+    def start(self, spec: JobSpec) -> None:
+        if self.journal is not None:
+            self.job = self.journal.start(spec)
+            self.job_id = self.job["id"]
+
+    def step(self, status: str, message: Optional[str] = None, details: Optional[Mapping[str, Any]] = None) -> None:
+        if self.journal is not None and self.job_id:
+            self.job = self.journal.transition(self.job_id, status, message=message, details=details)
+
+    def returned(self) -> dict[str, Any]:
+        """The job for a module's result: ``{"job": ...}`` once the module started or moved one, else nothing."""
+        return {"job": self.job} if self.job else {}

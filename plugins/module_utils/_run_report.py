@@ -245,7 +245,7 @@ class RunRecorder:
                     self._collect(host, short_name(action), item)
 
     def _collect(self, host: str, action: str, result: Mapping[str, Any]) -> None:
-        if action in ("deployment_journal", "compose_deploy") and isinstance(result.get("job"), Mapping) and result["job"].get("id"):
+        if action in ("deployment_journal", "compose_deploy", "helm_release") and isinstance(result.get("job"), Mapping) and result["job"].get("id"):
             if not result.get("_ansible_check_mode") and not self.check_mode:
                 self.jobs[str(result["job"]["id"])] = dict(result["job"])
         elif action == "backup" and result.get("set_id"):

@@ -79,14 +79,41 @@ options:
     description: A checkout of the deploy repository whose commit (C(git rev-parse HEAD)) is returned in RV(git_sha).
     type: path
   journal_dir:
-    description: Deployment journal (M(stellaops.deploy.deployment_journal)) whose job O(job_id) the upgrade moves on.
+    description: Deployment journal (M(stellaops.deploy.deployment_journal)) in which the upgrade records its job (O(job)).
     type: path
-  job_id:
+  job:
     description:
-      - Journal job of this upgrade, started by the caller. The module moves it to V(preparing), V(running) and
-        V(completing) with the new revision and chart version in its details; on a failure to V(rolled_back) when
-        helm rolled the release back atomically, else to V(failed), with helm's message.
-    type: str
+      - With O(journal_dir), the upgrade is one journaled job - when the plan differs, the module starts a job in the
+        journal (its details - namespace, release name, context, revision and bookmark revision, chart and app
+        version, git SHA, helm version - come from the plan), moves it to V(preparing), V(running), V(completing)
+        and V(completed); on a failure to V(rolled_back) when helm rolled the release back atomically, else to
+        V(failed), with helm's message. RV(job) is the job as it ended.
+    type: dict
+    suboptions:
+      environment:
+        description: Environment the job belongs to.
+        type: str
+        required: true
+      host:
+        description: Inventory name of the target, as the journal records it.
+        type: str
+        required: true
+      release_id:
+        description: Release id deployed (C(<version>-<channel>)).
+        type: str
+        required: true
+      release:
+        description: Release version.
+        type: str
+        default: ""
+      channel:
+        description: Release channel.
+        type: str
+        default: ""
+      digests:
+        description: Component to pinned image of the release.
+        type: dict
+        default: {}
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
@@ -178,6 +205,10 @@ helm_version:
   returned: always
   type: str
   sample: 3.18.0
+job:
+  description: The journal job of the upgrade as it ended (O(job)); also on failure.
+  returned: when O(job) is set and the plan differed, outside check mode
+  type: dict
 """
 
 import os
@@ -191,7 +222,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     compared,
     helm_from_params,
     hooks_text,
-    journal_step,
     last_deployed,
     merge_values,
     normalized,
@@ -199,6 +229,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     stuck_pending,
     workload_images,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, JournalJob
 from ansible_collections.stellaops.deploy.plugins.module_utils._kube import namespace_exists
 from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git
 
@@ -207,6 +238,7 @@ class ReleaseUpgrade:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params: dict[str, Any] = module.params
+        self.job = JournalJob(self.params["journal_dir"])
 
     def check_input(self) -> str:
         p = self.params
@@ -260,16 +292,45 @@ class ReleaseUpgrade:
         }
         if self.module.check_mode or not changed:
             return result
-        journal_step(self.params, "preparing")
-        journal_step(self.params, "running")
+        if p["job"]:
+            self.job.start(self.job_spec(result))
+        self.job.step("preparing")
+        self.job.step("running")
         try:
             upgraded = helm.upgrade(release, p["chart"], p["values_files"], values, install=p["install"],
                                     wait=p["wait"], atomic=p["atomic"], timeout=timeout, create_namespace=p["create_namespace"])
         except StellaOpsError as err:
             raise self.failed(helm, err, bookmark) from None
         result.update(revision=int(upgraded.get("version") or 0), status=str((upgraded.get("info") or {}).get("status", "")))
-        journal_step(self.params, "completing", details={"revision": result["revision"], "chart_version": result["chart"]["version"]})
-        return result
+        self.job.step("completing", details={"revision": result["revision"], "chart_version": result["chart"]["version"]})
+        self.job.step("completed")
+        return {**result, **self.job.returned()}
+
+    def job_spec(self, planned: dict[str, Any]) -> JobSpec:
+        p, job = self.params, self.params["job"]
+        bookmark = planned["bookmark"]
+        return JobSpec(
+            release_id=job["release_id"],
+            host=job["host"],
+            environment=job["environment"],
+            release=job["release"],
+            channel=job["channel"],
+            digests=job["digests"],
+            deployment_id=f"{p['release']}.v{planned['revision']}",
+            previous_deployment_id=f"{p['release']}.v{bookmark['revision']}" if bookmark else None,
+            details={
+                "profile": "helm",
+                "namespace": p["namespace"],
+                "release_name": p["release"],
+                "kube_context": p["kube_context"] or "",
+                "revision": planned["revision"],
+                "bookmark_revision": bookmark["revision"] if bookmark else None,
+                "chart_version": planned["chart"]["version"],
+                "app_version": planned["chart"]["app_version"],
+                "git_sha": planned["git_sha"],
+                "helm_version": planned["helm_version"],
+            },
+        )
 
     def git_sha(self) -> str:
         if not self.params["git_dir"]:
@@ -289,12 +350,12 @@ class ReleaseUpgrade:
         message = f"{str(err).rstrip('.')}.{failed}{deployed}"
         details = {"failed_revision": failed_revision, "revision": now.revision if now else None}
         if rolled:
-            journal_step(self.params, "rolling_back", message=message)
-            journal_step(self.params, "rolled_back", details=details)
+            self.job.step("rolling_back", message=message)
+            self.job.step("rolled_back", details=details)
         else:
-            journal_step(self.params, "failed", message=message, details=details)
+            self.job.step("failed", message=message, details=details)
         return StellaOpsError(message, history=[r.to_dict() for r in after], rolled_back=rolled,
-                              bookmark=bookmark.to_dict() if bookmark else None)
+                              bookmark=bookmark.to_dict() if bookmark else None, **self.job.returned())
 
 
 def main() -> None:
@@ -312,14 +373,25 @@ def main() -> None:
             "timeout": {"type": "str", "default": "15m"},
             "git_dir": {"type": "path"},
             "journal_dir": {"type": "path"},
-            "job_id": {"type": "str"},
+            "job": {
+                "type": "dict",
+                "options": {
+                    "environment": {"type": "str", "required": True},
+                    "host": {"type": "str", "required": True},
+                    "release_id": {"type": "str", "required": True},
+                    "release": {"type": "str", "default": ""},
+                    "channel": {"type": "str", "default": ""},
+                    "digests": {"type": "dict", "default": {}},
+                },
+            },
         },
+        required_by={"job": ("journal_dir",)},
         supports_check_mode=True,
     )
     try:
         result = ReleaseUpgrade(module).run()
     except StellaOpsError as err:
-        module.fail_json(msg=str(err), **{k: v for k, v in err.details.items() if k in ("rc", "history", "rolled_back", "bookmark")})
+        module.fail_json(msg=str(err), **{k: v for k, v in err.details.items() if k in ("rc", "history", "rolled_back", "bookmark", "job")})
     module.exit_json(**result)
 
 

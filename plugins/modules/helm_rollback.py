@@ -146,19 +146,20 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     find_revision,
     helm_from_params,
     image_digests,
-    journal_step,
     last_deployed,
     normalized,
     pending_message,
     stuck_pending,
     workload_images,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JournalJob
 
 
 class ReleaseRollback:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
         self.params: dict[str, Any] = module.params
+        self.job = JournalJob(self.params["journal_dir"], self.params["job_id"])
 
     def run(self) -> dict[str, Any]:
         p = self.params
@@ -217,16 +218,16 @@ class ReleaseRollback:
         }
         if self.module.check_mode or not changed:
             return result
-        journal_step(self.params, "preparing")
-        journal_step(self.params, "running")
+        self.job.step("preparing")
+        self.job.step("running")
         try:
             helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout)
         except StellaOpsError as err:
-            journal_step(self.params, "failed", message=str(err))
+            self.job.step("failed", message=str(err))
             raise
         newest = helm.history(release)[-1]
         result.update(revision=newest.revision, status=newest.status)
-        journal_step(self.params, "completing", details={"revision": newest.revision})
+        self.job.step("completing", details={"revision": newest.revision})
         return result
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
 from ansible_collections.stellaops.deploy.plugins.modules.helm_history_info import HistoryInfo
 from ansible_collections.stellaops.deploy.plugins.modules.helm_release import ReleaseUpgrade
 from ansible_collections.stellaops.deploy.plugins.modules.helm_rollback import ReleaseRollback
@@ -67,7 +67,10 @@ class StandInModule:
 
 def upgrade_params(**extra: Any) -> dict[str, Any]:
     return {"chart": str(CHART), "values_files": [str(CHART / "values-dev.yaml")], "values": {}, "secret_values": {},
-            "install": False, "atomic": True, "wait": True, "timeout": "15m", "git_dir": None, "journal_dir": None, "job_id": None, **extra}
+            "install": False, "atomic": True, "wait": True, "timeout": "15m", "git_dir": None, "journal_dir": None, "job": None, **extra}
+
+
+JOB = {"environment": "dev", "host": "helm-dev", "release_id": "2025.10.0-edge", "release": "2025.10.0", "channel": "edge", "digests": {}}
 
 
 def manifest_answers(history_text: str) -> dict[str, Any]:
@@ -93,17 +96,26 @@ def test_check_mode_plans_against_the_bookmark_and_runs_no_upgrade() -> None:
     assert "(changed)" in result["diff"]["after"] and "(changed)" not in result["diff"]["before"]
 
 
-def test_a_real_run_upgrades_atomically_and_journals_the_revision(tmp_path: Path) -> None:
-    journal = Journal(str(tmp_path))
-    job = journal.start(JobSpec("2025.10.0-edge", "helm-dev", "dev", "2025.10.0", "edge", digests={}))
+def test_a_real_run_upgrades_atomically_and_journals_its_own_job(tmp_path: Path) -> None:
     answers = manifest_answers(history("superseded", "deployed"))
     answers["upgrade"] = (0, json.dumps({"version": 3, "info": {"status": "deployed"}}), "")
-    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
+    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job=JOB), answers)
     result = ReleaseUpgrade(module).run()
     assert result["revision"] == 3 and result["status"] == "deployed"
     assert len(module.writes()) == 1 and "--atomic" in module.writes()[0] and "--timeout" in module.writes()[0]
-    recorded = journal.get(job["id"])
-    assert recorded["status"] == "completing" and recorded["details"] == {"revision": 3, "chart_version": "1.0.0"}
+    (recorded,) = Journal(str(tmp_path)).jobs()
+    assert recorded == result["job"]
+    assert [step["status"] for step in recorded["history"]] == ["pending", "preparing", "running", "completing", "completed"]
+    assert (recorded["release_id"], recorded["host"], recorded["deployment_id"], recorded["previous_deployment_id"]) == (
+        "2025.10.0-edge", "helm-dev", "stellaops.v3", "stellaops.v2")
+    assert recorded["details"]["revision"] == 3 and recorded["details"]["bookmark_revision"] == 2
+    assert recorded["details"]["profile"] == "helm" and recorded["details"]["chart_version"] == "1.0.0"
+
+
+def test_check_mode_and_no_change_start_no_job(tmp_path: Path) -> None:
+    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job=JOB), manifest_answers(history("superseded", "deployed")), check_mode=True)
+    assert "job" not in ReleaseUpgrade(module).run()
+    assert Journal(str(tmp_path)).jobs() == []
 
 
 def test_equal_manifests_and_a_deployed_newest_revision_change_nothing() -> None:
@@ -127,19 +139,18 @@ def test_a_pending_release_is_refused_before_anything_is_rendered() -> None:
 
 
 def test_a_failed_atomic_upgrade_is_journalled_as_rolled_back(tmp_path: Path) -> None:
-    journal = Journal(str(tmp_path))
-    job = journal.start(JobSpec("2025.10.0-edge", "helm-dev", "dev", "2025.10.0", "edge", digests={}))
     states = iter([history("superseded", "deployed"), history("superseded", "superseded", "failed", "deployed")])
     answers: dict[str, Any] = manifest_answers("")
     answers["history"] = lambda _args: (0, next(states), "")
     answers["upgrade"] = (1, "", "Error: UPGRADE FAILED: release stellaops failed, and has been rolled back due to atomic being set: job failed\n")
-    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job_id=job["id"]), answers)
+    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job=JOB), answers)
     with pytest.raises(StellaOpsError) as err:
         ReleaseUpgrade(module).run()
     assert err.value.details["rolled_back"] is True
     assert str(err.value).endswith("job failed. Revision 3 failed; revision 4 is deployed (stellaops-1.0.0).")
-    recorded = journal.get(job["id"])
-    assert recorded["status"] == "rolled_back" and recorded["details"] == {"failed_revision": 3, "revision": 4}
+    (recorded,) = Journal(str(tmp_path)).jobs()
+    assert recorded == err.value.details["job"]
+    assert recorded["status"] == "rolled_back" and {k: recorded["details"][k] for k in ("failed_revision", "revision")} == {"failed_revision": 3, "revision": 4}
 
 
 def test_a_missing_values_file_stops_before_helm_runs(tmp_path: Path) -> None:
