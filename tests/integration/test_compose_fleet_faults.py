@@ -156,9 +156,9 @@ sys.exit(1)
 def kill_module_script(project: str) -> str:
     """A script that kills (SIGKILL) the compose_deploy module process that runs ``docker compose ... up`` of ``project``.
 
-    The module is the ancestor of the compose process whose command line names AnsiballZ_compose_deploy: a process
-    this test's run started, found by its pid. Killing the controller alone would not interrupt it: the module
-    finishes its transaction on the host.
+    The module is the nearest Python ancestor of the compose process (``timeout`` is between them; with pipelining
+    its command line is only the interpreter): a process this test's run started, found by its pid. Killing the
+    controller alone would not interrupt it: the module finishes its transaction on the host.
     """
     return f"""
 import os, signal, sys
@@ -173,7 +173,7 @@ for pid in os.listdir('/proc'):
         continue
     while found and int(pid) > 1:
         pid = parent(pid)
-        if any(b'AnsiballZ_compose_deploy' in part for part in argv(pid)):
+        if os.path.basename(argv(pid)[0]).startswith(b'python'):
             os.kill(pid, signal.SIGKILL)
             sys.exit(0)
 sys.exit(1)
