@@ -59,7 +59,8 @@ RAW_PROJECT, RAW_DIR, RAW_PORT_BASE = "stellaops-bench-raw", "/srv/stellaops-ben
 PEER_PROJECT, PEER_DIR, PEER_PORT_BASE = "stellaops-bench-peer", "/srv/stellaops-bench-peer", 19600
 # Actions that run on the controller only: no module is sent to the host for them.
 CONTROLLER_ACTIONS = frozenset(
-    "ansible.builtin." + name for name in ("set_fact", "assert", "debug", "fail", "include_tasks", "include_role", "meta", "add_host", "group_by")
+    "ansible.builtin." + name
+    for name in ("set_fact", "assert", "debug", "fail", "include_tasks", "include_role", "meta", "add_host", "group_by", "validate_argument_spec")
 )
 PEER_PLAYBOOK = """\
 - name: Deploy a lock with community.docker
