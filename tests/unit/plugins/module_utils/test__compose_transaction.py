@@ -31,7 +31,8 @@ OLD_LOCK = LOCK.replace(RELEASE_ID, OLD_ID)
 
 def transaction(project: Path, docker: FakeDocker, *, check_mode: bool = False, **over: Any) -> ComposeTransaction:
     params = make_params(project, run_id="run-1", environment="prod", **over)
-    return ComposeTransaction(params, docker, check_mode=check_mode, run_command=LocalModule().run_command, timeout_bin=shutil.which("timeout"))  # type: ignore[arg-type]
+    runner = LocalModule().run_command
+    return ComposeTransaction(params, docker, check_mode=check_mode, run_command=runner, timeout_bin=shutil.which("timeout"))  # type: ignore[arg-type]
 
 
 def upgrade(project: Path, docker: FakeDocker, **over: Any) -> dict[str, Any]:
