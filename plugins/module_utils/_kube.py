@@ -84,3 +84,24 @@ def namespace_exists(kubeconfig: Optional[str], context: Optional[str], namespac
         where = context or "(current)"
         raise StellaOpsError(f"The Kubernetes API server of context {where} is unreachable ({type(err).__name__}); nothing was changed.") from None
     return True
+
+
+def live_workload_images(kubeconfig: Optional[str], context: Optional[str], namespace: str, selector: str, user: str) -> dict[str, list[str]]:
+    """``Kind/name`` of each Deployment and StatefulSet matching the label ``selector`` and the images its pod template runs."""
+    api = api_client(kubeconfig, context, user)
+    from kubernetes import client  # noqa: PLC0415 - present: api_client imported the package
+    from kubernetes.client.exceptions import ApiException  # noqa: PLC0415
+    from urllib3.exceptions import HTTPError  # noqa: PLC0415 - the kubernetes package's transport
+
+    apps = client.AppsV1Api(api)
+    found: dict[str, list[str]] = {}
+    for kind, listing in (("Deployment", apps.list_namespaced_deployment), ("StatefulSet", apps.list_namespaced_stateful_set)):
+        try:
+            items = listing(namespace, label_selector=selector).items
+        except ApiException as err:
+            raise StellaOpsError(f"Cannot list the {kind}s of namespace {namespace}: HTTP {err.status} {err.reason}.") from None
+        except HTTPError as err:
+            raise StellaOpsError(f"The Kubernetes API server of context {context or '(current)'} is unreachable ({type(err).__name__}).") from None
+        for item in items:
+            found[f"{kind}/{item.metadata.name}"] = [container.image for container in item.spec.template.spec.containers]
+    return found

@@ -18,7 +18,13 @@ description:
   - C(changed) comes from a comparison of the newest revision (its status and manifests) with the target's;
     check mode makes the same comparison and stops before C(helm rollback).
   - Waits for the workloads (C(--wait)) within O(timeout), 10 minutes by default, on Helm 3 and Helm 4.
-  - Returns the images of each workload of the target revision, which the workloads must run afterwards.
+  - Returns the images of each workload of the target revision; after a rollback (and a rollback that changed
+    nothing) every Deployment and StatefulSet of the release must run them, read from the cluster with the
+    C(kubernetes) Python package, or the module fails naming each workload that does not.
+  - With O(journal_dir) and O(job), the rollback is one journaled job - the target defaults to the bookmark that the
+    last completed upgrade of O(job.environment) recorded, the job records the job it rolls back (C(rollback_of)),
+    and the module starts it, moves it through V(preparing), V(running), V(completing) and V(completed), or ends
+    it V(failed) with what failed.
   - A release that does not exist, when no O(revision) is given, is not a failure; the result says there is
     nothing to roll back (RV(nothing_to_roll_back)) and nothing changes; with O(revision) it is an error.
 attributes:
@@ -47,13 +53,20 @@ options:
     type: str
     default: 10m
   journal_dir:
-    description: Deployment journal (M(stellaops.deploy.deployment_journal)) whose job O(job_id) the rollback moves on.
+    description: Deployment journal (M(stellaops.deploy.deployment_journal)) in which the rollback records its job (O(job)).
     type: path
-  job_id:
-    description:
-      - Journal job of this rollback, started by the caller. The module moves it to V(preparing), V(running) and
-        V(completing) with the new revision in its details, or to V(failed) with helm's message.
-    type: str
+  job:
+    description: With O(journal_dir), the rollback is a journaled job of this environment and target.
+    type: dict
+    suboptions:
+      environment:
+        description: Environment the job belongs to; its last completed job names the bookmark and is the job rolled back.
+        type: str
+        required: true
+      host:
+        description: Inventory name of the target, as the journal records it.
+        type: str
+        required: true
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
@@ -132,9 +145,13 @@ helm_version:
   returned: always
   type: str
   sample: 3.18.0
+job:
+  description: The journal job of the rollback as it ended (O(job)); also on failure.
+  returned: when O(job) is set and the rollback changed the release, outside check mode
+  type: dict
 """
 
-from typing import Any
+from typing import Any, Callable
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
@@ -152,21 +169,28 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     stuck_pending,
     workload_images,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JournalJob
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal, JournalJob
+from ansible_collections.stellaops.deploy.plugins.module_utils._kube import live_workload_images
 
 
 class ReleaseRollback:
-    def __init__(self, module: AnsibleModule) -> None:
+    def __init__(self, module: AnsibleModule, live_images: Callable[..., dict[str, list[str]]] = live_workload_images) -> None:
         self.module = module
+        self.live_images = live_images
         self.params: dict[str, Any] = module.params
-        self.job = JournalJob(self.params["journal_dir"], self.params["job_id"])
+        self.job = JournalJob(self.params["journal_dir"])
+        # The last completed job of the environment: the upgrade whose bookmark a rollback returns to.
+        self.undoes: dict[str, Any] = {}
+        if self.params["journal_dir"] and self.params["job"]:
+            self.undoes = Journal(self.params["journal_dir"]).last_completed(self.params["job"]["environment"]) or {}
 
     def run(self) -> dict[str, Any]:
         p = self.params
         release = p["release"]
         timeout = check_duration(p["timeout"], "timeout")
         helm = helm_from_params(self.module, p)
-        history = helm.history(release) if p["revision"] is None else helm.require_history(release)
+        revision = p["revision"] if p["revision"] is not None else (self.undoes.get("details") or {}).get("bookmark_revision")
+        history = helm.history(release) if revision is None else helm.require_history(release)
         if not history:
             # A target that never had the release (an environment this channel has not reached yet) is no failure.
             return {
@@ -184,8 +208,8 @@ class ReleaseRollback:
                 **compared("", "", release, release),
             }
         bookmark = last_deployed(history)
-        if p["revision"] is not None:
-            target = find_revision(history, p["revision"], release)
+        if revision is not None:
+            target = find_revision(history, int(revision), release)
         elif bookmark is not None:
             target = bookmark
         else:
@@ -216,19 +240,61 @@ class ReleaseRollback:
             "nothing_to_roll_back": False,
             **compared(before, after, before_name, after_name),
         }
-        if self.module.check_mode or not changed:
+        if self.module.check_mode:
             return result
-        self.job.step("preparing")
-        self.job.step("running")
+        if changed and p["job"]:
+            self.job.start(self.job_spec(result, target))
         try:
-            helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout)
+            if changed:
+                self.job.step("preparing")
+                self.job.step("running")
+                helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout)
+                newest = helm.history(release)[-1]
+                result.update(revision=newest.revision, status=newest.status)
+                self.job.step("completing", details={"revision": newest.revision})
+            self.verify_workloads(target.revision, result["images"])
         except StellaOpsError as err:
             self.job.step("failed", message=str(err))
-            raise
-        newest = helm.history(release)[-1]
-        result.update(revision=newest.revision, status=newest.status)
-        self.job.step("completing", details={"revision": newest.revision})
-        return result
+            raise StellaOpsError(str(err), **self.job.returned()) from None
+        self.job.step("completed")
+        return {**result, **self.job.returned()}
+
+    def verify_workloads(self, revision: int, images: dict[str, list[str]]) -> None:
+        """Every Deployment and StatefulSet of the target revision runs its images, as the cluster says."""
+        p = self.params
+        wanted = {name: refs for name, refs in images.items() if name.split("/")[0] in ("Deployment", "StatefulSet")}
+        live = self.live_images(p["kubeconfig"], p["kube_context"], p["namespace"], f"app.kubernetes.io/instance={p['release']}", "helm_rollback")
+        wrong = [
+            f"{name} runs {', '.join(live.get(name) or ['nothing'])}, expected {', '.join(refs)}" for name, refs in wanted.items() if live.get(name) != refs
+        ]
+        if wrong:
+            raise StellaOpsError(f"After the rollback to revision {revision} these workloads do not run its images: {'; '.join(wrong)}.")
+
+    def job_spec(self, planned: dict[str, Any], target: Any) -> JobSpec:
+        p, undoes = self.params, self.undoes
+        deployment = f"{p['release']}.v{target.revision}"
+        # the release an upgrade journaled for that revision, else the revision itself
+        journal = Journal(p["journal_dir"])
+        ran = [job for job in journal.jobs(p["job"]["environment"]) if job.get("status") == "completed" and job.get("deployment_id") == deployment]
+        return JobSpec(
+            release_id=str(ran[-1]["release_id"]) if ran else deployment,
+            host=p["job"]["host"],
+            environment=p["job"]["environment"],
+            deployment_id=f"{p['release']}.v{planned['revision']}",
+            previous_release_id=undoes.get("release_id"),
+            previous_deployment_id=undoes.get("deployment_id"),
+            rollback_of=undoes.get("id"),
+            digests=planned["digests"],
+            details={
+                "profile": "helm",
+                "namespace": p["namespace"],
+                "release_name": p["release"],
+                "target_revision": target.revision,
+                "chart_version": target.chart_version,
+                "recovered_pending": (planned["recovered"] or {}).get("revision"),
+                "helm_version": planned["helm_version"],
+            },
+        )
 
 
 def main() -> None:
@@ -240,14 +306,15 @@ def main() -> None:
             "wait": {"type": "bool", "default": True},
             "timeout": {"type": "str", "default": "10m"},
             "journal_dir": {"type": "path"},
-            "job_id": {"type": "str"},
+            "job": {"type": "dict", "options": {"environment": {"type": "str", "required": True}, "host": {"type": "str", "required": True}}},
         },
+        required_by={"job": ("journal_dir",)},
         supports_check_mode=True,
     )
     try:
         result = ReleaseRollback(module).run()
     except StellaOpsError as err:
-        module.fail_json(msg=str(err))
+        module.fail_json(msg=str(err), **{k: v for k, v in err.details.items() if k == "job"})
     module.exit_json(**result)
 
 

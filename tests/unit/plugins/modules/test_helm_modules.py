@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils._helm import workload_images
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal
 from ansible_collections.stellaops.deploy.plugins.modules.helm_history_info import HistoryInfo
 from ansible_collections.stellaops.deploy.plugins.modules.helm_release import ReleaseUpgrade
 from ansible_collections.stellaops.deploy.plugins.modules.helm_rollback import ReleaseRollback
@@ -164,7 +165,12 @@ def test_a_missing_values_file_stops_before_helm_runs(tmp_path: Path) -> None:
 
 
 def rollback_params(**extra: Any) -> dict[str, Any]:
-    return {"revision": None, "recover_pending": False, "wait": True, "timeout": "10m", "journal_dir": None, "job_id": None, **extra}
+    return {"revision": None, "recover_pending": False, "wait": True, "timeout": "10m", "journal_dir": None, "job": None, **extra}
+
+
+def running_the_target(*_args: Any) -> dict[str, list[str]]:
+    """The cluster as helm left it: every workload runs the images of the target revision's manifest."""
+    return workload_images(fixture("manifest-stage-secret.helm3.yaml"))
 
 
 def test_rollback_defaults_to_the_bookmark_not_to_the_previous_failed_revision() -> None:
@@ -192,9 +198,51 @@ def test_recovering_a_pending_release_rolls_back_with_wait_and_timeout() -> None
     answers["history"] = lambda _args: (0, next(states), "")
     answers["rollback"] = (0, "Rollback was a success! Happy Helming!\n", "")
     module = StandInModule(rollback_params(recover_pending=True, timeout="600"), answers)
-    result = ReleaseRollback(module).run()
+    result = ReleaseRollback(module, live_images=running_the_target).run()
     assert result["recovered"]["revision"] == 2 and result["revision"] == 3 and result["status"] == "deployed"
     assert module.writes()[0][:7] == ["/usr/bin/helm", "rollback", "stellaops", "1", "--timeout", "600s", "--wait"]
+
+
+def upgrade_job(journal: Journal, bookmark_revision: int) -> dict[str, Any]:
+    """A completed upgrade of the environment that recorded its bookmark, as helm_release journals it."""
+    spec = JobSpec("2025.10.0-edge", "helm-dev", "dev", "2025.10.0", "edge", deployment_id="stellaops.v4",
+                   details={"profile": "helm", "bookmark_revision": bookmark_revision})  # fmt: skip
+    job = journal.start(spec)
+    for status in ("preparing", "running", "completing", "completed"):
+        job = journal.transition(job["id"], status)
+    return job
+
+
+def test_a_journaled_rollback_returns_to_the_recorded_bookmark_and_records_what_it_undoes(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    upgraded = upgrade_job(journal, bookmark_revision=2)
+    # revision 4, the upgrade, failed after its job completed (a later hand-made change): the rollback goes to 2, not to 3
+    states = iter([history("superseded", "superseded", "deployed", "failed"), history("superseded", "superseded", "superseded", "failed", "deployed")])
+    answers: dict[str, Any] = manifest_answers("")
+    answers["history"] = lambda _args: (0, next(states), "")
+    answers["rollback"] = (0, "Rollback was a success! Happy Helming!\n", "")
+    job = {"environment": "dev", "host": "helm-dev"}
+    result = ReleaseRollback(StandInModule(rollback_params(journal_dir=str(tmp_path), job=job), answers), live_images=running_the_target).run()
+    assert result["target"]["revision"] == 2 and result["revision"] == 5
+    recorded = result["job"]
+    assert recorded == journal.get(recorded["id"]) and recorded["status"] == "completed"
+    assert (recorded["rollback_of"], recorded["previous_deployment_id"], recorded["deployment_id"]) == (upgraded["id"], "stellaops.v4", "stellaops.v5")
+    assert recorded["details"]["target_revision"] == 2 and recorded["release_id"] == "stellaops.v2"
+
+
+def test_workloads_that_do_not_run_the_target_images_fail_the_rollback_and_its_job(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path))
+    upgrade_job(journal, bookmark_revision=1)
+    states = iter([history("deployed", "failed"), history("superseded", "failed", "deployed")])
+    answers: dict[str, Any] = manifest_answers("")
+    answers["history"] = lambda _args: (0, next(states), "")
+    answers["rollback"] = (0, "Rollback was a success! Happy Helming!\n", "")
+    stale = {name: ["registry.example/old:1"] for name in running_the_target()}
+    module = StandInModule(rollback_params(journal_dir=str(tmp_path), job={"environment": "dev", "host": "helm-dev"}), answers)
+    with pytest.raises(StellaOpsError, match=r"^After the rollback to revision 1 these workloads do not run its images: Deployment/") as err:
+        ReleaseRollback(module, live_images=lambda *_args: stale).run()
+    assert err.value.details["job"]["status"] == "failed"
+    assert journal.jobs()[-1]["status"] == "failed" and "do not run its images" in journal.jobs()[-1]["message"]
 
 
 # --------------------------------------------------------------------------- helm_history_info
