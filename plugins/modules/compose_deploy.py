@@ -35,18 +35,10 @@ description:
   - In check mode the module plans from the same files, staged in a temporary directory, and stops;
     with O(run_id) it also tries the lock, so a lock held by another run fails the plan.
 options:
-  project_name:
-    description: Compose project name.
-    type: str
-    required: true
   project_dir:
     description: Directory on the host that keeps the deployments, C(current) and the journal; also Compose's project directory.
     type: path
     required: true
-  docker_host:
-    description: Docker engine address, passed to C(docker --host).
-    type: str
-    default: unix:///var/run/docker.sock
   state:
     description:
       - V(present) brings the deployment up and proves it.
@@ -191,6 +183,7 @@ author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
   - stellaops.deploy.attributes
+  - stellaops.deploy.compose_target
 attributes:
   action:
     description: The action plugin renders the lock on the controller.
@@ -343,13 +336,12 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_deploy import ComposeDeployer, NothingToDo
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_transaction import ComposeTransaction
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import COMPOSE_TARGET_SPEC, DockerRunner
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 ARGUMENT_SPEC: dict[str, Any] = {
-    "project_name": {"type": "str", "required": True},
+    **COMPOSE_TARGET_SPEC,
     "project_dir": {"type": "path", "required": True},
-    "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
     "state": {"type": "str", "choices": ["present", "started", "stopped", "absent"], "default": "present"},
     "manifest": {"type": "path"},
     "template": {"type": "path"},

@@ -19,17 +19,9 @@ description:
     its recorded config hash and locked digest, running and healthy.
   - Needs only Python's standard library, the docker CLI and the Compose v2 plugin on the host.
 options:
-  project_name:
-    description: Compose project name (the C(com.docker.compose.project) label).
-    type: str
-    required: true
   project_dir:
     description: Directory of the kept deployments on the host.
     type: path
-  docker_host:
-    description: Docker engine address.
-    type: str
-    default: unix:///var/run/docker.sock
   deployment_id:
     description: Kept deployment to verify the project against. Requires O(project_dir).
     type: str
@@ -41,6 +33,7 @@ author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
   - stellaops.deploy.attributes
+  - stellaops.deploy.compose_target
   - stellaops.deploy.info_module
 """
 
@@ -112,7 +105,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state import describe, running_hashes, summarize_problems, verify
 from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import DeploymentStore
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import COMPOSE_TARGET_SPEC, DockerRunner
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 
@@ -142,9 +135,8 @@ def read(module: AnsibleModule) -> dict[str, Any]:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "project_name": {"type": "str", "required": True},
+            **COMPOSE_TARGET_SPEC,
             "project_dir": {"type": "path"},
-            "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
             "deployment_id": {"type": "str"},
             "verify": {"type": "bool", "default": False},
         },
