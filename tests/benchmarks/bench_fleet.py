@@ -17,7 +17,7 @@ Floor, in the same run: `ansible compose_hosts -m ansible.builtin.ping -f 25`. B
 with warm SSH connections (a ping before either, with a ControlPath directory of this run) and
 report through the ansible.posix.json callback, from which the benchmark checks that every host
 answered the ping and that every host's plan creates every service. Goal: the check takes at most
-5x the ping. Printed with each time: the load average after it (the machine is shared; the 25
+3x the ping. Printed with each time: the load average after it (the machine is shared; the 25
 forks add to it) and the CPU time of this machine's side of the run (ansible, its workers and the
 ssh clients), which includes the main process's result polling, so it grows with wall-clock time.
 
@@ -146,7 +146,7 @@ def main() -> int:
 
     print(f"ansible -m ping of {len(HOSTS)} hosts (forks {FORKS}):     {ping_time:7.2f} s (controller CPU {ping_cpu:6.2f} s, {ping_load})")
     print(f"upgrade.yml --check of {len(HOSTS)} hosts (forks {FORKS}): {check_time:7.2f} s (controller CPU {check_cpu:6.2f} s, {check_load})")
-    print(f"ratio {check_time / ping_time:.2f}x (goal <= 5x); controller CPU ratio {check_cpu / ping_cpu:.2f}x")
+    print(f"ratio {check_time / ping_time:.2f}x (goal <= 3x); controller CPU ratio {check_cpu / ping_cpu:.2f}x")
     return 0
 
 
