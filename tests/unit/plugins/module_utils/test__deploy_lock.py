@@ -22,6 +22,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock impo
     controller_identity,
     describe,
     is_stale,
+    judge_stale,
     make_record,
     pid_alive,
 )
@@ -393,3 +394,35 @@ def test_an_unwritable_lock_path_is_one_sentence(tmp_path: Path, where: str) -> 
     path = where if where.startswith("/") else str(tmp_path / where)
     outcome = finishes(lambda: DeployLock(path, fresh_wait=0.0).acquire("run-1", pid=os.getpid()))
     one_sentence(outcome, path)
+
+
+def test_judge_stale_breaks_a_dead_run_of_this_controller_only_with_break_stale() -> None:
+    holder = make_record("run-0", environment="prod", pid=dead_pid())  # this controller, a process that is gone
+    refused = {"failed": True, "msg": "environment prod is locked by someone.", "lock_holder": holder}
+    calls: list[dict[str, Any]] = []
+
+    def execute(args: dict[str, Any]) -> dict[str, Any]:
+        calls.append(args)
+        return {"changed": False, "acquired": True}
+
+    said = judge_stale({"run_id": "run-1"}, refused, "lock_holder", execute)
+    assert calls == [] and said["stale"] is True
+    assert said["msg"] == (
+        f"environment prod is locked by someone; it is stale: process {holder['pid']} of that run is gone from this controller, "
+        "and break_stale=true clears it."
+    )
+    assert judge_stale({"run_id": "run-1", "break_stale": True}, refused, "lock_holder", execute) == {"changed": False, "acquired": True}
+    assert calls == [{"run_id": "run-1", "break_stale": True, "stale_run_id": "run-0"}]
+
+
+def test_judge_stale_leaves_a_live_holder_and_other_failures_alone() -> None:
+    def execute(_args: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("nothing is run again")
+
+    alive = make_record("run-0", environment="prod", pid=os.getpid())
+    refused = {"failed": True, "msg": "locked.", "lock_holder": alive}
+    assert judge_stale({"break_stale": True}, refused, "lock_holder", execute) == refused
+    other = {"failed": True, "msg": "docker compose pull failed."}
+    assert judge_stale({"break_stale": True}, other, "lock_holder", execute) == other
+    another_controller = {**make_record("run-0", environment="prod", pid=dead_pid()), "controller": "elsewhere/boot"}
+    assert judge_stale({"break_stale": True}, {**refused, "lock_holder": another_controller}, "lock_holder", execute)["msg"] == "locked."
