@@ -23,7 +23,7 @@ from ._deployments import ENV_FILE, LOCK_FILE, DeploymentStore, check_kept_lock,
 from ._docker_cli import ComposeProject, DockerRunner, config_hashes
 from ._errors import StellaOpsError
 from ._health import command_runner, run_checks, summarize_failures
-from ._journal import Journal
+from ._journal import JournalJob
 from ._redact import one_line
 
 VERSION_PLACEHOLDER = "{release_version}"
@@ -77,9 +77,8 @@ class ComposeDeployer:
         self.store = DeploymentStore(params["project_dir"])
         self.run_command = run_command
         self.timeout_bin = timeout_bin
-        self.journal = Journal(params["journal_dir"]) if params["journal_dir"] else None
-        # The journal job that the deployment's steps move along (set by the transaction that opened it).
-        self.job_id: Optional[str] = None
+        # The journal job that the deployment's steps move along (started by the transaction that owns it).
+        self.job = JournalJob(params["journal_dir"])
         self.result: dict[str, Any] = {"changed": False, "touched": False}
         self._pending: Optional[_Pending] = None
         self._before_content: tuple[str, str] = ("", "")
@@ -120,9 +119,9 @@ class ComposeDeployer:
         kept = self.store.ids()
         where = f"under {self.store.root}"
         if target == "previous":
-            if not (self.journal and self.params["environment"]):
+            if not (self.job.journal and self.params["environment"]):
                 raise StellaOpsError("target=previous reads the journal: set environment (and journal_dir).")
-            job = self.journal.last_completed(self.params["environment"], exclude_deployment_id=bookmark_id)
+            job = self.job.journal.last_completed(self.params["environment"], exclude_deployment_id=bookmark_id)
             if not job or not job.get("deployment_id"):
                 raise NothingToDo(
                     f"Nothing to roll back: the journal of {self.params['environment']} has no completed deployment "
@@ -175,15 +174,11 @@ class ComposeDeployer:
 
     # ------------------------------------------------------------------ steps
 
-    def _journal(self, status: str) -> None:
-        if self.job_id and self.journal:
-            self.journal.transition(self.job_id, status)
-
     def _unfinished(self) -> list[dict[str, Any]]:
-        if not (self.journal and self.params["environment"]):
+        if not (self.job.journal and self.params["environment"]):
             return []
-        jobs = self.journal.unfinished(self.params["environment"])
-        own = self.job_id
+        jobs = self.job.journal.unfinished(self.params["environment"])
+        own = self.job.job_id
         return [
             {key: job.get(key) for key in ("id", "status", "release_id", "deployment_id", "started_at", "host")}
             for job in jobs
@@ -205,10 +200,10 @@ class ComposeDeployer:
             raise StellaOpsError(summarize_failures(results))
 
     def _up(self, project: ComposeProject, plan: Mapping[str, list[str]]) -> None:
-        self._journal("preparing")
+        self.job.step("preparing")
         if self.params["pull"] and (plan["create"] or plan["recreate"]):
             self.docker.compose(project, ["pull", "--quiet", "--policy", "missing"], what="docker compose pull")
-        self._journal("running")
+        self.job.step("running")
         self.result["touched"] = True
         self.docker.compose(
             project,
@@ -303,7 +298,7 @@ class ComposeDeployer:
             raise StellaOpsError(summarize_problems(p["project_name"], problems))
         self._health(str(record.get("release") or ""))
         if changes:
-            self._journal("completing")
+            self.job.step("completing")
         self.store.point_current(deployment_id)
         self.result["pruned"] = self.store.prune(p["keep"], (deployment_id, pending.bookmark_id))
         return self.result
@@ -323,13 +318,13 @@ class ComposeDeployer:
         """Stop and remove the project's containers (used when nothing ran before a failed release)."""
         if not pending.containers:
             return self.result
-        self._journal("preparing")
-        self._journal("running")
+        self.job.step("preparing")
+        self.job.step("running")
         self._down(self._project(self.store.path(pending.deployment_id)))
         left = self.docker.project_containers(self.params["project_name"])
         if left:
             raise StellaOpsError(f"Project {self.params['project_name']} still has {len(left)} containers after docker compose down.")
-        self._journal("completing")
+        self.job.step("completing")
         return self.result
 
     def diff(self) -> list[dict[str, str]]:

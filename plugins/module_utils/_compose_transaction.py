@@ -25,10 +25,10 @@ from ._deploy_lock import DeployLock
 from ._docker_cli import DockerRunner
 from ._errors import StellaOpsError
 from ._health import command_runner
-from ._journal import JobSpec, Journal, format_time, utc_now
+from ._journal import JobSpec, format_time, utc_now
 from ._smoke import normalize, run_smoke_tests, summarize
 
-LOCK_FILE = "deploy.lock"
+ENVIRONMENT_LOCK_FILE = "deploy.lock"
 JOURNAL_DIR = "journal"
 # What a transaction returns as ``outcome``.
 DEPLOYED, UNCHANGED, NOTHING_TO_DO = "deployed", "unchanged", "nothing to do"
@@ -56,17 +56,17 @@ class ComposeTransaction:
             {**self.params, **over}, docker, check_mode=check_mode, run_command=run_command, timeout_bin=timeout_bin
         )
         self.deployer = self._new_deployer()
-        self.journal = Journal(self.params["journal_dir"])
-        self.lock = DeployLock(os.path.join(params["project_dir"], LOCK_FILE), params["environment"])
+        # One job, moved by the transaction (start, end, rollback) and by the deployer's steps.
+        self.job = self.deployer.job
+        self.lock = DeployLock(os.path.join(params["project_dir"], ENVIRONMENT_LOCK_FILE), params["environment"])
         self.run_command = run_command
         self.timeout_bin = timeout_bin
-        self.job: Optional[dict[str, Any]] = None
         # What the run report shows on the host's timeline: each step with its start and end.
         self.phases: list[dict[str, str]] = []
 
     @property
     def result(self) -> dict[str, Any]:
-        return {**self.deployer.result, **({"job": self.job} if self.job else {}), **({"phases": self.phases} if self.phases else {})}
+        return {**self.deployer.result, **self.job.returned(), **({"phases": self.phases} if self.phases else {})}
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -133,16 +133,14 @@ class ComposeTransaction:
         # A job records a change of deployment: not a stop (the deployment stays, to be started again).
         changes = planned["plan"]["changes"] if p["state"] == "present" else planned["changed"] and p["state"] == "absent"
         if changes:
-            self.job = self.journal.start(self._job_spec(planned))
-            self.deployer.job_id = self.job["id"]
+            self.job.start(self._job_spec(planned))
         try:
             with self._phase("deploy"):
                 self.deployer.apply()
             self._smoke()
         except StellaOpsError as error:
             self._fail(error)
-        if self.job:
-            self.job = self.journal.transition(self.job["id"], "completed")
+        self.job.step("completed")
         deployment = self.result["deployment"]["deployment_id"]
         return {
             **self.result,
@@ -155,9 +153,9 @@ class ComposeTransaction:
         deployment = planned["deployment"]
         bookmark = planned.get("bookmark") or {}
         rollback_of = None
-        if p["target"] and bookmark.get("deployment_id"):
+        if p["target"] and bookmark.get("deployment_id") and self.job.journal:
             # A kept deployment brought back undoes the job that brought up what runs now.
-            undone = [job for job in self.journal.jobs(p["environment"]) if job.get("deployment_id") == bookmark["deployment_id"]]
+            undone = [job for job in self.job.journal.jobs(p["environment"]) if job.get("deployment_id") == bookmark["deployment_id"]]
             rollback_of = undone[-1]["id"] if undone else None
         return JobSpec(
             release_id=str(deployment.get("release_id") or str(deployment["deployment_id"]).rsplit("+", 1)[0]),
@@ -205,24 +203,24 @@ class ComposeTransaction:
                 f"no bookmark to return to: {self.result['deployment']['deployment_id']} is left in place."
             )
         else:
-            self._journal("rolling_back", failure)
+            self.job.step("rolling_back", failure)
             try:
                 with self._phase("rollback"):
                     self._restore(bookmark)
             except StellaOpsError as again:
-                self._journal("failed", f"{failure} Rollback failed: {again}")
+                self.job.step("failed", f"{failure} Rollback failed: {again}")
                 raise StellaOpsError(
                     f"{failure} The rollback to {bookmark or 'nothing'} failed too: {str(again).rstrip()} The host needs attention.",
                     outcome=FAILED,
                 ) from None
-            self._journal("rolled_back")
+            self.job.step("rolled_back")
             restored = (
                 f"{bookmark} runs again, its config hashes and digests verified{self._checked()}"
                 if bookmark
                 else "nothing ran before, the failed release was removed"
             )
             raise StellaOpsError(f"{failure} Rolled back: {restored}.", outcome=ROLLED_BACK) from None
-        self._journal("failed", failure)
+        self.job.step("failed", failure)
         raise StellaOpsError(f"{failure} {said}", outcome=outcome) from None
 
     def _restore(self, bookmark: Optional[str]) -> None:
@@ -234,10 +232,6 @@ class ComposeTransaction:
         restorer.plan()
         restorer.apply()
         self.deployer.result["restored"] = {key: restorer.result.get(key) for key in ("deployment", "after", "verified", "health") if key in restorer.result}
-
-    def _journal(self, status: str, message: Optional[str] = None) -> None:
-        if self.job:
-            self.job = self.journal.transition(self.job["id"], status, message=message)
 
     def _where(self) -> str:
         return f"{self.params['project_name']} ({self.params['environment']})"

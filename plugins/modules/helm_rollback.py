@@ -169,7 +169,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     stuck_pending,
     workload_images,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal, JournalJob
+from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, JournalJob
 from ansible_collections.stellaops.deploy.plugins.module_utils._kube import live_workload_images
 
 
@@ -181,8 +181,8 @@ class ReleaseRollback:
         self.job = JournalJob(self.params["journal_dir"])
         # The last completed job of the environment: the upgrade whose bookmark a rollback returns to.
         self.undoes: dict[str, Any] = {}
-        if self.params["journal_dir"] and self.params["job"]:
-            self.undoes = Journal(self.params["journal_dir"]).last_completed(self.params["job"]["environment"]) or {}
+        if self.job.journal is not None and self.params["job"]:
+            self.undoes = self.job.journal.last_completed(self.params["job"]["environment"]) or {}
 
     def run(self) -> dict[str, Any]:
         p = self.params
@@ -274,8 +274,8 @@ class ReleaseRollback:
         p, undoes = self.params, self.undoes
         deployment = f"{p['release']}.v{target.revision}"
         # the release an upgrade journaled for that revision, else the revision itself
-        journal = Journal(p["journal_dir"])
-        ran = [job for job in journal.jobs(p["job"]["environment"]) if job.get("status") == "completed" and job.get("deployment_id") == deployment]
+        jobs = self.job.journal.jobs(p["job"]["environment"]) if self.job.journal else []
+        ran = [job for job in jobs if job.get("status") == "completed" and job.get("deployment_id") == deployment]
         return JobSpec(
             release_id=str(ran[-1]["release_id"]) if ran else deployment,
             host=p["job"]["host"],
