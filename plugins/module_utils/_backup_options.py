@@ -12,14 +12,24 @@ from typing import Any, Optional
 from ._postgres import PgConnection
 from ._s3 import S3Location
 
-POSTGRES_SPEC: dict[str, Any] = {
-    "database": {"type": "str", "required": True},
+# Where the PostgreSQL client tools are (doc fragment stellaops.deploy.postgres_tools).
+POSTGRES_TOOLS_SPEC: dict[str, Any] = {
+    "postgres_bin_dir": {"type": "path"},
+}
+
+# How a database is reached, in the postgres option of backup (a list) and of backup_restore (a dict).
+PG_CONNECTION_SPEC: dict[str, Any] = {
     "host": {"type": "str", "default": "127.0.0.1"},
     "port": {"type": "int", "default": 5432},
     "user": {"type": "str", "default": "postgres"},
     "password": {"type": "str", "no_log": True},
     "passfile": {"type": "path"},
     "sslmode": {"type": "str", "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
+}
+
+POSTGRES_SPEC: dict[str, Any] = {
+    "database": {"type": "str", "required": True},
+    **PG_CONNECTION_SPEC,
     "maintenance_db": {"type": "str", "default": "postgres"},
     "verify_restore": {"type": "bool"},
 }
@@ -33,13 +43,18 @@ MONGODB_SPEC: dict[str, Any] = {
     "method": {"type": "str", "default": "auto", "choices": ["auto", "mongodump", "pymongo"]},
 }
 
-S3_SPEC: dict[str, Any] = {
-    "bucket": {"type": "str", "required": True},
-    "prefix": {"type": "str", "default": ""},
+# Endpoint and credentials of S3-compatible storage, in the object_storage option of the three backup modules.
+S3_CREDENTIALS_SPEC: dict[str, Any] = {
     "endpoint": {"type": "str"},
     "region": {"type": "str"},
     "access_key": {"type": "str", "no_log": False},
     "secret_key": {"type": "str", "no_log": True},
+}
+
+S3_SPEC: dict[str, Any] = {
+    "bucket": {"type": "str", "required": True},
+    "prefix": {"type": "str", "default": ""},
+    **S3_CREDENTIALS_SPEC,
 }
 
 OBJECT_STORAGE_SPEC: dict[str, Any] = {

@@ -30,6 +30,7 @@ author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
   - stellaops.deploy.attributes
+  - stellaops.deploy.postgres_tools
 attributes:
   check_mode:
     support: full
@@ -68,9 +69,6 @@ options:
     description: Parallel jobs of the scratch C(pg_restore).
     type: int
     default: 1
-  postgres_bin_dir:
-    description: Directory of C(pg_dump), C(pg_restore) and C(psql); by default PATH, then C(/usr/lib/postgresql/*/bin), newest first.
-    type: path
   postgres:
     description: PostgreSQL databases to dump.
     type: list
@@ -200,7 +198,6 @@ options:
         default: [ConfigMap, Secret]
         choices: [ConfigMap, Secret]
 requirements:
-  - PostgreSQL client tools (pg_dump, pg_restore, psql) for O(postgres)
   - pymongo, or mongodump, for O(mongodb)
   - boto3 for O(object_storage)
   - kubernetes for O(kubernetes)
@@ -285,6 +282,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options i
     MONGODB_SPEC,
     OBJECT_STORAGE_SPEC,
     POSTGRES_SPEC,
+    POSTGRES_TOOLS_SPEC,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run import (
     BackupRun,
@@ -353,7 +351,7 @@ def main() -> None:
             "reuse_within": {"type": "int", "default": 0},
             "verify_restore": {"type": "bool", "default": False},
             "restore_jobs": {"type": "int", "default": 1},
-            "postgres_bin_dir": {"type": "path"},
+            **POSTGRES_TOOLS_SPEC,
             "postgres": {"type": "list", "elements": "dict", "default": [], "options": POSTGRES_SPEC},
             "mongodb": {"type": "list", "elements": "dict", "default": [], "options": MONGODB_SPEC},
             "object_storage": {"type": "list", "elements": "dict", "default": [], "options": OBJECT_STORAGE_SPEC},

@@ -24,6 +24,7 @@ author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
   - stellaops.deploy.attributes
+  - stellaops.deploy.postgres_tools
 attributes:
   check_mode:
     support: full
@@ -57,9 +58,6 @@ options:
   artifact:
     description: Name of the artifact; by default the one artifact of O(kind) that matches the target.
     type: str
-  postgres_bin_dir:
-    description: Directory of C(pg_restore) and C(psql).
-    type: path
   single_transaction:
     description: Run C(pg_restore) in one transaction so a failure leaves the database unchanged.
     type: bool
@@ -87,7 +85,7 @@ options:
         description: Password, passed through C(PGPASSWORD).
         type: str
       passfile:
-        description: A C(.pgpass) file.
+        description: A C(.pgpass) file (mode 0600) used instead of O(postgres.password).
         type: path
       sslmode:
         description: libpq C(sslmode).
@@ -118,7 +116,7 @@ options:
         description: Key prefix to restore under.
         type: str
       endpoint:
-        description: S3 endpoint URL.
+        description: S3 endpoint URL; the one in the listing when omitted.
         type: str
       region:
         description: Region.
@@ -170,7 +168,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils import _backup_mongodb as mongo
 from ansible_collections.stellaops.deploy.plugins.module_utils import _backup_objects as objects
 from ansible_collections.stellaops.deploy.plugins.module_utils import _backup_postgres as pg
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options import location_from_identity, pg_connection
+from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options import (
+    PG_CONNECTION_SPEC,
+    POSTGRES_TOOLS_SPEC,
+    S3_CREDENTIALS_SPEC,
+    location_from_identity,
+    pg_connection,
+)
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import load_manifest
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import resolve_set, verify_set
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
@@ -265,15 +269,6 @@ class RestoreManager:
 
 
 def main() -> None:
-    pg_options = {
-        "database": {"type": "str"},
-        "host": {"type": "str", "default": "127.0.0.1"},
-        "port": {"type": "int", "default": 5432},
-        "user": {"type": "str", "default": "postgres"},
-        "password": {"type": "str", "no_log": True},
-        "passfile": {"type": "path"},
-        "sslmode": {"type": "str", "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
-    }
     module = AnsibleModule(
         argument_spec={
             "set_path": {"type": "path"},
@@ -281,9 +276,9 @@ def main() -> None:
             "set_id": {"type": "str"},
             "kind": {"type": "str", "required": True, "choices": ["postgresql", "mongodb", "object_storage"]},
             "artifact": {"type": "str"},
-            "postgres_bin_dir": {"type": "path"},
+            **POSTGRES_TOOLS_SPEC,
             "single_transaction": {"type": "bool", "default": True},
-            "postgres": {"type": "dict", "options": pg_options},
+            "postgres": {"type": "dict", "options": {"database": {"type": "str"}, **PG_CONNECTION_SPEC}},
             "mongodb": {"type": "dict", "options": {
                 "uri": {"type": "str", "required": True},
                 "username": {"type": "str"},
@@ -292,10 +287,7 @@ def main() -> None:
             "object_storage": {"type": "dict", "options": {
                 "bucket": {"type": "str"},
                 "prefix": {"type": "str"},
-                "endpoint": {"type": "str"},
-                "region": {"type": "str"},
-                "access_key": {"type": "str", "no_log": False},
-                "secret_key": {"type": "str", "no_log": True},
+                **S3_CREDENTIALS_SPEC,
             }},
         },
         required_one_of=[("set_path", "backup_dir")],

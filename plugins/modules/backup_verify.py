@@ -22,6 +22,7 @@ author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
   - stellaops.deploy.attributes
+  - stellaops.deploy.postgres_tools
 attributes:
   check_mode:
     support: full
@@ -47,9 +48,6 @@ options:
         C(pg_restore --file=/dev/null), which decompresses every data block, and the MongoDB dump re-read.
     type: bool
     default: true
-  postgres_bin_dir:
-    description: Directory of C(pg_restore); by default PATH, then C(/usr/lib/postgresql/*/bin).
-    type: path
   kinds:
     description: Check only artifacts of these kinds; all when empty.
     type: list
@@ -131,6 +129,7 @@ artifacts:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options import POSTGRES_TOOLS_SPEC, S3_CREDENTIALS_SPEC
 from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import resolve_set, verify_set
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
@@ -166,18 +165,10 @@ def main() -> None:
             "backup_dir": {"type": "path"},
             "set_id": {"type": "str"},
             "list_archives": {"type": "bool", "default": True},
-            "postgres_bin_dir": {"type": "path"},
+            **POSTGRES_TOOLS_SPEC,
             "kinds": {"type": "list", "elements": "str", "default": [],
                       "choices": ["postgresql", "mongodb", "object_storage", "kubernetes_config"]},
-            "object_storage": {
-                "type": "dict",
-                "options": {
-                    "endpoint": {"type": "str"},
-                    "region": {"type": "str"},
-                    "access_key": {"type": "str", "no_log": False},
-                    "secret_key": {"type": "str", "no_log": True},
-                },
-            },
+            "object_storage": {"type": "dict", "options": S3_CREDENTIALS_SPEC},
             "fail_on_problems": {"type": "bool", "default": True},
         },
         required_one_of=[("set_path", "backup_dir")],
