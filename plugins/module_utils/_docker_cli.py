@@ -16,12 +16,6 @@ from ._compose_state import RunningService
 from ._errors import StellaOpsError
 from ._runner import ModuleLike, ToolRunner
 
-# The options that name a compose project and its engine (doc fragment stellaops.deploy.compose_target).
-COMPOSE_TARGET_SPEC: dict[str, Any] = {
-    "project_name": {"type": "str", "required": True},
-    "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
-}
-
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 

@@ -22,6 +22,7 @@ Nothing is guessed: a value that no task result carried is left out (or null).
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Sequence
 
@@ -59,6 +60,12 @@ _ACTION_PHASES = {
     "deploy_lock": "deploy",
 }
 _MESSAGE_LIMIT = 600
+# How ansible-core wraps an error raised while it templates a task's arguments (a filter's sentence, for one):
+# the report says the cause, which the wrapper would push past the message limit.
+_TEMPLATING_WRAPPER = re.compile(
+    r"^Task failed: (?:Finalization of task args for '[^']*' failed: )?(?:Error while resolving value for '[^']*': )?"
+    r"(?:The filter plugin '[^']*' failed: )?"
+)
 # Host names shown per release on the console (the reports list every host).
 _NAMES_SHOWN = 5
 _UTC = timezone.utc  # noqa: UP017 - same spelling as the other helpers
@@ -182,6 +189,7 @@ def _message(result: Mapping[str, Any]) -> str:
     if result.get("_ansible_no_log"):
         return "(output hidden: no_log)"
     text = printable(str(result.get("msg") or result.get("reason") or result.get("stderr") or "failed")).strip()
+    text = _TEMPLATING_WRAPPER.sub("", text) or text
     return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
 
 

@@ -35,10 +35,6 @@ description:
   - In check mode the module plans from the same files, staged in a temporary directory, and stops;
     with O(run_id) it also tries the lock, so a lock held by another run fails the plan.
 options:
-  project_dir:
-    description: Directory on the host that keeps the deployments, C(current) and the journal; also Compose's project directory.
-    type: path
-    required: true
   state:
     description:
       - V(present) brings the deployment up and proves it.
@@ -335,13 +331,13 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_deploy import ComposeDeployer, NothingToDo
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_target import COMPOSE_CHECKS_SPEC, COMPOSE_TARGET_SPEC
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_transaction import ComposeTransaction
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import COMPOSE_TARGET_SPEC, DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 ARGUMENT_SPEC: dict[str, Any] = {
     **COMPOSE_TARGET_SPEC,
-    "project_dir": {"type": "path", "required": True},
     "state": {"type": "str", "choices": ["present", "started", "stopped", "absent"], "default": "present"},
     "manifest": {"type": "path"},
     "template": {"type": "path"},
@@ -354,10 +350,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "settings": {"type": "dict", "default": {}},
     "secrets": {"type": "dict", "default": {}, "no_log": True},
     "pull": {"type": "bool", "default": True},
-    "wait_timeout": {"type": "int", "default": 120},
-    "health_checks": {"type": "list", "elements": "dict", "default": []},
-    "health_retries": {"type": "int", "default": 10},
-    "health_interval": {"type": "float", "default": 2},
+    **COMPOSE_CHECKS_SPEC,
     "journal_dir": {"type": "path"},
     "environment": {"type": "str"},
     "run_id": {"type": "str"},

@@ -12,18 +12,15 @@ version_added: 0.1.0
 description:
   - Reads every container of a Docker Compose project through the docker CLI, with the digests the
     engine knows for each image, the release labels and Compose's config hash.
-  - With O(project_dir), names the kept deployment that runs (the one whose recorded config hashes equal
+  - Names the kept deployment under O(project_dir) that runs (the one whose recorded config hashes equal
     the running ones, see M(stellaops.deploy.compose_deploy)), the one C(current) points at, and every
     kept deployment.
   - With O(deployment_id), verifies that the project runs exactly that deployment - every service on
     its recorded config hash and locked digest, running and healthy.
   - Needs only Python's standard library, the docker CLI and the Compose v2 plugin on the host.
 options:
-  project_dir:
-    description: Directory of the kept deployments on the host.
-    type: path
   deployment_id:
-    description: Kept deployment to verify the project against. Requires O(project_dir).
+    description: Kept deployment to verify the project against.
     type: str
   verify:
     description: Fail when the project does not run O(deployment_id) exactly.
@@ -77,16 +74,16 @@ services:
   type: dict
 deployment_id:
   description: The kept deployment that runs (recorded config hashes equal the running ones), or null.
-  returned: when O(project_dir) is given
+  returned: always
   type: str
   sample: 2025.10.0-stable+1
 current:
   description: The deployment C(current) points at, or null.
-  returned: when O(project_dir) is given
+  returned: always
   type: str
 deployments:
   description: Every kept deployment with its release id, version, channel and creation time.
-  returned: when O(project_dir) is given
+  returned: always
   type: list
   elements: dict
 problems:
@@ -104,8 +101,9 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state import describe, running_hashes, summarize_problems, verify
+from ansible_collections.stellaops.deploy.plugins.module_utils._compose_target import COMPOSE_TARGET_SPEC
 from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import DeploymentStore
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import COMPOSE_TARGET_SPEC, DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
 from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
 
 
@@ -115,8 +113,6 @@ def read(module: AnsibleModule) -> dict[str, Any]:
     docker.require_engine()
     containers = docker.project_containers(p["project_name"])
     result: dict[str, Any] = {"changed": False, **describe(containers)}
-    if not p["project_dir"]:
-        return result
     store = DeploymentStore(p["project_dir"])
     deployments = []
     for deployment_id in store.ids():
@@ -136,11 +132,9 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             **COMPOSE_TARGET_SPEC,
-            "project_dir": {"type": "path"},
             "deployment_id": {"type": "str"},
             "verify": {"type": "bool", "default": False},
         },
-        required_by={"deployment_id": "project_dir"},
         supports_check_mode=True,
     )
     try:

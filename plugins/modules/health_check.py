@@ -150,7 +150,7 @@ EXAMPLES = r"""
 
 - name: Probe without failing, to decide on a rollback
   stellaops.deploy.health_check:
-    checks: "{{ compose_upgrade_health_checks }}"
+    checks: "{{ (stellaops_compose | stellaops.deploy.compose_target(inventory_hostname)).health_checks }}"
     fail_on_unhealthy: false
   register: stellaops_health
 """

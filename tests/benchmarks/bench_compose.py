@@ -145,11 +145,13 @@ def main() -> int:
             )
         )
         common = {
-            "compose_upgrade_project_name": ROLE_PROJECT,
-            "compose_upgrade_project_dir": ROLE_DIR,
+            "stellaops_compose": {
+                "project_name": ROLE_PROJECT,
+                "project_dir": ROLE_DIR,
+                "environment": "bench-role",
+                "health_checks": [health_check(name, ROLE_PORT_BASE + 1 + index) for index, name in enumerate(SERVICES)],
+            },
             "compose_upgrade_template": str(role_template),
-            "compose_upgrade_environment": "bench-role",
-            "compose_upgrade_health_checks": [health_check(name, ROLE_PORT_BASE + 1 + index) for index, name in enumerate(SERVICES)],
             "compose_upgrade_backup": False,
             "compose_upgrade_evidence_gate": False,
             # Pre-flight (health, migrations, queues, approval) is a gate of its own before the upgrade.

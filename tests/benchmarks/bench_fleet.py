@@ -111,9 +111,7 @@ def main() -> int:
         ping = [str(VENV_BIN / "ansible"), "compose_hosts", "-i", str(inventory), "-m", "ansible.builtin.ping", "-f", str(FORKS)]
         extra = {
             "channel": "stable",
-            "compose_upgrade_project_name": PROJECT,
-            "compose_upgrade_project_dir": f"/srv/{PROJECT}",
-            "compose_upgrade_environment": "bench-fleet",
+            "stellaops_compose": {"project_name": PROJECT, "project_dir": f"/srv/{PROJECT}", "environment": "bench-fleet"},
             "compose_upgrade_backup": False,
             "compose_upgrade_evidence_gate": False,
             "stellaops_preflight": False,

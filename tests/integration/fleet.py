@@ -32,6 +32,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 SERVICES = ["authority", "signer", "attestor", "scanner-web", "scheduler", "notify"]
+# The sandbox inventory's stellaops_compose as written (its health checks a template over each host's ports).
+SANDBOX_COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "inventory" / "local" / "group_vars" / "compose_hosts.yml").read_text())["stellaops_compose"]
 
 
 def build_and_install(destination: Path) -> Path:
@@ -121,6 +123,7 @@ class Fleet:
     project: str
     port_offset: int
     extra_vars: dict[str, Any] = field(default_factory=dict)
+    compose: dict[str, Any] = field(default_factory=dict)  # settings of stellaops_compose over the sandbox inventory's
 
     @property
     def project_dir(self) -> str:
@@ -137,6 +140,10 @@ class Fleet:
         shutil.copytree(ROOT / "inventory" / "local", self.inventory)
         all_vars = self.inventory / "group_vars" / "all.yml"
         all_vars.write_text(all_vars.read_text().replace("(inventory_dir ~ '/../../.sandbox')", repr(str(ROOT / ".sandbox"))))
+        hosts_vars = self.inventory / "group_vars" / "compose_hosts.yml"
+        document = yaml.safe_load(hosts_vars.read_text())
+        document["stellaops_compose"] = self.compose_settings()
+        hosts_vars.write_text(yaml.safe_dump(document, sort_keys=False))
         fleet_vars = self.inventory / "group_vars" / "compose_fleet.yml"
         fleet_vars.write_text(fleet_vars.read_text().replace("(inventory_dir ~ '/../../.sandbox/fleet/id_ed25519')", repr(self.hosts[0].key_file)))
         hosts = {}
@@ -157,11 +164,13 @@ class Fleet:
             "[connection]\npipelining = true\n"
         )
 
+    def compose_settings(self, **settings: Any) -> dict[str, Any]:
+        """stellaops_compose of this test's hosts: its own project and environment, ``self.compose``, then ``settings``."""
+        own = {"project_name": self.project, "project_dir": self.project_dir, "environment": f"sandbox-{self.project}"}
+        return {**SANDBOX_COMPOSE, **own, **self.compose, **settings}
+
     def vars(self, **extra: Any) -> dict[str, Any]:
         return {
-            "compose_upgrade_project_name": self.project,
-            "compose_upgrade_project_dir": self.project_dir,
-            "compose_upgrade_environment": f"sandbox-{self.project}",
             # Pre-flight has its own scenarios (test_operator_playbooks.py); the upgrade scenarios start at the upgrade.
             "stellaops_preflight": False,
             **self.extra_vars,

@@ -55,7 +55,7 @@ def default_ports(host: FleetHost) -> dict[str, int]:
     return {service: host.port_base + 1 + index for index, service in enumerate(SERVICES)}
 
 
-def host_settings(host: FleetHost, *, environment: str = "sandbox", moved: Optional[dict[str, int]] = None) -> dict[str, Any]:
+def host_settings(fleet: Fleet, host: FleetHost, *, environment: str = "sandbox", moved: Optional[dict[str, int]] = None) -> dict[str, Any]:
     """Host vars with the settings of the sandbox inventory, another STELLAOPS_ENVIRONMENT or services on other ports.
 
     The health checks follow the ports: each service's /health must report the release deployed.
@@ -66,10 +66,12 @@ def host_settings(host: FleetHost, *, environment: str = "sandbox", moved: Optio
             "STELLAOPS_ENVIRONMENT": environment,
             **{f"STELLAOPS_{service.upper().replace('-', '_')}_PORT": str(port) for service, port in ports.items()},
         },
-        "compose_upgrade_health_checks": [
-            {"name": service, "type": "http", "url": f"http://127.0.0.1:{port}/health", "body_contains": '"release": "{release_version}"'}
-            for service, port in ports.items()
-        ],
+        "stellaops_compose": fleet.compose_settings(
+            health_checks=[
+                {"name": service, "type": "http", "url": f"http://127.0.0.1:{port}/health", "body_contains": '"release": "{release_version}"'}
+                for service, port in ports.items()
+            ]
+        ),
     }
 
 
@@ -214,7 +216,7 @@ def test_settings_change_checked_applied_rolled_back_and_upgraded(fleet: Fleet) 
         fleet_3.name: (f"STELLAOPS_SCHEDULER_PORT='{fleet_3.port_base + 5}'", f"STELLAOPS_SCHEDULER_PORT='{fleet_3.port_base + 8}'"),
     }
     new_ports = {host.name: {**default_ports(host), **changes[host.name].get("moved", {})} for host in fleet.hosts}
-    new_settings = {host.name: host_settings(host, **changes[host.name]) for host in fleet.hosts}
+    new_settings = {host.name: host_settings(fleet, host, **changes[host.name]) for host in fleet.hosts}
     first = {host.name: host.containers(fleet.project) for host in fleet.hosts}
     # The secret reaches the containers, so its absence from the output below means something.
     assert len(DATABASE_PASSWORD) >= 8

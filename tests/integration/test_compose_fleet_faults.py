@@ -50,10 +50,8 @@ def make_fleet(name: str, hosts: list[FleetHost], installed_collection: Path, pl
             # The machine is shared and loaded: a healthcheck and health checks that a healthy release
             # meets there (the faulty release's /health answers 404 however long it is given).
             "compose_upgrade_template": str(PATIENT_TEMPLATE),
-            "compose_upgrade_wait_timeout": 240,
-            "compose_upgrade_health_retries": 30,
-            "compose_upgrade_health_interval": 2,
         },
+        compose={"wait_timeout": 240, "health_retries": 30, "health_interval": 2},
     )
 
 
@@ -403,7 +401,7 @@ def test_second_run_is_refused_while_the_first_holds_the_lock(solo: Fleet) -> No
         {"name": service, "type": "http", "url": f"http://127.0.0.1:{solo.port(host, service)}/health", "body_contains": '"release": "{release_version}"'}
         for service in SERVICES
     ] + [{"name": "hold the lock", "type": "command", "command": ["sleep", "30"], "timeout": 60}]
-    first = solo.start("upgrade", channel="stable", release="2025.10.0", compose_upgrade_health_checks=checks)
+    first = solo.start("upgrade", channel="stable", release="2025.10.0", stellaops_compose=solo.compose_settings(health_checks=checks))
     try:
         assert wait_for_file(host, f"{solo.project_dir}/deploy.lock", 300), "the first run never took the environment lock"
         holder = lock_record(solo, host)

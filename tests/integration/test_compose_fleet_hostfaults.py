@@ -115,6 +115,7 @@ def upgrade_with(healthy: Fleet, faulty: Optional[FleetHost], *, check: bool = F
         project=healthy.project,
         port_offset=healthy.port_offset,
         extra_vars=healthy.extra_vars,
+        compose=healthy.compose,
     )
     fleet.workdir.mkdir(exist_ok=True)
     fleet.write(host_vars=host_vars)

@@ -123,15 +123,17 @@ def fail_second_batch(fleet: Fleet, **extra: Any) -> Any:
     fleet.write(
         host_vars={
             second.name: {
-                "compose_upgrade_health_checks": [
-                    {
-                        "name": "authority-is-2025.09.0",
-                        "type": "http",
-                        "url": f"http://127.0.0.1:{fleet.port(second)}/health",
-                        "body_contains": '"release": "2025.09.0"',
-                    }
-                ],
-                "compose_upgrade_health_retries": 2,
+                "stellaops_compose": fleet.compose_settings(
+                    health_checks=[
+                        {
+                            "name": "authority-is-2025.09.0",
+                            "type": "http",
+                            "url": f"http://127.0.0.1:{fleet.port(second)}/health",
+                            "body_contains": '"release": "2025.09.0"',
+                        }
+                    ],
+                    health_retries=2,
+                ),
             }
         }
     )

@@ -8,8 +8,8 @@ Then, as docs/getting-started.md tells: the missing settings named by pre-flight
 changes, check mode, the upgrade, a second upgrade that changes nothing (changed=0 in the recap and in
 ansible-runner's job events, as AWX reads them), and the rollback of the channel.
 
-Cost: about 3 min on 2 cores (four upgrades or rollbacks of one host and one Helm target, three
-pre-flight runs that stop before any change).
+Cost: about 3 min on 2 cores (four upgrades or rollbacks of one host and one Helm target, four
+pre-flight runs that stop before any change, one of them at a misspelled stellaops_compose in about 10 s).
 """
 
 from __future__ import annotations
@@ -71,14 +71,21 @@ class ExampleFleet:
             # The sandbox's own SSH key and throwaway host keys; a project and ports of this test's own.
             ansible_ssh_private_key_file=host.key_file,
             ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
-            compose_upgrade_project_name=PROJECT,
-            compose_upgrade_project_dir=f"/srv/{PROJECT}",
-            compose_upgrade_environment=f"sandbox-{PROJECT}",
+            stellaops_compose={
+                "project_name": PROJECT,
+                "project_dir": f"/srv/{PROJECT}",
+                "environment": f"sandbox-{PROJECT}",
+                "health_checks": [
+                    {
+                        "name": "authority",
+                        "type": "http",
+                        "url": f"http://127.0.0.1:{host.port_base + 1}/health",
+                        "body_contains": '"release": "{release_version}"',
+                    }
+                ],
+            },
             compose_upgrade_env={"STELLAOPS_ENVIRONMENT": "sandbox", **settings},
             compose_upgrade_secrets={"STELLAOPS_DATABASE_PASSWORD": password},
-            compose_upgrade_health_checks=[
-                {"name": "authority", "type": "http", "url": f"http://127.0.0.1:{host.port_base + 1}/health", "body_contains": '"release": "{release_version}"'}
-            ],
             backup_dir=str(self.workdir / "backups"),
             # One source as a mapping (a list of them works as well).
             backup_postgres={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password},
@@ -185,6 +192,17 @@ def test_missing_settings_are_named_and_nothing_to_roll_back_is_no_failure(examp
     assert "backup_postgres, backup_mongodb, backup_object_storage or backup_kubernetes" in failure
     assert "settings: the evidence gate is on (compose_upgrade_evidence_gate) and evidence_gate_store is not set" in failure
     assert "approval: an upgrade on the stable channel needs an approval" in failure
+    assert example.host.containers(PROJECT) == {}
+
+    # A misspelled setting of stellaops_compose: one sentence naming the variable and what it takes, before the host
+    # is touched (the run summary shows the sentence without ansible-core's wrapping: test__run_report.py).
+    example.fill()
+    misspelled = {**example._load("compose_hosts.yml")["stellaops_compose"], "projectdir": "/srv/elsewhere"}
+    example.fill(**{"compose_hosts.yml": {"stellaops_compose": misspelled}})
+    result = example.run("upgrade", channel="stable", **APPROVAL)
+    assert result.rc != 0
+    said = "stellaops_compose has no setting 'projectdir'; it takes project_name, project_dir, docker_host, environment, wait_timeout,"
+    assert [m for m in result.failure_messages if m and said in m], result.failure_messages
     assert example.host.containers(PROJECT) == {}
 
     # A rollback before any upgrade: nothing to roll back on either target, which is no failure and no change.

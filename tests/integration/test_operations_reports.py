@@ -47,10 +47,8 @@ def fleet(sandbox: dict[str, Any], installed_collection: Path, playbook_runner, 
         extra_vars={
             # The machine is shared and loaded: a healthcheck and health checks that a healthy release meets there.
             "compose_upgrade_template": str(PATIENT_TEMPLATE),
-            "compose_upgrade_wait_timeout": 240,
-            "compose_upgrade_health_retries": 30,
-            "compose_upgrade_health_interval": 2,
         },
+        compose={"wait_timeout": 240, "health_retries": 30, "health_interval": 2},
     )
     with project_fleet(fleet):
         yield fleet

@@ -177,6 +177,20 @@ def test_a_promotion_of_a_release_that_does_not_exist_failed(check_mode: bool) -
     assert render_markdown(report).startswith("# Promotion report: failed\n")
 
 
+def test_a_setting_refused_while_ansible_templates_the_task_is_reported_by_its_sentence() -> None:
+    sentence = "stellaops_compose has no setting 'projectdir'; it takes project_name, project_dir, docker_host, environment."
+    wrapped = (
+        "Task failed: Finalization of task args for 'stellaops.deploy.compose_info' failed: Error while resolving value for"
+        f" 'docker_host': The filter plugin 'stellaops.deploy.compose_target' failed: {sentence}"
+    )
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    recorder.record(host="fleet-1", task="Read what the host runs", role="stellaops.deploy.preflight", task_path="/c/roles/preflight/tasks/main.yml:14",
+                    action="stellaops.deploy.compose_info", status="failed", start=at(0), end=at(1), result={"msg": wrapped})  # fmt: skip
+    report = recorder.report(at(1.5), {"fleet-1": {"ok": 1, "failures": 1}})
+    assert report["outcome"] == "failed"
+    assert summary_lines(report, {})[1] == f"  failed on fleet-1 at Read what the host runs: {sentence}"
+
+
 def test_a_check_run_without_failure_is_checked() -> None:
     recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0, check_mode=True)
     recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="", task_path="/c/playbooks/promote.yml:40",
