@@ -47,6 +47,7 @@ _UPGRADE_ROLES = frozenset({"compose_upgrade", "helm_upgrade"})
 # Modules that name their phase wherever they run (last part of the module name).
 _ACTION_PHASES = {
     "channel_alignment": "pre-flight",
+    "preflight_verdict": "pre-flight",
     "backup": "backup",
     "backup_verify": "backup",
     "evidence_baseline": "backup",
@@ -292,9 +293,9 @@ class RunRecorder:
                 "commit": result.get("commit") or None,
                 "tag": result.get("tag") or None,
             }
-        elif action == "set_fact" and isinstance((result.get("ansible_facts") or {}).get("preflight_record"), Mapping):
-            # Pre-flight's record names the protection that the operator turned off (backup, evidence gate).
-            self.protection_off = [str(what) for what in result["ansible_facts"]["preflight_record"].get("protection_off") or []]
+        elif action == "preflight_verdict" and isinstance(result.get("protection_off"), list):
+            # Pre-flight's verdict names the protection that the operator turned off (backup, evidence gate).
+            self.protection_off = [str(what) for what in result["protection_off"]]
         if action == "compose_deploy" and isinstance(result.get("before"), Mapping) and host not in self.planned:
             # The first plan of a host: what ran before this run changed anything.
             self.planned[host] = {"release_before": result["before"].get("release_id")}

@@ -45,6 +45,14 @@ class PlaybookResult:
             raise AssertionError(f"task {task_name!r} did not run; ran: {[task_name for task_name, _result in self.tasks(host)]}")
         return matches[-1]
 
+    def of(self, module: str, host: str | None = None) -> dict[str, Any]:
+        """The result of the last run of ``module`` (``stellaops.deploy.<module>`` or a full name), found by data, not by task name."""
+        full = module if "." in module else f"stellaops.deploy.{module}"
+        matches = [result for _name, result in self.tasks(host) if result.get("action") == full]
+        if not matches:
+            raise AssertionError(f"{full} did not run; ran: {sorted({str(result.get('action')) for _name, result in self.tasks(host)})}")
+        return matches[-1]
+
     @property
     def stats(self) -> dict[str, Any]:
         return self.data.get("stats", {})

@@ -186,7 +186,7 @@ def test_missing_settings_are_named_and_nothing_to_roll_back_is_no_failure(examp
     example.fill(**{"compose_hosts.yml": {"backup_postgres": None, "evidence_gate_store": None}})
     result = example.run("upgrade", channel="stable")
     assert result.rc != 0
-    failure = result.result("Stop before any change when a check failed")["msg"]
+    failure = result.of("preflight_verdict")["msg"]
     assert "failed 3 check(s); nothing was changed" in failure, failure
     assert "settings: backups before an upgrade are on (compose_upgrade_backup) and nothing is named to back up" in failure
     assert "backup_postgres, backup_mongodb, backup_object_storage or backup_kubernetes" in failure
@@ -217,7 +217,7 @@ def test_missing_settings_are_named_and_nothing_to_roll_back_is_no_failure(examp
     # The approval guards the Helm target alone too (--limit to it leaves the controller and the compose host out).
     result = example.run("upgrade", channel="stable", limit="helm-stage")
     assert result.rc != 0
-    failure = result.result("Stop before any change when a check failed", "helm-stage")["msg"]
+    failure = result.of("preflight_verdict", "helm-stage")["msg"]
     assert "failed 1 check(s)" in failure and "approval: an upgrade on the stable channel needs an approval" in failure, failure
 
 

@@ -121,7 +121,7 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
         fleet.write()
 
     assert result.rc != 0
-    stop = result.result("Stop before any change when a check failed")
+    stop = result.of("preflight_verdict")
     message = stop["msg"]
     assert "failed 6 check(s); nothing was changed" in message, message
     assert "alignment: Release 2025.10.0-stable is not aligned: 6 blocking finding(s) in 1 target(s); first: " in message
@@ -162,7 +162,7 @@ def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, s
 
     result = fleet.run("upgrade", channel="stable", stellaops_preflight=True, stellaops_approval=APPROVAL, **profiles)
     assert result.rc == 0, (result.failure_messages, result.stdout[-3000:])
-    passed = result.result("Stop before any change when a check failed")["msg"]
+    passed = result.of("preflight_verdict")["msg"]
     assert passed.startswith("Pre-flight for 2025.10.0-stable passed on 3 host(s); approved by release manager at 20"), passed
     assert result.result("Validate the deployment profiles")["valid"] is True
     aligned = result.result("Check channel alignment")

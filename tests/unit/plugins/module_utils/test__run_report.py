@@ -301,9 +301,9 @@ def test_protection_that_the_operator_turned_off_is_repeated_in_every_rendering(
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
     off = ["no backup before the upgrade (compose_upgrade_backup: false)"]
     recorder.record(
-        host="fleet-1", task="Gather every failure and the record of this pre-flight", role="stellaops.deploy.preflight",
-        task_path="/c/roles/preflight/tasks/main.yml:120", action="ansible.builtin.set_fact", status="ok", start=at(0), end=at(1),
-        result={"ansible_facts": {"preflight_record": {"release_id": "2025.10.0-stable", "protection_off": off}}},
+        host="fleet-1", task="Decide the pre-flight and stop before any change when a check failed", role="stellaops.deploy.preflight",
+        task_path="/c/roles/preflight/tasks/main.yml:90", action="stellaops.deploy.preflight_verdict", status="ok", start=at(0), end=at(1),
+        result={"protection_off": off, "record": {"release_id": "2025.10.0-stable", "protection_off": off}},
     )  # fmt: skip
     report = recorder.report(at(2), {"fleet-1": {"ok": 1, "changed": 0, "failures": 0, "unreachable": 0}})
     assert report["protection_off"] == off
@@ -319,11 +319,11 @@ def test_protection_that_the_operator_turned_off_is_repeated_in_every_rendering(
 def test_a_failed_run_once_check_fails_every_host_of_the_run() -> None:
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
     for host in ("fleet-1", "fleet-2", "helm-prod"):
-        recorder.record(host=host, task="Note what failed on this host", role="stellaops.deploy.preflight", task_path="/c/roles/preflight/tasks/main.yml:51",
+        recorder.record(host=host, task="Note what this host's checks found", role="stellaops.deploy.preflight", task_path="/c/p/main.yml:51",
                         action="ansible.builtin.set_fact", status="ok", start=at(0), end=at(1), result={})  # fmt: skip
     # Ansible counts a failed run_once task on the first host only; any_errors_fatal stops the others.
-    recorder.record(host="fleet-1", task="Stop before any change when a check failed", role="stellaops.deploy.preflight",
-                    task_path="/c/roles/preflight/tasks/main.yml:230", action="ansible.builtin.assert", status="failed", start=at(1), end=at(2),
+    recorder.record(host="fleet-1", task="Decide the pre-flight and stop before any change when a check failed", role="stellaops.deploy.preflight",
+                    task_path="/c/roles/preflight/tasks/main.yml:90", action="stellaops.deploy.preflight_verdict", status="failed", start=at(1), end=at(2),
                     result={"msg": "Pre-flight for 2025.10.0-stable failed 1 check(s); nothing was changed: approval: ..."}, run_once=True)  # fmt: skip
     stats = {"fleet-1": {"ok": 1, "failures": 1}, "fleet-2": {"ok": 1, "failures": 0}, "helm-prod": {"ok": 1, "failures": 0}}
     report = recorder.report(at(3), stats)
