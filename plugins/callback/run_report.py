@@ -108,7 +108,6 @@ class CallbackModule(CallbackBase):
             host=host,
             task=task.get_name(),
             role=role,
-            task_path=task.get_path() or "",
             action=getattr(task, "resolved_action", None) or task.action,
             status=status,
             start=self._starts.pop((host, task._uuid), end),

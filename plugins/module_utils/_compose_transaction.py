@@ -135,7 +135,8 @@ class ComposeTransaction:
         if changes:
             self.job.start(self._job_spec(planned))
         try:
-            with self._phase("deploy"):
+            # A return to a kept deployment (rollback, fleet rollback, restart after a restore) is a rollback on the timeline.
+            with self._phase("rollback" if p["target"] else "deploy"):
                 self.deployer.apply()
             self._smoke()
         except StellaOpsError as error:

@@ -41,8 +41,6 @@ _ROLE_PHASES = {
     "helm_rollback": "rollback",
     "database_restore": "rollback",
 }
-# Task files of the upgrade roles that are their rollback.
-_ROLLBACK_FILES = frozenset({"fleet_rollback.yml"})
 _UPGRADE_ROLES = frozenset({"compose_upgrade", "helm_upgrade"})
 # Modules that name their phase wherever they run (last part of the module name).
 _ACTION_PHASES = {
@@ -77,17 +75,15 @@ def short_name(name: str) -> str:
     return (name or "").rsplit(".", 1)[-1]
 
 
-def phase_of(role: str, task_path: str, action: str) -> Optional[str]:
-    """The timeline phase of a task, or None when it is not part of the timeline.
+def phase_of(role: str, action: str) -> Optional[str]:
+    """The timeline phase of a task without ``phases`` in its result, or None when it is not part of the timeline.
 
-    An upgrade role's rescue is its rollback; then a role that is one phase (pre-flight, backup,
-    smoke, rollback) decides; then the module (smoke tests and evidence verification inside an
-    upgrade are their own phases); any other task of an upgrade role is the deploy.
+    A role that is one phase (pre-flight, backup, smoke, rollback) decides; then the module (smoke tests
+    and evidence verification inside an upgrade are their own phases); any other task of an upgrade role
+    is the deploy. A compose_deploy transaction says its phases itself (a return to a kept deployment,
+    a fleet rollback among them, is a rollback).
     """
-    file_name = os.path.basename((task_path or "").rsplit(":", 1)[0])
     role_name = short_name(role)
-    if role_name in _UPGRADE_ROLES and file_name in _ROLLBACK_FILES:
-        return "rollback"
     if role_name in _ROLE_PHASES:
         return _ROLE_PHASES[role_name]
     phase = _ACTION_PHASES.get(short_name(action))
@@ -220,7 +216,6 @@ class RunRecorder:
         host: str,
         task: str,
         role: str,
-        task_path: str,
         action: str,
         status: str,
         start: datetime,
@@ -237,7 +232,7 @@ class RunRecorder:
         if host not in self.hosts:
             self.hosts.append(host)
         task = printable(task)
-        phase = phase_of(role, task_path, action)
+        phase = phase_of(role, action)
         steps = result_phases(result)
         if status != "skipped" and steps:
             # A module that ran several phases in one process (compose_deploy's transaction) says which, and when.

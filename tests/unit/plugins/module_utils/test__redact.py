@@ -34,7 +34,7 @@ def test_printable_drops_control_characters_but_tab_and_newline() -> None:
 def test_a_failure_message_reaches_no_report_with_its_password_or_escapes() -> None:
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
     message = "GET http://ops:hunter@2@127.0.0.1:1/health got no answer\x1b[2J\r# owned <script>alert(1)</script>"
-    recorder.record(host="fleet-1", task="Smoke \x1b[31mtest", role="stellaops.deploy.smoke_test", task_path="/c/roles/smoke_test/tasks/main.yml:2",
+    recorder.record(host="fleet-1", task="Smoke \x1b[31mtest", role="stellaops.deploy.smoke_test",
                     action="stellaops.deploy.smoke_test", status="failed", start=T0, end=T0, result={"msg": message})  # fmt: skip
     report = recorder.report(T0, {"fleet-1": {"failures": 1}})
     rendered = {"summary": "\n".join(summary_lines(report, {})), "markdown": render_markdown(report), "html": render_html(report)}

@@ -30,22 +30,30 @@ def stamp(seconds: float) -> str:
 
 
 @pytest.mark.parametrize(
-    ("role", "path", "action", "phase"),
+    ("role", "action", "phase"),
     [
-        ("stellaops.deploy.preflight", "/c/roles/preflight/tasks/main.yml:10", "stellaops.deploy.health_check", "pre-flight"),
-        ("stellaops.deploy.backup", "/c/roles/backup/tasks/main.yml:4", "stellaops.deploy.backup", "backup"),
-        ("stellaops.deploy.evidence_gate", "/c/roles/evidence_gate/tasks/baseline.yml:2", "stellaops.deploy.evidence_baseline", "backup"),
-        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:161", "stellaops.deploy.compose_deploy", "deploy"),
-        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:90", "ansible.builtin.set_fact", "deploy"),
-        ("stellaops.deploy.evidence_gate", "/c/roles/evidence_gate/tasks/verify.yml:2", "stellaops.deploy.evidence_verify", "verification"),
-        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/main.yml:174", "stellaops.deploy.smoke_test", "smoke"),
-        ("stellaops.deploy.compose_upgrade", "/c/roles/compose_upgrade/tasks/fleet_rollback.yml:5", "stellaops.deploy.compose_deploy", "rollback"),
-        ("stellaops.deploy.compose_rollback", "/c/roles/compose_rollback/tasks/main.yml:3", "stellaops.deploy.deploy_lock", "rollback"),
-        ("", "/c/playbooks/upgrade.yml:14", "ansible.builtin.assert", None),
+        ("stellaops.deploy.preflight", "stellaops.deploy.health_check", "pre-flight"),
+        ("stellaops.deploy.backup", "stellaops.deploy.backup", "backup"),
+        ("stellaops.deploy.evidence_gate", "stellaops.deploy.evidence_baseline", "backup"),
+        ("stellaops.deploy.compose_upgrade", "stellaops.deploy.compose_deploy", "deploy"),
+        ("stellaops.deploy.compose_upgrade", "ansible.builtin.set_fact", "deploy"),
+        ("stellaops.deploy.evidence_gate", "stellaops.deploy.evidence_verify", "verification"),
+        ("stellaops.deploy.compose_upgrade", "stellaops.deploy.smoke_test", "smoke"),
+        ("stellaops.deploy.compose_rollback", "stellaops.deploy.deploy_lock", "rollback"),
+        ("", "ansible.builtin.assert", None),
     ],
 )
-def test_phase_of_each_kind_of_task(role: str, path: str, action: str, phase: str | None) -> None:
-    assert phase_of(role, path, action) == phase
+def test_phase_of_each_kind_of_task(role: str, action: str, phase: str | None) -> None:
+    assert phase_of(role, action) == phase
+
+
+def test_a_transaction_that_returns_a_host_to_its_bookmark_is_a_rollback_on_the_timeline() -> None:
+    """A fleet rollback is a compose_deploy transaction of the upgrade role: its result, not its task file, says rollback."""
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    phases = [{"phase": "rollback", "start": stamp(1), "end": stamp(4), "status": "ok"}]
+    recorder.record(host="fleet-1", task="Return each completed host to its bookmark", role="stellaops.deploy.compose_upgrade",
+                    action="stellaops.deploy.compose_deploy", status="changed", start=at(1), end=at(4), result={"phases": phases})  # fmt: skip
+    assert [(event["phase"], event["status"]) for event in recorder.events] == [("rollback", "ok")]
 
 
 def job(host: str, status_times: list[tuple[str, float]], release_id: str = "2025.11.1-edge", previous: str = "2025.11.0-edge", **extra: object) -> dict:
@@ -88,7 +96,7 @@ def upgrade_that_rolled_back(kind: str = "drill", failures: int = 0) -> dict:
                                  "phases": [{"phase": "deploy", "start": stamp(4), "end": stamp(failed_at), "status": "failed"},
                                             {"phase": "rollback", "start": stamp(failed_at), "end": stamp(end), "status": "ok"}]}))  # fmt: skip
     for host, task, action, path, start, end, status, result in steps:
-        recorder.record(host=host, task=task, role=role_of(path), task_path=path, action=action, status=status, start=at(start), end=at(end), result=result)
+        recorder.record(host=host, task=task, role=role_of(path), action=action, status=status, start=at(start), end=at(end), result=result)
     stats = {host: {"ok": 5, "changed": 2, "failures": failures, "unreachable": 0, "rescued": 1} for host in ("fleet-1", "fleet-2")}
     return recorder.report(at(20), stats)
 
@@ -128,7 +136,7 @@ def test_renderings_carry_the_same_facts() -> None:
 
 def test_html_escapes_what_tasks_returned() -> None:
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
-    recorder.record(host="<b>h</b>", task="t", role="", task_path="/c/roles/compose_upgrade/tasks/main.yml:1", action="stellaops.deploy.compose_deploy",
+    recorder.record(host="<b>h</b>", task="t", role="", action="stellaops.deploy.compose_deploy",
                     status="failed", start=at(0), end=at(1), result={"msg": "<script>alert(1)</script>"})  # fmt: skip
     page = render_html(recorder.report(at(2), {"<b>h</b>": {"failures": 1}}))
     assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;h&lt;/b&gt;" in page
@@ -136,7 +144,7 @@ def test_html_escapes_what_tasks_returned() -> None:
 
 def test_no_log_results_give_only_their_status() -> None:
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
-    recorder.record(host="h", task="t", role="", task_path="x.yml:1", action="stellaops.deploy.backup", status="failed", start=at(0), end=at(1),
+    recorder.record(host="h", task="t", role="", action="stellaops.deploy.backup", status="failed", start=at(0), end=at(1),
                     result={"_ansible_no_log": True, "msg": "password=hunter2", "set_id": "s"})  # fmt: skip
     report = recorder.report(at(2), {"h": {"failures": 1}})
     assert "hunter2" not in json.dumps(report) and report["backups"] == [] and report["outcome"] == "failed"
@@ -151,7 +159,7 @@ def test_a_rollback_job_counts_from_its_start_to_its_completion() -> None:
 
 def test_a_promotion_reports_its_commit_and_files() -> None:
     recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0)
-    recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="", task_path="/c/playbooks/promote.yml:40",
+    recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="",
                     action="stellaops.deploy.channel_promote", status="changed", start=at(0), end=at(2),
                     result={"changed": True, "release_id": "2025.10.0-stable", "files": ["deploy/compose/docker-compose.prod.yaml"],
                             "commit": "0123456789abcdef", "tag": "2025.10.0-stable"})  # fmt: skip
@@ -166,7 +174,7 @@ def test_a_promotion_reports_its_commit_and_files() -> None:
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_a_promotion_of_a_release_that_does_not_exist_failed(check_mode: bool) -> None:
     recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0, check_mode=check_mode)
-    recorder.record(host="localhost", task="Validate the release manifest", role="", task_path="/c/playbooks/promote.yml:30",
+    recorder.record(host="localhost", task="Validate the release manifest", role="",
                     action="stellaops.deploy.release_manifest", status="failed", start=at(0), end=at(1),
                     result={"msg": "no release 2099.1.0 in channel stable"})  # fmt: skip
     report = recorder.report(at(1.5), {"localhost": {"ok": 1, "failures": 1}})
@@ -184,7 +192,7 @@ def test_a_setting_refused_while_ansible_templates_the_task_is_reported_by_its_s
         f" 'docker_host': The filter plugin 'stellaops.deploy.compose_target' failed: {sentence}"
     )
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
-    recorder.record(host="fleet-1", task="Read what the host runs", role="stellaops.deploy.preflight", task_path="/c/roles/preflight/tasks/main.yml:14",
+    recorder.record(host="fleet-1", task="Read what the host runs", role="stellaops.deploy.preflight",
                     action="stellaops.deploy.compose_info", status="failed", start=at(0), end=at(1), result={"msg": wrapped})  # fmt: skip
     report = recorder.report(at(1.5), {"fleet-1": {"ok": 1, "failures": 1}})
     assert report["outcome"] == "failed"
@@ -193,7 +201,7 @@ def test_a_setting_refused_while_ansible_templates_the_task_is_reported_by_its_s
 
 def test_a_check_run_without_failure_is_checked() -> None:
     recorder = RunRecorder("promotion", "/c/playbooks/promote.yml", T0, check_mode=True)
-    recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="", task_path="/c/playbooks/promote.yml:40",
+    recorder.record(host="localhost", task="Mirror the digests, check alignment, commit and tag", role="",
                     action="stellaops.deploy.channel_promote", status="changed", start=at(0), end=at(2),
                     result={"changed": True, "release_id": "2025.10.0-stable", "files": ["deploy/compose/docker-compose.prod.yaml"]})  # fmt: skip
     report = recorder.report(at(3), {"localhost": {"ok": 1, "changed": 1, "failures": 0}})
@@ -216,11 +224,11 @@ def rollback_of_six(failing: str = "", nothing_on: tuple[str, ...] = ()) -> dict
             result = (
                 {"msg": "Failed to connect to the host via ssh", "unreachable": True} if failing == "unreachable" else {"msg": "The lock is held by rollback-1"}
             )
-            recorder.record(host=host, task=task, role="stellaops.deploy.compose_rollback", task_path=path, action=action, status=failing,
+            recorder.record(host=host, task=task, role="stellaops.deploy.compose_rollback", action=action, status=failing,
                             start=at(0), end=at(1), result=result)  # fmt: skip
             stats[host] = {"ok": 0, "failures": int(failing == "failed"), "unreachable": int(failing == "unreachable")}
             continue
-        recorder.record(host=host, task=task, role="stellaops.deploy.compose_rollback", task_path=path, action=action, status="ok",
+        recorder.record(host=host, task=task, role="stellaops.deploy.compose_rollback", action=action, status="ok",
                         start=at(0), end=at(1), result={})  # fmt: skip
         stats[host] = {"ok": 4, "changed": 0 if host in nothing_on else 2, "failures": 0, "unreachable": 0}
         if host in nothing_on:
@@ -229,7 +237,7 @@ def rollback_of_six(failing: str = "", nothing_on: tuple[str, ...] = ()) -> dict
                        previous="2025.11.0-stable", rollback_of="20261201T000000.000000Z-00000000")  # fmt: skip
         rollback["id"] = f"job-{host}"
         recorder.record(host=host, task="Mark the rollback completed", role="stellaops.deploy.compose_rollback",
-                        task_path="/c/roles/compose_rollback/tasks/main.yml:120", action="stellaops.deploy.deployment_journal", status="changed",
+                        action="stellaops.deploy.deployment_journal", status="changed",
                         start=at(4), end=at(4 + index / 10), result={"job": rollback})  # fmt: skip
     return recorder.report(at(5), stats)
 
@@ -264,7 +272,7 @@ def test_an_upgrade_whose_hosts_rolled_back_failed() -> None:
 def test_a_failed_job_that_the_playbook_rescued_is_a_failed_host() -> None:
     recorder = RunRecorder("drill", "/c/playbooks/drill.yml", T0)
     recorder.record(host="fleet-1", task="Journal the job as failed", role="",
-                    task_path="/c/playbooks/drill.yml:85", action="stellaops.deploy.deployment_journal", status="changed",
+                    action="stellaops.deploy.deployment_journal", status="changed",
                     start=at(0), end=at(1), result={"job": job("fleet-1", [("pending", 0), ("failed", 1)])})  # fmt: skip
     report = recorder.report(at(2), {"fleet-1": {"ok": 3, "failures": 0, "rescued": 1}})
     assert report["outcome"] == "failed" and report["hosts"][0]["outcome"] == "failed" and report["failed_hosts"] == ["fleet-1"]
@@ -302,7 +310,7 @@ def test_protection_that_the_operator_turned_off_is_repeated_in_every_rendering(
     off = ["no backup before the upgrade (compose_upgrade_backup: false)"]
     recorder.record(
         host="fleet-1", task="Decide the pre-flight and stop before any change when a check failed", role="stellaops.deploy.preflight",
-        task_path="/c/roles/preflight/tasks/main.yml:90", action="stellaops.deploy.preflight_verdict", status="ok", start=at(0), end=at(1),
+        action="stellaops.deploy.preflight_verdict", status="ok", start=at(0), end=at(1),
         result={"protection_off": off, "record": {"release_id": "2025.10.0-stable", "protection_off": off}},
     )  # fmt: skip
     report = recorder.report(at(2), {"fleet-1": {"ok": 1, "changed": 0, "failures": 0, "unreachable": 0}})
@@ -319,11 +327,11 @@ def test_protection_that_the_operator_turned_off_is_repeated_in_every_rendering(
 def test_a_failed_run_once_check_fails_every_host_of_the_run() -> None:
     recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
     for host in ("fleet-1", "fleet-2", "helm-prod"):
-        recorder.record(host=host, task="Note what this host's checks found", role="stellaops.deploy.preflight", task_path="/c/p/main.yml:51",
+        recorder.record(host=host, task="Note what this host's checks found", role="stellaops.deploy.preflight",
                         action="ansible.builtin.set_fact", status="ok", start=at(0), end=at(1), result={})  # fmt: skip
     # Ansible counts a failed run_once task on the first host only; any_errors_fatal stops the others.
     recorder.record(host="fleet-1", task="Decide the pre-flight and stop before any change when a check failed", role="stellaops.deploy.preflight",
-                    task_path="/c/roles/preflight/tasks/main.yml:90", action="stellaops.deploy.preflight_verdict", status="failed", start=at(1), end=at(2),
+                    action="stellaops.deploy.preflight_verdict", status="failed", start=at(1), end=at(2),
                     result={"msg": "Pre-flight for 2025.10.0-stable failed 1 check(s); nothing was changed: approval: ..."}, run_once=True)  # fmt: skip
     stats = {"fleet-1": {"ok": 1, "failures": 1}, "fleet-2": {"ok": 1, "failures": 0}, "helm-prod": {"ok": 1, "failures": 0}}
     report = recorder.report(at(3), stats)
@@ -341,7 +349,7 @@ def test_hosts_that_a_fleet_rollback_returned_rolled_back() -> None:
         "fleet-2": job("fleet-2", [("pending", 4), ("rolling_back", 6), ("rolled_back", 8)]),
     }  # fmt: skip
     for host, entry in jobs.items():
-        recorder.record(host=host, task="Mark the job", role="stellaops.deploy.compose_upgrade", task_path="/c/roles/compose_upgrade/tasks/fleet_rollback.yml",
+        recorder.record(host=host, task="Mark the job", role="stellaops.deploy.compose_upgrade",
                         action="stellaops.deploy.deployment_journal", status="changed", start=at(8), end=at(8), result={"job": entry})  # fmt: skip
     report = recorder.report(at(9), {"fleet-1": {"ok": 9, "failures": 0}, "fleet-2": {"ok": 9, "failures": 1}})
     assert [host["outcome"] for host in report["hosts"]] == ["rolled back", "rolled back"]
