@@ -2,7 +2,7 @@
 """Shared start-up of the command-line tools in ``tools/``.
 
 Puts the repository root (the collection root) on ``sys.path`` so that a tool imports
-``plugins.module_utils._manifest`` and the rest of the same code the modules use, whether it
+``plugins.module_utils.release.manifest`` and the rest of the same code the modules use, whether it
 runs from a checkout or from an installed collection. ``run`` turns a ``StellaOpsError`` into
 one line on stderr and the exit code: 1 for invalid content, 2 for a bad invocation or
 unreadable input.
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from plugins.module_utils._errors import StellaOpsError  # noqa: E402
+from plugins.module_utils.core.errors import StellaOpsError  # noqa: E402
 
 EXIT_OK = 0
 EXIT_INVALID = 1

@@ -16,16 +16,16 @@ import os
 from typing import Any, Optional
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.lock_file import (
     build_lock,
     load_template,
     render_lock,
     require_intact_lock,
     services_summary,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import controller_identity, judge_stale
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest, read_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.deploy_lock import controller_identity, judge_stale
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import load_manifest, read_text
 
 _CONTROLLER_ONLY = ("manifest", "template", "channel", "promotion_id")
 

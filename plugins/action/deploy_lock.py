@@ -15,7 +15,7 @@ import os
 from typing import Any, Optional
 
 from ansible.plugins.action import ActionBase
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import controller_identity, judge_stale
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.deploy_lock import controller_identity, judge_stale
 
 
 class ActionModule(ActionBase):

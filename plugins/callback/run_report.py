@@ -60,10 +60,10 @@ from typing import Any, Optional
 from ansible import constants as C
 from ansible import context
 from ansible.plugins.callback import CallbackBase
-from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_text
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder, claim_report_stem, render_markdown, summary_lines
-from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import render_html
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.reports.run_report import RunRecorder, claim_report_stem, render_markdown, summary_lines
+from ansible_collections.stellaops.deploy.plugins.module_utils.reports.run_report_html import render_html
 
 _UTC = timezone.utc  # noqa: UP017
 _OUTCOME_COLOURS = {"succeeded": C.COLOR_OK, "failed": C.COLOR_ERROR, "rolled back": C.COLOR_CHANGED}

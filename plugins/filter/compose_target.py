@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_target import compose_settings
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.target import compose_settings
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 
 
 def compose_target(given: Any, host: str) -> dict[str, Any]:

@@ -277,25 +277,25 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.options import (
     KUBERNETES_SPEC,
     MONGODB_SPEC,
     OBJECT_STORAGE_SPEC,
     POSTGRES_SPEC,
     POSTGRES_TOOLS_SPEC,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.run import (
     BackupRun,
     plan,
     recent_restore_point,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.sets import (
     BackupSet,
     apply_retention,
     plan_retention,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import core_v1_api
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.client import core_v1_api
 
 
 def kube_api(item: dict[str, Any]) -> Any:

@@ -165,20 +165,20 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils import _backup_mongodb as mongo
-from ansible_collections.stellaops.deploy.plugins.module_utils import _backup_objects as objects
-from ansible_collections.stellaops.deploy.plugins.module_utils import _backup_postgres as pg
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup import mongodb as mongo
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup import objects
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup import postgres as pg
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.options import (
     PG_CONNECTION_SPEC,
     POSTGRES_TOOLS_SPEC,
     S3_CREDENTIALS_SPEC,
     location_from_identity,
     pg_connection,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import load_manifest
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import resolve_set, verify_set
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.sets import load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.verify import resolve_set, verify_set
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection
 
 
 class RestoreManager:

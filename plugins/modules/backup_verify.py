@@ -129,9 +129,9 @@ artifacts:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_options import POSTGRES_TOOLS_SPEC, S3_CREDENTIALS_SPEC
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import resolve_set, verify_set
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.options import POSTGRES_TOOLS_SPEC, S3_CREDENTIALS_SPEC
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.verify import resolve_set, verify_set
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 
 
 class BackupVerifier:

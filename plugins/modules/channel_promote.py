@@ -112,10 +112,10 @@ import tempfile
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._alignment import check_alignment
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest, read_text
-from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git, declared_release_id, mirror, tag_name
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.alignment import check_alignment
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import load_manifest, read_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.promotion import Git, declared_release_id, mirror, tag_name
 
 
 def promote(module: AnsibleModule) -> dict[str, Any]:

@@ -330,11 +330,11 @@ restored:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_deploy import ComposeDeployer, NothingToDo
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_target import COMPOSE_CHECKS_SPEC, COMPOSE_TARGET_SPEC
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_transaction import ComposeTransaction
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.deploy import ComposeDeployer, NothingToDo
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.docker_cli import DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.target import COMPOSE_CHECKS_SPEC, COMPOSE_TARGET_SPEC
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.transaction import ComposeTransaction
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 
 ARGUMENT_SPEC: dict[str, Any] = {
     **COMPOSE_TARGET_SPEC,

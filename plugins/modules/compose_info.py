@@ -100,11 +100,11 @@ verified:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_state import describe, running_hashes, summarize_problems, verify
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_target import COMPOSE_TARGET_SPEC
-from ansible_collections.stellaops.deploy.plugins.module_utils._deployments import DeploymentStore
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.deployments import DeploymentStore
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.docker_cli import DockerRunner
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.state import describe, running_hashes, summarize_problems, verify
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.target import COMPOSE_TARGET_SPEC
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 
 
 def read(module: AnsibleModule) -> dict[str, Any]:

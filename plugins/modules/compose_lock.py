@@ -149,8 +149,7 @@ import os
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_text
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.lock_file import (
     build_lock,
     check_lock,
     image_changes,
@@ -159,9 +158,10 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock imp
     render_lock,
     services_summary,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import CHANNELS, load_manifest
-from ansible_collections.stellaops.deploy.plugins.module_utils._safe_load import HAS_YAML, YAML_IMPORT_ERROR, decode_utf8, read_bytes, read_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.safe_load import HAS_YAML, YAML_IMPORT_ERROR, decode_utf8, read_bytes, read_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import CHANNELS, load_manifest
 
 
 class ComposeLockManager:

@@ -105,8 +105,8 @@ problems:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._debug_store import apply_mirror, plan_mirror, problems_sentence, verify_kit
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.reports.debug_store import apply_mirror, plan_mirror, problems_sentence, verify_kit
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:

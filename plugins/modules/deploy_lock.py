@@ -140,8 +140,8 @@ broken_lock:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import DeployLock
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.deploy_lock import DeployLock
 
 
 class DeployLockManager:

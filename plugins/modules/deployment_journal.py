@@ -177,8 +177,8 @@ jobs:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import STATUSES, JobSpec, Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.journal import STATUSES, JobSpec, Journal
 
 
 class JournalManager:

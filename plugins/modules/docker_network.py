@@ -62,8 +62,8 @@ created:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._docker_cli import DockerRunner, docker_name
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.docker_cli import DockerRunner, docker_name
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 
 
 def ensure(module: AnsibleModule) -> dict[str, Any]:

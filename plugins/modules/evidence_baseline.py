@@ -131,9 +131,9 @@ import os
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_json
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import (
     BASELINE_FORMAT,
     ROOTS_FORMAT,
     HashCache,
@@ -144,7 +144,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import 
     roots_export,
     scan_store,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import STORE_ARGUMENT_SPEC, store_from_options
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.store import STORE_ARGUMENT_SPEC, store_from_options
 
 
 def _existing(path: str, fmt: str, what: str) -> Optional[dict[str, Any]]:

@@ -83,9 +83,9 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_json
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import inclusion_proof, load_baseline
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import inclusion_proof, load_baseline
 
 
 class ProofManager:

@@ -172,9 +172,9 @@ import os
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_text
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_text
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import (
     check_anchor,
     check_same_store,
     default_roots_path,
@@ -184,8 +184,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import 
     scan_store,
     verify_scan,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_report import render_html
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import STORE_ARGUMENT_SPEC, store_from_options
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.report import render_html
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.store import STORE_ARGUMENT_SPEC, store_from_options
 
 
 class VerifyManager:

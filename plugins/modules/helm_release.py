@@ -215,8 +215,10 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.journal import JobSpec, JournalJob
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.client import namespace_exists
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.helm import (
     HELM_TARGET_SPEC,
     check_duration,
     compared,
@@ -229,9 +231,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     stuck_pending,
     workload_images,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, JournalJob
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import namespace_exists
-from ansible_collections.stellaops.deploy.plugins.module_utils._promotion import Git
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.promotion import Git
 
 
 class ReleaseUpgrade:

@@ -154,8 +154,10 @@ job:
 from typing import Any, Callable
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.journal import JobSpec, JournalJob
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.client import live_workload_images
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.helm import (
     HELM_TARGET_SPEC,
     RAN_STATUSES,
     check_duration,
@@ -169,8 +171,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._helm import (
     stuck_pending,
     workload_images,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, JournalJob
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import live_workload_images
 
 
 class ReleaseRollback:

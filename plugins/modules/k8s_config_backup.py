@@ -107,8 +107,9 @@ restore:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._k8s_config import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.client import core_v1_api
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.k8s_config import (
     apply_restore,
     backup_file,
     export,
@@ -117,7 +118,6 @@ from ansible_collections.stellaops.deploy.plugins.module_utils._k8s_config impor
     plan_restore,
     save,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import core_v1_api
 
 
 def core_api(kubeconfig: Any, context: Any) -> Any:

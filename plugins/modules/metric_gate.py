@@ -203,9 +203,9 @@ elapsed:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._numbers import number_in
-from ansible_collections.stellaops.deploy.plugins.module_utils._prometheus import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.numbers import number_in
+from ansible_collections.stellaops.deploy.plugins.module_utils.probes.prometheus import (
     ACTIONS,
     COMPARISONS,
     PASS,

@@ -88,9 +88,9 @@ pending:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._migrations import pending, read_migrations
-from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection, Psql
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection, Psql
+from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.migrations import pending, read_migrations
 
 
 def main() -> None:

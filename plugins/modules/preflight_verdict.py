@@ -138,9 +138,9 @@ import os
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._atomic import write_json
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._preflight import ControllerChecks, message, verdict
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.verdict import ControllerChecks, message, verdict
 
 
 def main() -> None:
@@ -155,7 +155,7 @@ def main() -> None:
             "queues": {"type": "dict", "default": {}},
             "alignment": {"type": "dict", "default": {}},
             "profiles": {"type": "dict", "default": {}},
-            "secret_pattern": {"type": "str", "default": "[A-Z0-9_]*(PASSWORD|SECRET|TOKEN|PRIVATE_KEY)[A-Z0-9_]*"},
+            "secret_pattern": {"type": "str", "default": "[A-Z0-9_]*(PASSWORD|SECRET|TOKEN|PRIVATE_KEY)[A-Z0-9_]*", "no_log": False},
             "record_dir": {"type": "path"},
             "run_id": {"type": "str", "default": ""},
         },

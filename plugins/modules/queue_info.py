@@ -78,8 +78,8 @@ over:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._redis import RedisClient, over_threshold, queue_depths
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.redis import RedisClient, over_threshold, queue_depths
 
 
 def main() -> None:

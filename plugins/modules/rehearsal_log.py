@@ -97,8 +97,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._rehearsal_log import add_row, drill_outcome, drill_row
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.reports.rehearsal_log import add_row, drill_outcome, drill_row
 
 
 def _when(text: str | None) -> datetime:

@@ -146,9 +146,9 @@ results:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._health import command_runner
-from ansible_collections.stellaops.deploy.plugins.module_utils._smoke import SMOKE_TYPES, run_smoke_tests, summarize
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.probes.health import command_runner
+from ansible_collections.stellaops.deploy.plugins.module_utils.probes.smoke import SMOKE_TYPES, run_smoke_tests, summarize
 
 
 def main() -> None:

@@ -177,10 +177,10 @@ import json
 from typing import Any, Optional
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import format_time, utc_now
-from ansible_collections.stellaops.deploy.plugins.module_utils._kube import api_client
-from ansible_collections.stellaops.deploy.plugins.module_utils._traffic import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.journal import format_time, utc_now
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.client import api_client
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.traffic import (
     FULL_TRAFFIC_SINCE,
     ROUTERS,
     Backend,

@@ -24,8 +24,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from plugins.module_utils._alignment import check_alignment  # noqa: E402
-from plugins.module_utils._manifest import load_manifest  # noqa: E402
+from plugins.module_utils.release.alignment import check_alignment  # noqa: E402
+from plugins.module_utils.release.manifest import load_manifest  # noqa: E402
 
 COMPONENTS = 1000
 TARGETS = 20

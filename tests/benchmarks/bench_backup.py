@@ -22,10 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / ".build"))
 
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run import BackupRun  # noqa: E402
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import BackupSet  # noqa: E402
-from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection, Psql  # noqa: E402
-from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule  # noqa: E402
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.run import BackupRun  # noqa: E402
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.sets import BackupSet  # noqa: E402
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection, Psql  # noqa: E402
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.runner import LocalModule  # noqa: E402
 
 SCALE = int(os.environ.get("BENCH_BACKUP_SCALE", "70"))
 

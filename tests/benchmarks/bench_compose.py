@@ -48,8 +48,8 @@ if not _LINK.exists():
     _LINK.symlink_to("../../..")
 sys.path.insert(0, str(BUILD))
 
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import build_lock, load_template, render_lock  # noqa: E402
-from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest  # noqa: E402
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.lock_file import build_lock, load_template, render_lock  # noqa: E402
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import load_manifest  # noqa: E402
 
 HOST = next(host for host in SANDBOX["fleet"]["hosts"] if host["name"] == "fleet-1")
 COMPONENTS = SANDBOX["components"]

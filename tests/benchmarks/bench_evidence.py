@@ -31,16 +31,16 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from plugins.module_utils._atomic import write_json  # noqa: E402
-from plugins.module_utils._evidence import (  # noqa: E402
+from plugins.module_utils.core.atomic import write_json  # noqa: E402
+from plugins.module_utils.core.s3 import S3Location, iter_objects, make_client  # noqa: E402
+from plugins.module_utils.evidence.evidence import (  # noqa: E402
     HashCache,
     build_baseline,
     load_baseline,
     scan_store,
     verify_scan,
 )
-from plugins.module_utils._evidence_store import DirectoryStore, S3Store  # noqa: E402
-from plugins.module_utils._s3 import S3Location, iter_objects, make_client  # noqa: E402
+from plugins.module_utils.evidence.store import DirectoryStore, S3Store  # noqa: E402
 
 TENANTS = ["acme", "globex", "initech", "umbrella"]
 KINDS = ["sbom", "attestation", "scan-report", "vex"]

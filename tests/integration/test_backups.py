@@ -29,14 +29,14 @@ from typing import Any, Iterator
 
 import pytest
 import yaml
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_postgres import PgTools
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_run import BackupRun
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_set import BackupSet, list_sets, load_manifest
-from ansible_collections.stellaops.deploy.plugins.module_utils._backup_verify import verify_set
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._postgres import PgConnection
-from ansible_collections.stellaops.deploy.plugins.module_utils._runner import LocalModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location, iter_objects, make_client, stream_sha256
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.postgres import PgTools
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.run import BackupRun
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.sets import BackupSet, list_sets, load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.verify import verify_set
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.runner import LocalModule
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.s3 import S3Location, iter_objects, make_client, stream_sha256
 from fleet import Fleet, FleetHost, project_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -535,7 +535,7 @@ def test_mongodb_dump_drop_restore_every_bson_type(mongo_server, tmp_path) -> No
 
         client.drop_database("app")
         client.other.c.update_one({"_id": 1}, {"$set": {"x": 2}})
-        from ansible_collections.stellaops.deploy.plugins.module_utils._backup_mongodb import connect, restore
+        from ansible_collections.stellaops.deploy.plugins.module_utils.backup.mongodb import connect, restore
 
         target = connect(mongo_server)
         try:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._deploy_lock import controller_identity, pid_alive
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.deploy_lock import controller_identity, pid_alive
 from fleet import SERVICES, FleetHost
 
 ROOT = Path(__file__).resolve().parents[2]

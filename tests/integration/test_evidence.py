@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import checksum_of, summarize
-from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import S3Location, iter_objects, make_client
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.s3 import S3Location, iter_objects, make_client
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import checksum_of, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = ROOT / "tests" / "integration" / "playbooks" / "evidence.yml"

@@ -195,7 +195,7 @@ def test_missing_settings_are_named_and_nothing_to_roll_back_is_no_failure(examp
     assert example.host.containers(PROJECT) == {}
 
     # A misspelled setting of stellaops_compose: one sentence naming the variable and what it takes, before the host
-    # is touched (the run summary shows the sentence without ansible-core's wrapping: test__run_report.py).
+    # is touched (the run summary shows the sentence without ansible-core's wrapping: test_reports_run_report.py).
     example.fill()
     misspelled = {**example._load("compose_hosts.yml")["stellaops_compose"], "projectdir": "/srv/elsewhere"}
     example.fill(**{"compose_hosts.yml": {"stellaops_compose": misspelled}})

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import pytest
 import yaml
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_lock import build_lock, load_template, render_lock
-from ansible_collections.stellaops.deploy.plugins.module_utils._manifest import load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.lock_file import build_lock, load_template, render_lock
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Zq7-database-password-31337"

@@ -139,7 +139,7 @@ def test_upgrade_through_ansible_runner_with_the_survey_answers(fleet: Fleet, tm
 
 def screenshot_bands(page: Path, png: Path) -> list[dict[str, int]]:
     """Open the page in headless Chromium, and per timeline band (a host's row) count the pixels of each phase colour."""
-    from ansible_collections.stellaops.deploy.plugins.module_utils._run_report_html import PHASE_COLOURS, TRACK_COLOUR
+    from ansible_collections.stellaops.deploy.plugins.module_utils.reports.run_report_html import PHASE_COLOURS, TRACK_COLOUR
     from PIL import Image
 
     subprocess.run(

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._s3 import (
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.s3 import (
     S3Location,
     check_bucket,
     iter_objects,

@@ -12,7 +12,7 @@ from typing import Any, Optional
 import pytest
 from ansible import constants as C
 from ansible_collections.stellaops.deploy.plugins.callback.run_report import CallbackModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._run_report import RunRecorder
+from ansible_collections.stellaops.deploy.plugins.module_utils.reports.run_report import RunRecorder
 
 
 class Display:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible_collections.stellaops.deploy.plugins.filter.compose_target import FilterModule
-from ansible_collections.stellaops.deploy.plugins.module_utils._compose_target import COMPOSE_CHECKS_SPEC, COMPOSE_TARGET_SPEC
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.target import COMPOSE_CHECKS_SPEC, COMPOSE_TARGET_SPEC
 from ansible_collections.stellaops.deploy.plugins.modules.compose_deploy import ARGUMENT_SPEC
 
 compose_target = FilterModule().filters()["compose_target"]

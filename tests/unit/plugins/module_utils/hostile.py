@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 
 # A 1 KB YAML document of nested aliases that expands to 9**9 (387 million) strings.
 ALIAS_BOMB = "a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']\n" + "".join(
@@ -145,7 +145,7 @@ def error_in_child(statement: str, *, memory: int = 1 << 30, seconds: float = 60
         [
             "import sys",
             f"sys.path.insert(0, {str(COLLECTIONS)!r})",
-            "from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError",
+            "from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError",
             "try:",
             f"    {statement}",
             "except StellaOpsError as err:",

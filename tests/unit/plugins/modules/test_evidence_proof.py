@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence import build_baseline, checksum_of, roots_export, scan_store
-from ansible_collections.stellaops.deploy.plugins.module_utils._evidence_store import DirectoryStore
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import build_baseline, checksum_of, roots_export, scan_store
+from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.store import DirectoryStore
 from module_runner import ROOT, failed_with, run_module
 
 KEY = "acme/sbom/bundle-1.json"

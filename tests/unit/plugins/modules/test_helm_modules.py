@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils._errors import StellaOpsError
-from ansible_collections.stellaops.deploy.plugins.module_utils._helm import workload_images
-from ansible_collections.stellaops.deploy.plugins.module_utils._journal import JobSpec, Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.journal import JobSpec, Journal
+from ansible_collections.stellaops.deploy.plugins.module_utils.kube.helm import workload_images
 from ansible_collections.stellaops.deploy.plugins.modules.helm_history_info import HistoryInfo
 from ansible_collections.stellaops.deploy.plugins.modules.helm_release import ReleaseUpgrade
 from ansible_collections.stellaops.deploy.plugins.modules.helm_rollback import ReleaseRollback

@@ -51,9 +51,9 @@ OUTSIDE_CONTENT = "outside the tree: never written through a link\n"
 # the reason; the attack is made where the reason says.
 EXCEPTIONS = {
     "docker_host": "a black-hole engine holds the docker CLI until the runner's 120 s query bound; "
-    "tests/unit/plugins/module_utils/test__runner.py proves the bound with the real CLI",
+    "tests/unit/plugins/module_utils/test_core_runner.py proves the bound with the real CLI",
     "kubeconfig": "a black-hole API server is bounded by helm's runner and the kubernetes client's "
-    "default timeout; test__runner.py and test__kube.py prove both against a real black hole",
+    "default timeout; test_core_runner.py and test_kube_client.py prove both against a real black hole",
     "mongodb.uri": "mongodump waits its own 30 s server selection for a silent peer; the URI's "
     "password is planted and checked here through the base case",
     "object_storage.endpoint": "boto3 retries a silent endpoint with its own timeouts (5 s connect, "

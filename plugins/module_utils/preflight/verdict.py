@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pre-flight's verdict: every check's result in, one list of what failed and the record out.
+
+The checks themselves are modules of their own (compose_info, health_check, docker_network,
+migrations_info, queue_info, channel_alignment, profile_validation), run with ``failed_when: false``
+so that every one of them runs. A check that could not run at all is told by the keys its result
+lacks; its message is listed. Nothing here touches a host: the verdict is a function of the results.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from ..core.errors import StellaOpsError
+from ..core.safe_load import read_text
+
+NOT_FINISHED = "did not finish its pre-flight checks"
+
+
+def _ran(result: Optional[Mapping[str, Any]]) -> bool:
+    """Whether a registered check ran (a skipped task and an absent result did not)."""
+    return bool(result) and not result.get("skipped")  # type: ignore[union-attr]
+
+
+def _msg(result: Mapping[str, Any], default: str = "") -> str:
+    return str(result.get("msg") or default).strip()
+
+
+def profile_secrets(path: str, pattern: str) -> list[str]:
+    """The ``${NAME}`` variables of a compose profile whose NAME matches ``pattern`` (secrets), in order of appearance."""
+    try:
+        matcher = re.compile(r"\$\{(" + pattern + r")(?::?[-?][^}]*)?\}")
+    except re.error as err:
+        raise StellaOpsError(f"secret_pattern is not a regular expression: {err}.") from None
+    names: list[str] = []
+    for found in matcher.findall(read_text(path, "compose profile")):
+        name = found if isinstance(found, str) else found[0]
+        if name not in names:
+            names.append(name)
+    return names
+
+
+@dataclass
+class HostChecks:
+    """What pre-flight found on one target; a Helm target only takes part in the controller's checks."""
+
+    compose_host: bool = False
+    running: Mapping[str, Any] = field(default_factory=dict)
+    health: Mapping[str, Any] = field(default_factory=dict)
+    network: Mapping[str, Any] = field(default_factory=dict)
+    network_name: str = ""
+    profile: str = ""
+    secrets_given: Sequence[str] = ()
+    backup: bool = True
+    backup_named: bool = False
+    evidence_gate: bool = True
+    evidence_store: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HostChecks:
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data and data[name] is not None}
+        return cls(**known)
+
+    def version(self) -> Optional[str]:
+        return self.running.get("release_id") if self.compose_host else None
+
+    def failures(self, secret_names: Sequence[str]) -> list[str]:
+        if not self.compose_host:
+            return []
+        found = []
+        if self.running.get("unreachable") or "running" not in self.running:
+            found.append(f"cannot read what runs: {_msg(self.running)}")
+        if _ran(self.health):
+            if "results" in self.health:
+                found += [f"unhealthy: {check.get('name')}: {check.get('message')}" for check in self.health["results"] if not check.get("healthy")]
+            else:
+                found.append(f"health checks did not run: {_msg(self.health)}")
+        if _ran(self.network) and "created" not in self.network:
+            found.append(f"front-door network {self.network_name}: {_msg(self.network)}")
+        found += [
+            f"secret {name}, referenced by {os.path.basename(self.profile)}, is not supplied" for name in secret_names if name not in self.secrets_given
+        ]
+        if self.backup and not self.backup_named:
+            found.append(
+                "settings: backups before an upgrade are on (compose_upgrade_backup) and nothing is named to back up:"
+                " set backup_postgres, backup_mongodb, backup_object_storage or backup_kubernetes (group_vars of the compose hosts),"
+                " or compose_upgrade_backup: false to upgrade without a backup"
+            )
+        if self.evidence_gate and not self.evidence_store:
+            found.append(
+                "settings: the evidence gate is on (compose_upgrade_evidence_gate) and evidence_gate_store is not set:"
+                " say where the evidence bundles live (group_vars of the compose hosts),"
+                " or compose_upgrade_evidence_gate: false to upgrade without the evidence baseline and continuity proof"
+            )
+        return found
+
+    def protection_off(self) -> list[str]:
+        """What the operator turned off on purpose: the record, the success message and the run summary repeat it."""
+        if not self.compose_host:
+            return []
+        off = []
+        if not self.backup:
+            off.append("no backup before the upgrade (compose_upgrade_backup: false)")
+        if not self.evidence_gate:
+            off.append("no evidence baseline or continuity proof (compose_upgrade_evidence_gate: false)")
+        return off
+
+
+@dataclass
+class ControllerChecks:
+    """The checks that run once, on the controller, for every target of the run."""
+
+    approval: Mapping[str, Any] = field(default_factory=dict)
+    approval_channels: Sequence[str] = ("stable", "airgap")
+    migrations: Mapping[str, Any] = field(default_factory=dict)
+    migrations_table: str = "schema_migrations"
+    queues: Mapping[str, Any] = field(default_factory=dict)
+    alignment: Mapping[str, Any] = field(default_factory=dict)
+    profiles: Mapping[str, Any] = field(default_factory=dict)
+
+    def approval_required(self, channel: str) -> bool:
+        return channel in self.approval_channels
+
+    def failures(self, channel: str) -> list[str]:
+        found = []
+        if self.approval_required(channel) and not self.approval.get("approved_by"):
+            found.append(
+                f"approval: an upgrade on the {channel} channel needs an approval (stellaops_approval.approved_by, from the AWX approval node or -e)"
+            )
+        if _ran(self.migrations):
+            if "pending" in self.migrations:
+                found += [f"migrations: {version} is pending in {self.migrations_table}" for version in self.migrations["pending"]]
+            else:
+                found.append(f"migrations: {_msg(self.migrations)}")
+        if _ran(self.queues):
+            if "over" in self.queues:
+                found += [f"queues: {sentence}" for sentence in self.queues["over"]]
+            else:
+                found.append(f"queues: {_msg(self.queues)}")
+        if _ran(self.alignment) and not self.alignment.get("aligned"):
+            found.append(f"alignment: {_msg(self.alignment, 'not aligned')}")
+        if _ran(self.profiles):
+            if "problems" in self.profiles:
+                found += [f"profiles: {problem}" for problem in self.profiles["problems"]]
+            else:
+                found.append(f"profiles: {_msg(self.profiles)}")
+        return found
+
+
+def verdict(
+    release: Mapping[str, Any],
+    hosts: Mapping[str, Optional[Mapping[str, Any]]],
+    controller: ControllerChecks,
+    *,
+    secret_pattern: str,
+    run_id: str,
+    now: str,
+) -> dict[str, Any]:
+    """Failures (controller's first, then each host's, named), what was turned off, and the record of this pre-flight."""
+    for key in ("release_id", "channel"):
+        if not isinstance(release.get(key), str) or not release[key]:
+            raise StellaOpsError(f"release.{key} must be a non-empty string: the release returned by stellaops.deploy.release_manifest.")
+    channel = release["channel"]
+    secrets_of: dict[str, list[str]] = {}
+    failures = controller.failures(channel)
+    protection_off: list[str] = []
+    running: dict[str, Optional[str]] = {}
+    for name, data in hosts.items():
+        if data is None:
+            failures.append(f"{name}: {NOT_FINISHED}")
+            running[name] = None
+            continue
+        checks = HostChecks.from_dict(data)
+        if checks.compose_host and checks.profile and checks.profile not in secrets_of:
+            secrets_of[checks.profile] = profile_secrets(checks.profile, secret_pattern)
+        secret_names = secrets_of.get(checks.profile, []) if checks.compose_host and checks.profile else []
+        failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
+        protection_off += [what for what in checks.protection_off() if what not in protection_off]
+        running[name] = checks.version()
+    approved_by = controller.approval.get("approved_by") or None
+    record = {
+        "run_id": run_id,
+        "checked_at": now,
+        "release_id": release["release_id"],
+        "channel": channel,
+        "running": running,
+        "approval": {
+            "required": controller.approval_required(channel),
+            "approved_by": approved_by,
+            "approved_at": (controller.approval.get("approved_at") or now) if approved_by else None,
+            "ticket": controller.approval.get("ticket") or None,
+        },
+        "migrations_pending": controller.migrations.get("pending") if _ran(controller.migrations) else None,
+        "queue_depths": controller.queues.get("depths") if _ran(controller.queues) else None,
+        "failures": failures,
+        "protection_off": protection_off,
+    }
+    return record
+
+
+def message(record: Mapping[str, Any]) -> str:
+    """One sentence: what failed, or that pre-flight passed with the approval and what was turned off."""
+    release_id = record["release_id"]
+    failures = record["failures"]
+    if failures:
+        return f"Pre-flight for {release_id} failed {len(failures)} check(s); nothing was changed: {'; '.join(failures)}"
+    said = f"Pre-flight for {release_id} passed on {len(record['running'])} host(s)"
+    approval = record["approval"]
+    if approval["approved_by"]:
+        said += f"; approved by {approval['approved_by']} at {approval['approved_at']}"
+    if record["protection_off"]:
+        said += f"; turned off: {', '.join(record['protection_off'])}"
+    return said + "."

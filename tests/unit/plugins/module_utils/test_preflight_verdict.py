@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pre-flight's verdict from the registered results of its checks: every failure listed, the record, one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.verdict import ControllerChecks, message, profile_secrets, verdict
+
+RELEASE = {"release_id": "2025.10.0-stable", "channel": "stable"}
+PATTERN = "[A-Z0-9_]*(PASSWORD|SECRET|TOKEN|PRIVATE_KEY)[A-Z0-9_]*"
+NOW = "2026-12-06T23:00:00Z"
+SKIPPED = {"skipped": True, "changed": False, "skip_reason": "Conditional result was False"}
+APPROVED = {"approved_by": "ops-lead", "ticket": "CHG-1234"}
+
+
+@pytest.fixture()
+def profile(tmp_path: Path) -> str:
+    path = tmp_path / "stellaops.yaml"
+    path.write_text(
+        "services:\n  authority:\n    environment:\n"
+        "      DB_PASSWORD: ${STELLAOPS_DATABASE_PASSWORD:?set it}\n      PORT: ${STELLAOPS_AUTHORITY_PORT:-8080}\n"
+        "      TOKEN: ${STELLAOPS_SIGNING_TOKEN}\n      AGAIN: ${STELLAOPS_DATABASE_PASSWORD}\n"
+    )
+    return str(path)
+
+
+def healthy_host(profile: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "compose_host": True,
+        "running": {"changed": False, "running": True, "release_id": "2025.09.0-stable"},
+        "health": {"changed": False, "results": [{"name": "authority", "healthy": True, "message": "200"}]},
+        "network": {"changed": True, "created": True},
+        "network_name": "stellaops_frontdoor",
+        "profile": profile,
+        "secrets_given": ["STELLAOPS_DATABASE_PASSWORD", "STELLAOPS_SIGNING_TOKEN"],
+        "backup": True,
+        "backup_named": True,
+        "evidence_gate": True,
+        "evidence_store": True,
+        **changes,
+    }
+
+
+def decide(hosts: dict[str, Any], **controller: Any) -> dict[str, Any]:
+    return verdict(RELEASE, hosts, ControllerChecks(**{"approval": APPROVED, **controller}), secret_pattern=PATTERN, run_id="r1", now=NOW)
+
+
+def test_every_check_passed_says_so_with_the_approval_and_records_what_runs(profile: str) -> None:
+    record = decide({"fleet-1": healthy_host(profile), "helm-prod": {"compose_host": False}}, migrations=SKIPPED, queues={"depths": {"q": 0}, "over": []})
+    assert record["failures"] == [] and record["protection_off"] == []
+    assert record["running"] == {"fleet-1": "2025.09.0-stable", "helm-prod": None}
+    assert record["approval"] == {"required": True, "approved_by": "ops-lead", "approved_at": NOW, "ticket": "CHG-1234"}
+    assert (record["migrations_pending"], record["queue_depths"]) == (None, {"q": 0})
+    assert message(record) == f"Pre-flight for 2025.10.0-stable passed on 2 host(s); approved by ops-lead at {NOW}."
+
+
+def test_every_failure_of_every_host_and_of_the_controller_is_listed_controller_first(profile: str) -> None:
+    hosts = {
+        "fleet-1": healthy_host(
+            profile,
+            running={"unreachable": True, "msg": "ssh: connect to host 127.0.0.1 port 2201: Connection refused"},
+            health={"results": [{"name": "authority", "healthy": False, "message": "GET http://127.0.0.1:18181/health failed"}]},
+            network={"failed": True, "msg": "Cannot connect to the Docker daemon"},
+            secrets_given=["STELLAOPS_DATABASE_PASSWORD"],
+        ),
+        "fleet-2": healthy_host(profile, health={"msg": "checks[0]: field url must be an http(s) URL"}, backup_named=False, evidence_store=False),
+        "fleet-3": None,
+    }
+    record = decide(
+        hosts,
+        approval={},
+        migrations={"pending": ["20991231000000"]},
+        queues={"msg": "Redis at 127.0.0.1:16379 does not answer."},
+        alignment={"aligned": False, "msg": "Release 2025.10.0-stable is not aligned: 1 blocking finding(s)"},
+        profiles={"problems": ["values-prod.yaml: image not pinned"]},
+    )
+    assert record["failures"] == [
+        "approval: an upgrade on the stable channel needs an approval (stellaops_approval.approved_by, from the AWX approval node or -e)",
+        "migrations: 20991231000000 is pending in schema_migrations",
+        "queues: Redis at 127.0.0.1:16379 does not answer.",
+        "alignment: Release 2025.10.0-stable is not aligned: 1 blocking finding(s)",
+        "profiles: values-prod.yaml: image not pinned",
+        "fleet-1: cannot read what runs: ssh: connect to host 127.0.0.1 port 2201: Connection refused",
+        "fleet-1: unhealthy: authority: GET http://127.0.0.1:18181/health failed",
+        "fleet-1: front-door network stellaops_frontdoor: Cannot connect to the Docker daemon",
+        "fleet-1: secret STELLAOPS_SIGNING_TOKEN, referenced by stellaops.yaml, is not supplied",
+        "fleet-2: health checks did not run: checks[0]: field url must be an http(s) URL",
+        "fleet-2: settings: backups before an upgrade are on (compose_upgrade_backup) and nothing is named to back up:"
+        " set backup_postgres, backup_mongodb, backup_object_storage or backup_kubernetes (group_vars of the compose hosts),"
+        " or compose_upgrade_backup: false to upgrade without a backup",
+        "fleet-2: settings: the evidence gate is on (compose_upgrade_evidence_gate) and evidence_gate_store is not set:"
+        " say where the evidence bundles live (group_vars of the compose hosts),"
+        " or compose_upgrade_evidence_gate: false to upgrade without the evidence baseline and continuity proof",
+        "fleet-3: did not finish its pre-flight checks",
+    ]
+    assert record["approval"] == {"required": True, "approved_by": None, "approved_at": None, "ticket": None}
+    assert record["running"] == {"fleet-1": None, "fleet-2": "2025.09.0-stable", "fleet-3": None}
+    assert message(record).startswith("Pre-flight for 2025.10.0-stable failed 13 check(s); nothing was changed: approval: ")
+
+
+def test_checks_that_did_not_run_are_no_failure_and_a_helm_target_takes_only_the_controllers_checks(profile: str) -> None:
+    record = decide(
+        {"fleet-1": healthy_host(profile, health=SKIPPED, network=SKIPPED), "helm-prod": {"compose_host": False, "running": {}}},
+        migrations={}, queues=SKIPPED, alignment=SKIPPED, profiles={},
+    )  # fmt: skip
+    assert record["failures"] == []
+    edge_release = {"release_id": "2025.11.0-edge", "channel": "edge"}
+    edge = verdict(edge_release, {"h": {"compose_host": False}}, ControllerChecks(), secret_pattern=PATTERN, run_id="r", now=NOW)
+    assert edge["failures"] == [] and edge["approval"]["required"] is False
+
+
+def test_protection_turned_off_is_said_once_and_is_no_failure(profile: str) -> None:
+    hosts = {name: healthy_host(profile, backup=False, backup_named=False, evidence_gate=False, evidence_store=False) for name in ("a", "b")}
+    record = decide(hosts)
+    assert record["failures"] == []
+    assert record["protection_off"] == [
+        "no backup before the upgrade (compose_upgrade_backup: false)",
+        "no evidence baseline or continuity proof (compose_upgrade_evidence_gate: false)",
+    ]
+    assert message(record).endswith("; turned off: no backup before the upgrade (compose_upgrade_backup: false), "
+                                    "no evidence baseline or continuity proof (compose_upgrade_evidence_gate: false).")  # fmt: skip
+
+
+def test_secrets_are_the_profiles_variables_that_match_the_pattern_once_each(profile: str) -> None:
+    assert profile_secrets(profile, PATTERN) == ["STELLAOPS_DATABASE_PASSWORD", "STELLAOPS_SIGNING_TOKEN"]
+    with pytest.raises(StellaOpsError, match="secret_pattern is not a regular expression"):
+        profile_secrets(profile, "([")
+
+
+def test_a_profile_that_is_not_a_regular_file_or_a_release_without_id_is_one_sentence(tmp_path: Path, profile: str) -> None:
+    with pytest.raises(StellaOpsError) as err:
+        decide({"fleet-1": healthy_host(str(tmp_path))})
+    assert "compose profile" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(StellaOpsError, match=r"^release.release_id must be a non-empty string"):
+        verdict({"channel": "stable"}, {}, ControllerChecks(), secret_pattern=PATTERN, run_id="r", now=NOW)
