@@ -1,0 +1,217 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The registry and the Stella Ops releases built into it from busybox, and the release manifests with their digests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+from typing import Any
+
+from .common import DOCKER_SOCKET, REGISTRY, RELEASES, REPOSITORY_PREFIX, SANDBOX, SANDBOX_LABEL, SandboxError, http_ok, log, start_background, wait_for
+
+COMPONENTS = ("authority", "signer", "attestor", "scanner-web", "scheduler", "notify")
+RELEASE_DATES = {
+    "2025.09.0": "2025-09-15T00:00:00Z",
+    "2025.10.0": "2025-10-20T00:00:00Z",
+    "2025.11.0": "2025-11-10T00:00:00Z",
+    "2025.11.1": "2025-11-12T00:00:00Z",
+}
+BUSYBOX_APPLETS = ("sh", "httpd", "wget", "cat", "echo", "sleep", "ls", "nc", "env", "true", "false", "head", "mkdir", "sha256sum", "cut", "tr")
+
+
+def ensure_registry(state: dict[str, Any]) -> None:
+    if http_ok(f"http://{REGISTRY}/v2/"):
+        log(f"registry answers on {REGISTRY}")
+        return
+    root = SANDBOX / "registry"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {REGISTRY}\n"
+    )
+    start_background("registry", ["docker-registry", "serve", str(config)], state)
+    wait_for("registry", lambda: http_ok(f"http://{REGISTRY}/v2/"))
+
+
+def registry_digest(repository: str, tag: str) -> str | None:
+    """The manifest digest the registry reports for ``repository:tag``, or None."""
+    request = urllib.request.Request(
+        f"http://{REGISTRY}/v2/{repository}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def busybox_rootfs() -> bytes:
+    """A minimal root filesystem (busybox-static and its applets) as a tar archive."""
+    busybox = shutil.which("busybox")
+    if not busybox:
+        raise SandboxError("busybox is not installed (Debian package busybox-static)")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for directory in ("bin", "tmp", "www", "etc"):
+            info = tarfile.TarInfo(directory)
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o1777 if directory == "tmp" else 0o755
+            archive.addfile(info)
+        archive.add(busybox, arcname="bin/busybox")
+        for applet in BUSYBOX_APPLETS:
+            link = tarfile.TarInfo(f"bin/{applet}")
+            link.type = tarfile.SYMTYPE
+            link.linkname = "busybox"
+            archive.addfile(link)
+        passwd = b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
+        info = tarfile.TarInfo("etc/passwd")
+        info.size = len(passwd)
+        archive.addfile(info, io.BytesIO(passwd))
+    return buffer.getvalue()
+
+
+# What the smoke tests after a cutover ask for: the Authority's OpenID configuration, and a scan
+# submission (POST /cgi-bin/scans, busybox httpd CGI) that records the SBOM's digest and answers
+# on GET /cgi-bin/scans/<id> with the completed scan.
+SCAN_CGI = r"""#!/bin/sh
+mkdir -p /tmp/scans
+if [ "$REQUEST_METHOD" = POST ]; then
+    digest=$(head -c "${CONTENT_LENGTH:-0}" | sha256sum | cut -c1-64)
+    id=$(echo "$digest" | cut -c1-16)
+    echo "{\"id\": \"$id\", \"status\": \"completed\", \"sbom_sha256\": \"$digest\"}" > "/tmp/scans/$id"
+    printf 'Status: 202 Accepted\r\nContent-Type: application/json\r\n\r\n{"id": "%s", "status": "queued"}\n' "$id"
+    exit 0
+fi
+id=$(echo "${PATH_INFO#/}" | tr -cd 'a-f0-9')
+if [ -n "$id" ] && [ -f "/tmp/scans/$id" ]; then
+    printf 'Content-Type: application/json\r\n\r\n'
+    cat "/tmp/scans/$id"
+else
+    printf 'Status: 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"status": "unknown"}\n'
+fi
+"""
+OPENID_CONFIGURATION = json.dumps(
+    {
+        "issuer": "https://authority.sandbox.stellaops.local",
+        "token_endpoint": "https://authority.sandbox.stellaops.local/connect/token",
+        "jwks_uri": "https://authority.sandbox.stellaops.local/jwks",
+        "grant_types_supported": ["client_credentials"],
+    }
+)
+SMOKE_ENDPOINTS = {
+    "authority": {"www/.well-known/openid-configuration": OPENID_CONFIGURATION + "\n"},
+    "scanner-web": {"www/cgi-bin/scans": SCAN_CGI},
+}
+
+
+def build_context(version: str, component: str, healthy: bool) -> bytes:
+    health = json.dumps({"status": "ok", "release": version, "component": component}) + "\n"
+    dockerfile = "\n".join(
+        [
+            "FROM stellaops-sandbox/base:1",
+            f'LABEL {SANDBOX_LABEL}="true" org.opencontainers.image.version="{version}" org.stellaops.component="{component}"',
+            "COPY www /www",
+            "EXPOSE 8080",
+            # Every probe is a runc exec that costs this 2-core machine about 0.1 s of CPU: at one per
+            # second, 18 containers (one fleet project) kept both cores 90 % busy. At one per 5 s a
+            # container is found healthy up to 5 s later, and a broken release unhealthy after 15 s.
+            "HEALTHCHECK --interval=5s --timeout=3s --start-period=1s --retries=3 "
+            "CMD wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1",
+            'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]',
+            "",
+        ]
+    )
+    files = {"Dockerfile": dockerfile, "www/index.html": f"stellaops {component} {version}\n"}
+    if healthy:
+        files["www/health"] = health
+    files.update(SMOKE_ENDPOINTS.get(component, {}))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, content in sorted(files.items()):
+            data = content.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            info.mode = 0o755 if name.startswith("www/cgi-bin/") else 0o644
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer.getvalue()
+
+
+def ensure_images() -> dict[str, dict[str, str]]:
+    """Build and push every sandbox image that the registry lacks; return version -> component -> digest."""
+    import docker  # from .venv
+
+    client = docker.DockerClient(base_url=DOCKER_SOCKET)
+    digests: dict[str, dict[str, str]] = {}
+    base_ready = False
+    # The recipe of each pushed image: an image whose recipe changed (new endpoints) is built again.
+    recipes_file = SANDBOX / "images.json"
+    recipes = json.loads(recipes_file.read_text()) if recipes_file.exists() else {}
+    for version, (_channels, healthy) in RELEASES.items():
+        digests[version] = {}
+        for component in COMPONENTS:
+            repository = f"stellaops/{component}"
+            recipe = hashlib.sha256(build_context(version, component, healthy)).hexdigest()
+            digest = registry_digest(repository, version)
+            if digest is None or recipes.get(f"{component}:{version}") != recipe:
+                if not base_ready:
+                    try:
+                        client.images.get("stellaops-sandbox/base:1")
+                    except docker.errors.ImageNotFound:
+                        client.api.import_image_from_data(busybox_rootfs(), repository="stellaops-sandbox/base", tag="1")
+                    base_ready = True
+                tag = f"{REPOSITORY_PREFIX}/{component}:{version}"
+                client.images.build(fileobj=io.BytesIO(build_context(version, component, healthy)), custom_context=True, tag=tag, rm=True)
+                for line in client.images.push(f"{REPOSITORY_PREFIX}/{component}", tag=version, stream=True, decode=True):
+                    if "error" in line:
+                        raise SandboxError(f"push of {tag} failed: {line['error']}")
+                digest = registry_digest(repository, version)
+                if digest is None:
+                    raise SandboxError(f"registry has no manifest for {tag} after push")
+                log(f"pushed {tag} {digest}")
+                recipes[f"{component}:{version}"] = recipe
+                recipes_file.write_text(json.dumps(recipes, indent=2, sort_keys=True) + "\n")
+            digests[version][component] = digest
+    return digests
+
+
+def write_manifests(digests: dict[str, dict[str, str]]) -> dict[str, str]:
+    import yaml
+
+    channel_dir = SANDBOX / "releases"
+    faulty_dir = SANDBOX / "releases-faulty"
+    written: dict[str, str] = {}
+    for version, (channels, healthy) in RELEASES.items():
+        for channel in channels:
+            manifest = {
+                "release": {
+                    "version": version,
+                    "channel": channel,
+                    "date": RELEASE_DATES[version],
+                    "components": [
+                        {"name": component, "image": f"{REPOSITORY_PREFIX}/{component}@{digests[version][component]}"}
+                        for component in COMPONENTS
+                    ],
+                }
+            }
+            directory = channel_dir if healthy else faulty_dir
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{version}-{channel}.yaml"
+            text = yaml.safe_dump(manifest, sort_keys=False)
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+            written[f"{version}-{channel}"] = str(path)
+    return written
