@@ -15,6 +15,8 @@ description:
   - Per compose host (O(hosts)) - what runs could not be read, an unhealthy service, a front-door network that could
     not be looked up, a secret that the compose profile references and that is not supplied, a backup or an evidence
     gate that is on without its settings. A host whose checks are missing (null) did not finish them.
+  - With O(releases_dir), per compose host - a running version that cannot upgrade directly to the release
+    (its C(upgrade.from)), named with the chain of the channel's releases that would work.
   - Once (the controller's checks) - a missing approval on a channel that needs one, pending migrations, queues
     over their threshold, a release not aligned with the channel's deployment files, invalid deployment profiles.
   - Fails with the list when anything failed (nothing has changed at that point); with O(record_dir) writes the
@@ -79,6 +81,12 @@ options:
     description: The registered result of M(stellaops.deploy.profile_validation); empty or skipped when not checked.
     type: dict
     default: {}
+  releases_dir:
+    description:
+      - Directory on the controller of the release manifests; with it, each compose host's running version is checked
+        against the release's C(upgrade.from) and the chain through the channel's releases is named
+        (C(2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first)).
+    type: path
   secret_pattern:
     description: A C(${NAME}) of a compose profile is a secret when NAME matches this regular expression.
     type: str
@@ -136,11 +144,28 @@ record_path:
 
 import os
 from datetime import datetime, timezone
+from typing import Callable, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.verdict import ControllerChecks, message, verdict
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import list_manifests, load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import path_problem, version_of
+
+
+def _upgrade_path(release: dict, releases_dir: Optional[str]) -> Optional[Callable[[str], Optional[str]]]:
+    """For a running release id, why it cannot upgrade to ``release`` directly; None without a releases directory."""
+    if not releases_dir or not release.get("path"):
+        return None
+    target = load_manifest(release["path"])
+    channel_releases = list_manifests(releases_dir, target.channel)
+
+    def problem(release_id: str) -> Optional[str]:
+        running = version_of(release_id)
+        return path_problem(channel_releases, running, target) if running else None
+
+    return problem
 
 
 def main() -> None:
@@ -157,6 +182,7 @@ def main() -> None:
             "profiles": {"type": "dict", "default": {}},
             "secret_pattern": {"type": "str", "default": "[A-Z0-9_]*(PASSWORD|SECRET|TOKEN|PRIVATE_KEY)[A-Z0-9_]*", "no_log": False},
             "record_dir": {"type": "path"},
+            "releases_dir": {"type": "path"},
             "run_id": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
@@ -174,7 +200,10 @@ def main() -> None:
     )
     try:
         run_id = p["run_id"] or now.strftime("%Y%m%dT%H%M%SZ")
-        record = verdict(p["release"], p["hosts"], controller, secret_pattern=p["secret_pattern"], run_id=run_id, now=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        record = verdict(
+            p["release"], p["hosts"], controller, secret_pattern=p["secret_pattern"], run_id=run_id,
+            now=now.strftime("%Y-%m-%dT%H:%M:%SZ"), upgrade_path=_upgrade_path(p["release"], p["releases_dir"]),
+        )  # fmt: skip
         result = {"changed": False, "failures": record["failures"], "protection_off": record["protection_off"], "record": record}
         if p["record_dir"] and not module.check_mode:
             path = os.path.join(p["record_dir"], f"preflight-{os.path.basename(run_id)}.json")

@@ -141,6 +141,20 @@ release:
           tag: null
           digest: sha256:0c5e...
           pinned: true
+    upgrade:
+      description: The versions that upgrade to this release directly (C(from)), or null when the manifest does not say.
+      type: dict
+      sample: {"from": ["2025.09.0"]}
+    database:
+      description:
+        - The database this release needs - C(schema_version), C(min_schema_version) and C(migrations) (id, name,
+          category A or B) - or null when the manifest does not say.
+      type: dict
+      sample: {"schema_version": 2, "min_schema_version": 1, "migrations": [{"id": "20251001000000", "name": "add_evidence_index", "category": "A"}]}
+    evidence:
+      description: The evidence schema this release writes (C(schema_version)), or null when the manifest does not say.
+      type: dict
+      sample: {"schema_version": 1}
 digests:
   description: Map of component name to digest (infrastructure included), for pinned images.
   returned: success

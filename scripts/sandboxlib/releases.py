@@ -188,6 +188,17 @@ def ensure_images() -> dict[str, dict[str, str]]:
     return digests
 
 
+# Each release's upgrade path and database (the migrations are the rows of the sandbox database's
+# schema_migrations): version -> (versions that upgrade to it directly, schema version, oldest schema its
+# code runs on, migrations it adds as (id, name, category)).
+RELEASE_UPGRADES: dict[str, tuple[list[str], int, int, list[tuple[str, str, str]]]] = {
+    "2025.09.0": ([], 1, 1, [("20250901000000", "create_core_tables", "A")]),
+    "2025.10.0": (["2025.09.0"], 2, 1, [("20251001000000", "add_evidence_index", "A")]),
+    "2025.11.0": (["2025.10.0"], 3, 3, [("20251101000000", "backfill_scores", "B")]),
+    "2025.11.1": (["2025.10.0", "2025.11.0"], 3, 3, []),
+}
+
+
 def write_manifests(digests: dict[str, dict[str, str]]) -> dict[str, str]:
     import yaml
 
@@ -205,6 +216,7 @@ def write_manifests(digests: dict[str, dict[str, str]]) -> dict[str, str]:
                         {"name": component, "image": f"{REPOSITORY_PREFIX}/{component}@{digests[version][component]}"}
                         for component in COMPONENTS
                     ],
+                    **upgrade_facts(version),
                 }
             }
             directory = channel_dir if healthy else faulty_dir
@@ -215,3 +227,17 @@ def write_manifests(digests: dict[str, dict[str, str]]) -> dict[str, str]:
                 path.write_text(text)
             written[f"{version}-{channel}"] = str(path)
     return written
+
+
+def upgrade_facts(version: str) -> dict[str, object]:
+    """The upgrade, database and evidence keys of a sandbox release (strict mode requires them on stable and airgap)."""
+    upgrades_from, schema_version, min_schema_version, migrations = RELEASE_UPGRADES[version]
+    return {
+        "upgrade": {"from": upgrades_from},
+        "database": {
+            "schema_version": schema_version,
+            "min_schema_version": min_schema_version,
+            "migrations": [{"id": mid, "name": name, "category": category} for mid, name, category in migrations],
+        },
+        "evidence": {"schema_version": 1},
+    }

@@ -142,6 +142,35 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
     assert len(record["failures"]) == 6
 
 
+def test_an_upgrade_that_skips_a_release_stops_in_preflight_with_the_chain(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """The stable channel of this test has 2025.09.0, 2025.10.0 and 2025.11.0 (the sandbox's edge images, upgrading from
+    2025.10.0 only): hosts on 2025.09.0 asked for 2025.11.0 stop in pre-flight, each named with the release to take first,
+    and nothing changes. Cost: one pre-flight run (about 15 s) after the fleet runs 2025.09.0."""
+    fleet.write()
+    deploy(fleet, "2025.09.0")
+    releases = tmp_path / "releases"
+    releases.mkdir()
+    for version in ("2025.09.0", "2025.10.0"):
+        shutil.copy(sandbox["manifests"][f"{version}-stable"], releases)
+    skipping = yaml.safe_load(Path(sandbox["manifests"]["2025.11.0-edge"]).read_text())
+    skipping["release"]["channel"] = "stable"
+    assert skipping["release"]["upgrade"] == {"from": ["2025.10.0"]}
+    (releases / "2025.11.0-stable.yaml").write_text(yaml.safe_dump(skipping, sort_keys=False))
+    before = state(fleet)
+
+    result = fleet.run(
+        "upgrade", channel="stable", release="2025.11.0", stellaops_preflight=True, stellaops_approval=APPROVAL, stellaops_releases_dir=str(releases)
+    )
+
+    assert result.rc != 0
+    message = result.of("preflight_verdict")["msg"]
+    assert message.startswith("Pre-flight for 2025.11.0-stable failed 3 check(s); nothing was changed: "), message
+    for host in fleet.hosts:
+        assert f"{host.name}: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first" in message
+    assert state(fleet) == before
+    assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.09.0")
+
+
 def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
     """Approved: check mode says the front-door network would be created and creates nothing; the real run records
     who approved and when, validates every deployment profile, creates the network, upgrades, and the smoke tests

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..core.errors import StellaOpsError
 from ..core.safe_load import read_text
@@ -158,8 +158,13 @@ def verdict(
     secret_pattern: str,
     run_id: str,
     now: str,
+    upgrade_path: Optional[Callable[[str], Optional[str]]] = None,
 ) -> dict[str, Any]:
-    """Failures (controller's first, then each host's, named), what was turned off, and the record of this pre-flight."""
+    """Failures (controller's first, then each host's, named), what was turned off, and the record of this pre-flight.
+
+    ``upgrade_path`` says, for the release id a compose host runs, why it cannot upgrade to the release directly
+    (None: it can); without it no path is checked.
+    """
     for key in ("release_id", "channel"):
         if not isinstance(release.get(key), str) or not release[key]:
             raise StellaOpsError(f"release.{key} must be a non-empty string: the release returned by stellaops.deploy.release_manifest.")
@@ -178,6 +183,9 @@ def verdict(
             secrets_of[checks.profile] = profile_secrets(checks.profile, secret_pattern)
         secret_names = secrets_of.get(checks.profile, []) if checks.compose_host and checks.profile else []
         failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
+        problem = upgrade_path(checks.version() or "") if upgrade_path and checks.version() else None
+        if problem:
+            failures.append(f"{name}: upgrade path: {problem}")
         protection_off += [what for what in checks.protection_off() if what not in protection_off]
         running[name] = checks.version()
     approved_by = controller.approval.get("approved_by") or None

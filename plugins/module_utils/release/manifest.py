@@ -128,8 +128,24 @@ class Component:
 
 
 @dataclass(frozen=True)
+class Migration:
+    """A database migration a release adds: A runs at startup, B after review."""
+
+    id: str
+    category: str
+    name: Optional[str] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "category": self.category, "name": self.name}
+
+
+@dataclass(frozen=True)
 class Release:
-    """A validated, normalized release manifest."""
+    """A validated, normalized release manifest.
+
+    The upgrade path, database and evidence fields are None when the manifest does not say them
+    (allowed outside strict mode, and on edge).
+    """
 
     version: str
     channel: str
@@ -137,6 +153,11 @@ class Release:
     components: tuple[Component, ...]
     infrastructure: tuple[Component, ...]
     source: str
+    upgrades_from: Optional[tuple[str, ...]] = None
+    schema_version: Optional[int] = None
+    min_schema_version: Optional[int] = None
+    migrations: tuple[Migration, ...] = ()
+    evidence_schema_version: Optional[int] = None
 
     @property
     def release_id(self) -> str:
@@ -166,6 +187,15 @@ class Release:
             "source": self.source,
             "components": [c.to_dict() for c in self.components],
             "infrastructure": [c.to_dict() for c in self.infrastructure],
+            "upgrade": None if self.upgrades_from is None else {"from": list(self.upgrades_from)},
+            "database": None
+            if self.schema_version is None
+            else {
+                "schema_version": self.schema_version,
+                "min_schema_version": self.min_schema_version,
+                "migrations": [m.to_dict() for m in self.migrations],
+            },
+            "evidence": None if self.evidence_schema_version is None else {"schema_version": self.evidence_schema_version},
         }
 
 
@@ -252,6 +282,11 @@ def _describe(err: Any, source: str, pin_reason: str) -> str:
     if validator == "required" and isinstance(instance, dict):
         missing = [key for key in err.validator_value if key not in instance]
         name = field_path([*path, missing[0] if missing else "?"])
+        if path == ["release"] and missing and missing[0] in ("upgrade", "database", "evidence"):
+            return (
+                f"{source}: {name} is missing; strict mode requires upgrade, database and evidence on the "
+                f"{instance.get('channel')} channel (docs/upgrade-paths.md)."
+            )
         return f"{source}: {name} is missing; it is required."
     if validator == "type":
         expected = err.validator_value
@@ -361,6 +396,9 @@ def parse_manifest(text: str, source: str, *, strict: bool = False, channel: Opt
                 "strict mode allows each repository once."
             )
         seen_repos.setdefault(comp.repository, field)
+    database = data.get("database") or {}
+    migrations = _migrations(database, source)
+    upgrade = data.get("upgrade")
     return Release(
         version=data["version"],
         channel=found_channel,
@@ -368,7 +406,29 @@ def parse_manifest(text: str, source: str, *, strict: bool = False, channel: Opt
         components=tuple(components),
         infrastructure=tuple(infrastructure),
         source=source,
+        upgrades_from=None if upgrade is None else tuple(upgrade["from"]),
+        schema_version=database.get("schema_version"),
+        min_schema_version=database.get("min_schema_version"),
+        migrations=migrations,
+        evidence_schema_version=(data.get("evidence") or {}).get("schema_version"),
     )
+
+
+def _migrations(database: dict[str, Any], source: str) -> tuple[Migration, ...]:
+    """The migrations of release.database, after the checks a schema cannot say: ids once, minimum at most the version."""
+    if database and database["min_schema_version"] > database["schema_version"]:
+        raise _invalid(
+            f"{source}: release.database.min_schema_version {database['min_schema_version']} is above schema_version "
+            f"{database['schema_version']}; the release's code cannot need a schema newer than its own migrations make."
+        )
+    found: dict[str, int] = {}
+    migrations = []
+    for index, item in enumerate(database.get("migrations") or []):
+        if item["id"] in found:
+            raise _invalid(f"{source}: release.database.migrations[{index}].id {item['id']!r} repeats migrations[{found[item['id']]}]; ids are unique.")
+        found[item["id"]] = index
+        migrations.append(Migration(id=item["id"], category=item["category"], name=item.get("name")))
+    return tuple(migrations)
 
 
 def load_manifest(path: str, *, strict: bool = False, channel: Optional[str] = None) -> Release:

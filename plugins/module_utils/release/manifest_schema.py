@@ -35,6 +35,7 @@ def whole_text(pattern: str) -> str:
 
 VERSION_PATTERN = whole_text(r"^[0-9]+(\.[0-9]+){1,3}(-[0-9A-Za-z][0-9A-Za-z.]*)?$")
 NAME_PATTERN = whole_text(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+MIGRATION_ID_PATTERN = whole_text(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DATE_PATTERN = whole_text(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?)?$")
 SCHEMA_ID = "https://stella-ops.org/schemas/release-manifest.schema.json"
 STRICT_SCHEMA_ID = "https://stella-ops.org/schemas/release-manifest.strict.schema.json"
@@ -82,6 +83,56 @@ _SCHEMA: dict[str, Any] = {
                     "propertyNames": {"pattern": NAME_PATTERN},
                     "additionalProperties": {"$ref": "#/$defs/service"},
                 },
+                "upgrade": {
+                    "type": "object",
+                    "description": "How a running deployment reaches this release. Required on stable and airgap in strict mode.",
+                    "required": ["from"],
+                    "properties": {
+                        "from": {
+                            "type": "array",
+                            "uniqueItems": True,
+                            "items": {"type": "string", "pattern": VERSION_PATTERN},
+                            "description": (
+                                "Versions that upgrade directly to this release (empty: a new installation only); "
+                                "any other version goes through the releases of the channel first."
+                            ),
+                        },
+                    },
+                },
+                "database": {
+                    "type": "object",
+                    "description": "The platform database this release needs. Required on stable and airgap in strict mode.",
+                    "required": ["schema_version", "min_schema_version"],
+                    "properties": {
+                        "schema_version": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Schema version of the database once this release's migrations ran.",
+                        },
+                        "min_schema_version": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Oldest schema version this release's code runs on (at most schema_version).",
+                        },
+                        "migrations": {
+                            "type": "array",
+                            "description": "Migrations this release adds, in the order they run; ids are unique.",
+                            "items": {"$ref": "#/$defs/migration"},
+                        },
+                    },
+                },
+                "evidence": {
+                    "type": "object",
+                    "description": "The evidence store this release writes. Required on stable and airgap in strict mode.",
+                    "required": ["schema_version"],
+                    "properties": {
+                        "schema_version": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "Evidence schema version; a change recomputes Merkle roots (OCI digests and SBOM hashes never change).",
+                        },
+                    },
+                },
             },
             "allOf": [
                 {
@@ -126,6 +177,19 @@ _SCHEMA: dict[str, Any] = {
             "required": ["image"],
             "properties": {"image": {"$ref": "#/$defs/image"}},
         },
+        "migration": {
+            "type": "object",
+            "required": ["id", "category"],
+            "properties": {
+                "id": {"type": "string", "pattern": MIGRATION_ID_PATTERN, "description": "Migration id, as the migrations table records it."},
+                "name": {"type": "string", "description": "What the migration does."},
+                "category": {
+                    "type": "string",
+                    "enum": ["A", "B"],
+                    "description": "A: runs at startup, backward compatible. B: applied after review; may break the previous release.",
+                },
+            },
+        },
     },
 }
 
@@ -147,7 +211,16 @@ def release_schema(strict: bool = False) -> dict[str, Any]:
     if strict:
         schema["$id"] = STRICT_SCHEMA_ID
         schema["title"] += " (strict)"
-        schema["description"] += " Strict: no unknown keys, and every image is pinned by digest in every channel."
+        schema["description"] += (
+            " Strict: no unknown keys, every image is pinned by digest in every channel, and stable and airgap"
+            " releases say their upgrade path, database schema and evidence schema."
+        )
         _close_objects(schema)
         schema["$defs"]["image"] = copy.deepcopy(schema["$defs"]["pinnedImage"])
+        schema["properties"]["release"]["allOf"].append(
+            {
+                "if": {"required": ["channel"], "properties": {"channel": {"enum": list(PINNED_CHANNELS)}}},
+                "then": {"required": ["upgrade", "database", "evidence"]},
+            }
+        )
     return schema

@@ -137,3 +137,15 @@ def test_a_profile_that_is_not_a_regular_file_or_a_release_without_id_is_one_sen
     assert "compose profile" in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(StellaOpsError, match=r"^release.release_id must be a non-empty string"):
         verdict({"channel": "stable"}, {}, ControllerChecks(), secret_pattern=PATTERN, run_id="r", now=NOW)
+
+
+def test_a_host_that_cannot_upgrade_directly_fails_with_the_chain(profile: str) -> None:
+    said = {"2025.09.0-stable": "2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"}
+    hosts = {"fleet-1": healthy_host(profile), "fleet-2": healthy_host(profile, running={"running": True, "release_id": "2025.10.0-stable"})}
+    hosts["fleet-1"]["running"] = {"running": True, "release_id": "2025.09.0-stable"}
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
+    assert record["failures"] == ["fleet-1: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"]
+    # A host that runs nothing has no path to check.
+    empty = healthy_host(profile, running={"running": False, "release_id": None})
+    nothing = verdict(RELEASE, {"h": empty}, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
+    assert nothing["failures"] == []

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import string
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import jsonschema
 import pytest
@@ -41,7 +42,26 @@ SANDBOX_STYLE = f"""release:
     image: 127.0.0.1:5000/stellaops/authority@{D1}
   - name: signer
     image: 127.0.0.1:5000/stellaops/signer@{D2}
+  upgrade:
+    from:
+    - 2025.09.0
+  database:
+    schema_version: 2
+    min_schema_version: 1
+    migrations:
+    - id: '20251001000000'
+      name: add_evidence_index
+      category: A
+  evidence:
+    schema_version: 1
 """
+
+
+UPGRADE_FACTS: dict[str, Any] = {
+    "upgrade": {"from": ["2025.09.0"]},
+    "database": {"schema_version": 2, "min_schema_version": 1, "migrations": [{"id": "20251001000000", "name": "add_evidence_index", "category": "A"}]},
+    "evidence": {"schema_version": 1},
+}
 
 
 def manifest(channel: str = "edge", version: str = "2025.10.0", components: Any = None, **release: Any) -> dict[str, Any]:
@@ -56,6 +76,9 @@ def manifest(channel: str = "edge", version: str = "2025.10.0", components: Any 
             {"name": "signer", "image": f"registry.stella-ops.org/stellaops/signer@{D2}"},
         ],
     }
+    if channel in ("stable", "airgap"):
+        # what strict mode requires on these channels
+        body.update(copy.deepcopy(UPGRADE_FACTS))
     body.update(release)
     return {"release": body}
 
@@ -463,3 +486,53 @@ def test_a_fifo_or_a_device_as_a_manifest_is_refused(tmp_path: Path) -> None:
     zero.symlink_to("/dev/zero")
     message = error_in_child(f"{LOAD}({str(zero)!r})")
     assert message == f"{zero}: release manifest is a character device; expected a regular file."
+
+
+# --------------------------------------------------------------------------- upgrade path, database, evidence
+
+
+def test_upgrade_database_and_evidence_are_read_and_returned() -> None:
+    release = parse_manifest(dump(manifest(channel="stable")), "deploy/releases/2025.10.0-stable.yaml", strict=True)
+    assert release.upgrades_from == ("2025.09.0",)
+    assert (release.schema_version, release.min_schema_version, release.evidence_schema_version) == (2, 1, 1)
+    assert [(m.id, m.category) for m in release.migrations] == [("20251001000000", "A")]
+    data = release.to_dict()
+    assert data["upgrade"] == {"from": ["2025.09.0"]} and data["evidence"] == {"schema_version": 1}
+    assert data["database"]["migrations"] == [{"id": "20251001000000", "name": "add_evidence_index", "category": "A"}]
+    # Outside strict mode, and on edge, a manifest need not say them: the release says None.
+    loose = parse_manifest(dump(manifest()), "m.yaml", strict=True)
+    assert loose.upgrades_from is None and loose.schema_version is None and loose.to_dict()["upgrade"] is None
+
+
+@pytest.mark.parametrize("channel", ["stable", "airgap"])
+@pytest.mark.parametrize("missing", ["upgrade", "database", "evidence"])
+def test_strict_mode_requires_each_on_the_pinned_channels(channel: str, missing: str) -> None:
+    data = manifest(channel=channel)
+    del data["release"][missing]
+    one_sentence(
+        error_of(dump(data), strict=True),
+        "deploy/releases/x.yaml: ",
+        f"release.{missing} is missing; strict mode requires upgrade, database and evidence on the {channel} channel",
+    )
+    assert parse_manifest(dump(data), "m.yaml").channel == channel  # not strict: accepted
+
+
+@pytest.mark.parametrize(
+    ("mutate", "said"),
+    [
+        (lambda d: d["release"]["database"].update(min_schema_version=3), "release.database.min_schema_version 3 is above schema_version 2"),
+        (lambda d: d["release"]["database"]["migrations"].append({"id": "20251001000000", "category": "B"}), "migrations[1].id '20251001000000' repeats"),
+        (lambda d: d["release"]["database"]["migrations"][0].update(category="C"), "release.database.migrations[0].category is 'C'; expected one of A, B"),
+        (lambda d: d["release"]["upgrade"].update({"from": ["2025.09"]}), None),
+        (lambda d: d["release"]["upgrade"].update({"from": ["next"]}), "release.upgrade.from[0] is 'next'"),
+        (lambda d: d["release"]["database"].update(schema_version=True), "release.database.schema_version"),
+        (lambda d: d["release"]["evidence"].update(schema_version=0), "release.evidence.schema_version"),
+    ],
+)
+def test_upgrade_facts_that_cannot_be_are_one_sentence(mutate: Any, said: Optional[str]) -> None:
+    data = manifest(channel="stable")
+    mutate(data)
+    if said is None:
+        assert parse_manifest(dump(data), "m.yaml", strict=True).upgrades_from == ("2025.09",)
+        return
+    one_sentence(error_of(dump(data), strict=True), "deploy/releases/x.yaml: ", said)
