@@ -59,6 +59,9 @@ class ExampleFleet:
         hosts["all"]["children"]["helm_targets"]["hosts"] = {
             "helm-stage": {"helm_upgrade_environment": "stage", "helm_upgrade_namespace": NAMESPACE, "stellaops_channel": "stable"},
         }
+        # helm-stage first in every play: the controller's checks must still take the compose host's settings.
+        children = hosts["all"]["children"]
+        hosts["all"]["children"] = {"helm_targets": children.pop("helm_targets"), **children}
         self._dump("hosts.yml", hosts)
 
         self._update("all.yml", stellaops_releases_dir=sandbox["releases_dir"])
@@ -90,6 +93,9 @@ class ExampleFleet:
             # One source as a mapping (a list of them works as well).
             backup_postgres={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password},
             backup_postgres_bin_dir=sandbox["postgres"]["bin_dir"],
+            # Pre-flight's migrations check: set for the compose hosts only, as a user of several profiles would.
+            preflight_database={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password,
+                                "bin_dir": sandbox["postgres"]["bin_dir"]},
             evidence_gate_store={
                 "type": "s3", "endpoint": sandbox["s3"]["endpoint"], "bucket": sandbox["s3"]["evidence_bucket"], "prefix": "evidence/",
                 "region": sandbox["s3"]["region"], "access_key": sandbox["s3"]["access_key"], "secret_key": secret,
@@ -234,6 +240,11 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     assert checked.changed(example.host.name) > 0 and example.version() == "2025.09.0"
     report = json.loads(sorted((example.workdir / "reports").glob("*-upgrade.json"))[-1].read_text())
     assert (report["outcome"], report["protection_off"]) == ("checked", ["no backup before the upgrade (compose_upgrade_backup: false)"])
+    # The database is named for the compose host only: pre-flight checks it once, with that host's settings, though
+    # helm-stage, whose variables do not name it, comes first in the play (and runs the verdict).
+    verdict = checked.of("preflight_verdict", "helm-stage")
+    assert verdict["record"]["migrations_pending"] == [], verdict["record"]
+    assert checked.of("migrations_info", example.host.name)["pending"] == []
 
     upgraded = example.run("upgrade", channel="stable", **APPROVAL)
     assert upgraded.rc == 0, upgraded.failure_messages
