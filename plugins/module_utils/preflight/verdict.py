@@ -29,6 +29,15 @@ def _msg(result: Mapping[str, Any], default: str = "") -> str:
     return str(result.get("msg") or default).strip()
 
 
+def _findings(label: str, result: Mapping[str, Any], key: str, say: Callable[[Any], str] = str) -> list[str]:
+    """A check's findings under ``key``, each led by ``label``; its message when it ran without them; none when it did not run."""
+    if not _ran(result):
+        return []
+    if key not in result:
+        return [f"{label}: {_msg(result)}"]
+    return [f"{label}: {say(item)}" for item in result[key]]
+
+
 def profile_secrets(path: str, pattern: str) -> list[str]:
     """The ``${NAME}`` variables of a compose profile whose NAME matches ``pattern`` (secrets), in order of appearance."""
     try:
@@ -64,7 +73,8 @@ class HostChecks:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data and data[name] is not None}
         return cls(**known)
 
-    def version(self) -> Optional[str]:
+    def release_id(self) -> Optional[str]:
+        """The release id the compose host's containers carry (None: a Helm target, or nothing runs)."""
         return self.running.get("release_id") if self.compose_host else None
 
     def failures(self, secret_names: Sequence[str]) -> list[str]:
@@ -130,23 +140,11 @@ class ControllerChecks:
             found.append(
                 f"approval: an upgrade on the {channel} channel needs an approval (stellaops_approval.approved_by, from the AWX approval node or -e)"
             )
-        if _ran(self.migrations):
-            if "pending" in self.migrations:
-                found += [f"migrations: {version} is pending in {self.migrations_table}" for version in self.migrations["pending"]]
-            else:
-                found.append(f"migrations: {_msg(self.migrations)}")
-        if _ran(self.queues):
-            if "over" in self.queues:
-                found += [f"queues: {sentence}" for sentence in self.queues["over"]]
-            else:
-                found.append(f"queues: {_msg(self.queues)}")
+        found += _findings("migrations", self.migrations, "pending", lambda version: f"{version} is pending in {self.migrations_table}")
+        found += _findings("queues", self.queues, "over")
         if _ran(self.alignment) and not self.alignment.get("aligned"):
             found.append(f"alignment: {_msg(self.alignment, 'not aligned')}")
-        if _ran(self.profiles):
-            if "problems" in self.profiles:
-                found += [f"profiles: {problem}" for problem in self.profiles["problems"]]
-            else:
-                found.append(f"profiles: {_msg(self.profiles)}")
+        found += _findings("profiles", self.profiles, "problems")
         return found
 
 
@@ -179,15 +177,19 @@ def verdict(
             running[name] = None
             continue
         checks = HostChecks.from_dict(data)
-        if checks.compose_host and checks.profile and checks.profile not in secrets_of:
-            secrets_of[checks.profile] = profile_secrets(checks.profile, secret_pattern)
-        secret_names = secrets_of.get(checks.profile, []) if checks.compose_host and checks.profile else []
+        secret_names: list[str] = []
+        if checks.compose_host and checks.profile:
+            # each profile read once, however many hosts name it
+            if checks.profile not in secrets_of:
+                secrets_of[checks.profile] = profile_secrets(checks.profile, secret_pattern)
+            secret_names = secrets_of[checks.profile]
         failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
-        problem = upgrade_path(checks.version() or "") if upgrade_path and checks.version() else None
+        release_id = checks.release_id()
+        problem = upgrade_path(release_id) if upgrade_path and release_id else None
         if problem:
             failures.append(f"{name}: upgrade path: {problem}")
         protection_off += [what for what in checks.protection_off() if what not in protection_off]
-        running[name] = checks.version()
+        running[name] = release_id
     approved_by = controller.approval.get("approved_by") or None
     record = {
         "run_id": run_id,

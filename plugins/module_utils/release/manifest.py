@@ -20,7 +20,7 @@ from ..core.errors import StellaOpsError
 from ..core.safe_load import HAS_YAML, YAML_IMPORT_ERROR, read_text, require_yaml
 from ..core.safe_load import parse_yaml as parse_bounded_yaml
 from .image_ref import ImageRef, parse_image_ref
-from .manifest_schema import CHANNELS, PINNED_CHANNELS, release_schema
+from .manifest_schema import CHANNELS, PINNED_CHANNELS, UPGRADE_FACTS, release_schema
 
 if HAS_YAML:
     import yaml
@@ -282,7 +282,7 @@ def _describe(err: Any, source: str, pin_reason: str) -> str:
     if validator == "required" and isinstance(instance, dict):
         missing = [key for key in err.validator_value if key not in instance]
         name = field_path([*path, missing[0] if missing else "?"])
-        if path == ["release"] and missing and missing[0] in ("upgrade", "database", "evidence"):
+        if path == ["release"] and missing and missing[0] in UPGRADE_FACTS:
             return (
                 f"{source}: {name} is missing; strict mode requires upgrade, database and evidence on the "
                 f"{instance.get('channel')} channel (docs/upgrade-paths.md)."

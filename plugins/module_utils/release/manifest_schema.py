@@ -17,6 +17,8 @@ from .image_ref import IMAGE_PATTERN, PINNED_IMAGE_PATTERN
 
 CHANNELS: tuple[str, ...] = ("edge", "stable", "airgap")
 PINNED_CHANNELS: tuple[str, ...] = ("stable", "airgap")
+# What a release says of its upgrade path, database and evidence: strict mode requires them on the pinned channels.
+UPGRADE_FACTS: tuple[str, ...] = ("upgrade", "database", "evidence")
 
 
 _TEXT_END = r"$(?!\n)"
@@ -220,7 +222,7 @@ def release_schema(strict: bool = False) -> dict[str, Any]:
         schema["properties"]["release"]["allOf"].append(
             {
                 "if": {"required": ["channel"], "properties": {"channel": {"enum": list(PINNED_CHANNELS)}}},
-                "then": {"required": ["upgrade", "database", "evidence"]},
+                "then": {"required": list(UPGRADE_FACTS)},
             }
         )
     return schema

@@ -31,12 +31,13 @@ def upgrade_chain(releases: Sequence[Release], running: str, target: Release) ->
     """The versions to deploy in turn from ``running`` to ``target`` (target last); None when no chain leads there."""
     hops = {release.version: release for release in releases if version_key(release.version) <= version_key(target.version)}
     hops[target.version] = target
+    # Oldest first, so that of two chains as short the one through older releases is taken.
+    oldest_first = sorted(hops, key=version_key)
     came_from: dict[str, Optional[str]] = {running: None}
     queue = deque([running])
     while queue:
         current = queue.popleft()
-        # Oldest first, so that of two chains as short the one through older releases is taken.
-        for version in sorted(hops, key=version_key):
+        for version in oldest_first:
             if version in came_from or not _direct(hops[version], current):
                 continue
             came_from[version] = current
