@@ -46,9 +46,10 @@ class PlaybookResult:
         return matches[-1]
 
     def of(self, module: str, host: str | None = None) -> dict[str, Any]:
-        """The result of the last run of ``module`` (``stellaops.deploy.<module>`` or a full name), found by data, not by task name."""
+        """The result of the last run of ``module`` (``stellaops.deploy.<module>`` or a full name), found by data, not by task
+        name; a task that was skipped did not run it."""
         full = module if "." in module else f"stellaops.deploy.{module}"
-        matches = [result for _name, result in self.tasks(host) if result.get("action") == full]
+        matches = [result for _name, result in self.tasks(host) if result.get("action") == full and not result.get("skipped")]
         if not matches:
             raise AssertionError(f"{full} did not run; ran: {sorted({str(result.get('action')) for _name, result in self.tasks(host)})}")
         return matches[-1]

@@ -216,7 +216,7 @@ def test_missing_settings_are_named_and_nothing_to_roll_back_is_no_failure(examp
     rolled = example.run("rollback", channel="stable")
     assert rolled.rc == 0, rolled.failure_messages
     assert (rolled.changed(example.host.name), rolled.changed("helm-stage")) == (0, 0)
-    planned = rolled.result("Plan the rollback with Compose", example.host.name)
+    planned = rolled.of("compose_deploy", example.host.name)
     assert planned["outcome"] == "nothing to do" and planned["msg"].startswith("Nothing to roll back: the journal of "), planned["msg"]
     assert rolled.result("Plan the rollback", "helm-stage")["nothing_to_roll_back"] is True
 

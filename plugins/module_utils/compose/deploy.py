@@ -199,9 +199,12 @@ class ComposeDeployer:
         if not healthy:
             raise StellaOpsError(summarize_failures(results))
 
-    def _up(self, project: ComposeProject, plan: Mapping[str, list[str]]) -> None:
+    def _up(self, project: ComposeProject, plan: Mapping[str, list[str]], images: Mapping[str, str]) -> None:
         self.job.step("preparing")
-        if self.params["pull"] and (plan["create"] or plan["recreate"]):
+        starting = plan["create"] + plan["recreate"]
+        # A pull of what is missing changes nothing when the engine has every image already (a rollback,
+        # a host that pulled ahead): one inspect instead of starting Compose once more.
+        if self.params["pull"] and starting and not self.docker.has_images([images.get(service, "") for service in starting]):
             self.docker.compose(project, ["pull", "--quiet", "--policy", "missing"], what="docker compose pull")
         self.job.step("running")
         self.result["touched"] = True
@@ -290,7 +293,7 @@ class ComposeDeployer:
             self.store.write(deployment_id, pending.lock, pending.env, record)
         project = self._project(self.store.path(deployment_id))
         if changes:
-            self._up(project, self.result["plan"])
+            self._up(project, self.result["plan"], record.get("images") or {})
         after = self.docker.project_containers(p["project_name"])
         problems = verify(after, record["config_hashes"], record.get("images", {}))
         self.result.update(after=describe(after), problems=problems, verified=not problems)

@@ -82,6 +82,15 @@ class DockerRunner(ToolRunner):
             self.fail(engine_args, rc, out, err, what)
         return rc, out, err
 
+    def has_images(self, references: Sequence[str]) -> bool:
+        """Whether the engine has every image named (False for an empty or unknown reference)."""
+        if not references or not all(references):
+            return False
+        rc, _out, _err = self.docker(
+            ["image", "inspect", "--format", "{{.Id}}", *sorted(set(references))], what="docker image inspect", check=False, timeout=self.query_timeout
+        )
+        return rc == 0
+
     def project_containers(self, project_name: str) -> list[RunningService]:
         """Every container (running or not) of a compose project, with its image's repo digests."""
         _rc, out, _err = self.docker(

@@ -102,12 +102,17 @@ class FakeDocker:
         self.containers = list(containers or [])
         self.calls: list[list[str]] = []
         self.staged_env_modes: list[int] = []
+        # The images the engine has (none unless a test says so: every start then pulls what is missing).
+        self.images: set[str] = set()
 
     def require_engine(self) -> str:
         return "28.5.1"
 
     def require_compose(self) -> str:
         return "2.40.3"
+
+    def has_images(self, references: list[str]) -> bool:
+        return bool(references) and all(reference in self.images for reference in references)
 
     def project_containers(self, project_name: str) -> list[RunningService]:
         assert project_name == "stellaops"
@@ -281,6 +286,18 @@ def test_check_mode_with_nothing_running_plans_create_and_writes_nothing(tmp_pat
     assert not project.exists()
     assert os.listdir(scratch_tmp) == []  # the staging directory is gone
     assert SECRET not in json.dumps(result)
+
+
+def test_the_pull_is_left_out_only_when_the_engine_has_every_image_it_starts(tmp_path: Path, scratch_tmp: Path) -> None:
+    docker = FakeDocker([])
+    docker.images = set(IMAGES.values()) - {IMAGES["authority"]}
+    deploy(tmp_path / "one", docker)
+    assert docker.actions() == ["pull", "up"]
+
+    docker = FakeDocker([])
+    docker.images = set(IMAGES.values())
+    result = deploy(tmp_path / "two", docker)
+    assert docker.actions() == ["up"] and result["verified"] is True
 
 
 def test_check_mode_with_the_same_deployment_running_changes_nothing(tmp_path: Path, scratch_tmp: Path) -> None:
