@@ -87,6 +87,15 @@ options:
         against the release's C(upgrade.from) and the chain through the channel's releases is named
         (C(2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first)).
     type: path
+  upgrade_path:
+    description:
+      - V(direct) - a compose host that cannot upgrade directly to the release fails pre-flight (needs O(releases_dir)
+        for the check).
+      - V(auto) - such a host walks the chain instead, and RV(intermediate_releases) lists the releases it deploys before
+        the release, each its own deployment and journal job; a host with no chain fails. Needs O(releases_dir).
+    type: str
+    choices: [direct, auto]
+    default: direct
   secret_pattern:
     description: A C(${NAME}) of a compose profile is a secret when NAME matches this regular expression.
     type: str
@@ -133,9 +142,18 @@ protection_off:
   elements: str
 record:
   description: The record of the pre-flight - run_id, checked_at, release_id, channel, running (target to release id),
-    approval (required, approved_by, approved_at, ticket), migrations_pending, queue_depths, failures, protection_off.
+    approval (required, approved_by, approved_at, ticket), migrations_pending, queue_depths, failures, protection_off;
+    with O(upgrade_path=auto) also hops (compose host to the versions it deploys in turn, the release last).
   returned: always
   type: dict
+intermediate_releases:
+  description:
+    - Compose host to the releases (as RV(stellaops.deploy.release_manifest#module:release) returns them, oldest first)
+      it deploys before the release, each as a deployment and journal job of its own; empty for a host that upgrades
+      directly.
+  returned: with O(upgrade_path=auto)
+  type: dict
+  sample: {"stella-1": [{"release_id": "2025.10.0-stable", "version": "2025.10.0", "path": "/srv/releases/2025.10.0-stable.yaml"}]}
 record_path:
   description: The record's file on the controller, when written.
   returned: when O(record_dir) is set and not in check mode
@@ -144,28 +162,32 @@ record_path:
 
 import os
 from datetime import datetime, timezone
-from typing import Callable, Optional
+from typing import Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.verdict import ControllerChecks, message, verdict
-from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import list_manifests, load_manifest
-from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import path_problem, version_of
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import Release, list_manifests, load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import hops, path_problem, version_of
 
 
-def _upgrade_path(release: dict, releases_dir: Optional[str]) -> Optional[Callable[[str], Optional[str]]]:
-    """For a running release id, why it cannot upgrade to ``release`` directly; None without a releases directory."""
-    if not releases_dir or not release.get("path"):
-        return None
-    target = load_manifest(release["path"])
-    channel_releases = list_manifests(releases_dir, target.channel)
+class _Paths:
+    """The upgrade paths of the channel's releases (the manifests of ``releases_dir``) to ``release``."""
 
-    def problem(release_id: str) -> Optional[str]:
+    def __init__(self, release: dict, releases_dir: str) -> None:
+        self.target = load_manifest(release["path"])
+        self.releases = list_manifests(releases_dir, self.target.channel)
+
+    def problem(self, release_id: str) -> Optional[str]:
         running = version_of(release_id)
-        return path_problem(channel_releases, running, target) if running else None
+        return path_problem(self.releases, running, self.target) if running else None
 
-    return problem
+    def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
+        return hops(self.releases, version_of(release_id) if release_id else None, self.target)
+
+    def release(self, version: str) -> Release:
+        return next(release for release in self.releases if release.version == version)
 
 
 def main() -> None:
@@ -183,6 +205,7 @@ def main() -> None:
             "secret_pattern": {"type": "str", "default": "[A-Z0-9_]*(PASSWORD|SECRET|TOKEN|PRIVATE_KEY)[A-Z0-9_]*", "no_log": False},
             "record_dir": {"type": "path"},
             "releases_dir": {"type": "path"},
+            "upgrade_path": {"type": "str", "choices": ["direct", "auto"], "default": "direct"},
             "run_id": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
@@ -200,11 +223,20 @@ def main() -> None:
     )
     try:
         run_id = p["run_id"] or now.strftime("%Y%m%dT%H%M%SZ")
+        paths = _Paths(p["release"], p["releases_dir"]) if p["releases_dir"] and p["release"].get("path") else None
+        auto = p["upgrade_path"] == "auto"
+        if auto and paths is None:
+            raise StellaOpsError("upgrade_path=auto walks a chain of the channel's releases: set releases_dir (stellaops_releases_dir) too.")
         record = verdict(
             p["release"], p["hosts"], controller, secret_pattern=p["secret_pattern"], run_id=run_id,
-            now=now.strftime("%Y-%m-%dT%H:%M:%SZ"), upgrade_path=_upgrade_path(p["release"], p["releases_dir"]),
+            now=now.strftime("%Y-%m-%dT%H:%M:%SZ"), upgrade_path=paths.problem if paths else None,
+            hops=paths.hops if auto and paths else None,
         )  # fmt: skip
         result = {"changed": False, "failures": record["failures"], "protection_off": record["protection_off"], "record": record}
+        if auto and paths:
+            result["intermediate_releases"] = {
+                host: [paths.release(version).to_dict() for version in chain[:-1]] for host, chain in record["hops"].items()
+            }
         if p["record_dir"] and not module.check_mode:
             path = os.path.join(p["record_dir"], f"preflight-{os.path.basename(run_id)}.json")
             write_json(path, record, what="pre-flight record")

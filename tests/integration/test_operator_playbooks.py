@@ -142,25 +142,36 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
     assert len(record["failures"]) == 6
 
 
-def test_an_upgrade_that_skips_a_release_stops_in_preflight_with_the_chain(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
-    """The stable channel of this test has 2025.09.0, 2025.10.0 and 2025.11.0 (the sandbox's edge images, upgrading from
-    2025.10.0 only): hosts on 2025.09.0 asked for 2025.11.0 stop in pre-flight, each named with the release to take first,
-    and nothing changes. Cost: one pre-flight run (about 15 s) after the fleet runs 2025.09.0."""
+def stable_channel(sandbox: dict[str, Any], directory: Path, newest: str) -> Path:
+    """A stable channel of 2025.09.0, 2025.10.0 and 2025.11.0, which upgrades from 2025.10.0 only and runs the images of
+    the sandbox's manifest ``newest`` (the edge release, or the faulty one whose services never become healthy)."""
+    directory.mkdir()
+    for version in ("2025.09.0", "2025.10.0"):
+        shutil.copy(sandbox["manifests"][f"{version}-stable"], directory)
+    skipping = yaml.safe_load(Path(sandbox["manifests"][newest]).read_text())
+    skipping["release"].update(version="2025.11.0", channel="stable", upgrade={"from": ["2025.10.0"]})
+    (directory / "2025.11.0-stable.yaml").write_text(yaml.safe_dump(skipping, sort_keys=False))
+    return directory
+
+
+def jobs_of_run(fleet: Fleet, host: Any, known: int) -> list[tuple[str, str]]:
+    """(release id, status) of the jobs a run added to a host's journal, which held ``known`` jobs before it."""
+    return [(job["release_id"], job["status"]) for job in host.journal(fleet.project_dir)[known:]]
+
+
+def test_an_upgrade_that_skips_a_release_stops_in_preflight_or_walks_the_chain(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """Hosts on 2025.09.0 asked for 2025.11.0 (which upgrades from 2025.10.0 only) stop in pre-flight, each named with
+    the release to take first, and nothing changes. With stellaops_upgrade_path=auto they walk the chain: 2025.10.0 then
+    2025.11.0, each a journal job of its own. Back on 2025.09.0 (a rollback), a 2025.11.0 whose services never become
+    healthy fails the second hop: every host returns to the first hop's 2025.10.0, which runs on. Cost: about 3 min
+    (a pre-flight, two upgrades of two hops, a rollback, the faulty hop's health wait and automatic rollback)."""
     fleet.write()
     deploy(fleet, "2025.09.0")
-    releases = tmp_path / "releases"
-    releases.mkdir()
-    for version in ("2025.09.0", "2025.10.0"):
-        shutil.copy(sandbox["manifests"][f"{version}-stable"], releases)
-    skipping = yaml.safe_load(Path(sandbox["manifests"]["2025.11.0-edge"]).read_text())
-    skipping["release"]["channel"] = "stable"
-    assert skipping["release"]["upgrade"] == {"from": ["2025.10.0"]}
-    (releases / "2025.11.0-stable.yaml").write_text(yaml.safe_dump(skipping, sort_keys=False))
+    releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
     before = state(fleet)
+    asked = {"channel": "stable", "release": "2025.11.0", "stellaops_preflight": True, "stellaops_approval": APPROVAL}
 
-    result = fleet.run(
-        "upgrade", channel="stable", release="2025.11.0", stellaops_preflight=True, stellaops_approval=APPROVAL, stellaops_releases_dir=str(releases)
-    )
+    result = fleet.run("upgrade", **asked, stellaops_releases_dir=str(releases))
 
     assert result.rc != 0
     message = result.of("preflight_verdict")["msg"]
@@ -168,7 +179,28 @@ def test_an_upgrade_that_skips_a_release_stops_in_preflight_with_the_chain(fleet
     for host in fleet.hosts:
         assert f"{host.name}: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first" in message
     assert state(fleet) == before
-    assert fleet.versions() == dict.fromkeys([h.name for h in fleet.hosts], "2025.09.0")
+    names = [host.name for host in fleet.hosts]
+    assert fleet.versions() == dict.fromkeys(names, "2025.09.0")
+
+    known = {host.name: len(host.journal(fleet.project_dir)) for host in fleet.hosts}
+    walked = fleet.run("upgrade", **asked, stellaops_releases_dir=str(releases), stellaops_upgrade_path="auto")
+    assert walked.rc == 0, (walked.failure_messages, walked.stdout[-3000:])
+    assert walked.of("preflight_verdict")["record"]["hops"] == dict.fromkeys(names, ["2025.10.0", "2025.11.0"])
+    assert fleet.versions() == dict.fromkeys(names, "2025.11.0")
+    for host in fleet.hosts:
+        assert jobs_of_run(fleet, host, known[host.name]) == [("2025.10.0-stable", "completed"), ("2025.11.0-stable", "completed")]
+
+    back = fleet.run("rollback", rollback_release_id="2025.09.0-stable")
+    assert back.rc == 0, back.failure_messages
+    assert fleet.versions() == dict.fromkeys(names, "2025.09.0")
+    broken = stable_channel(sandbox, tmp_path / "broken", "2025.11.1-edge")
+    known = {host.name: len(host.journal(fleet.project_dir)) for host in fleet.hosts}
+    failed = fleet.run("upgrade", **asked, stellaops_releases_dir=str(broken), stellaops_upgrade_path="auto")
+    assert failed.rc != 0
+    # Judged from the hosts: each answers as 2025.10.0, and its journal has the first hop completed, the second rolled back.
+    assert fleet.versions() == dict.fromkeys(names, "2025.10.0")
+    for host in fleet.hosts:
+        assert jobs_of_run(fleet, host, known[host.name]) == [("2025.10.0-stable", "completed"), ("2025.11.0-stable", "rolled_back")]
 
 
 def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:

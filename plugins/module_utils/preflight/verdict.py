@@ -157,11 +157,14 @@ def verdict(
     run_id: str,
     now: str,
     upgrade_path: Optional[Callable[[str], Optional[str]]] = None,
+    hops: Optional[Callable[[Optional[str]], Optional[list[str]]]] = None,
 ) -> dict[str, Any]:
     """Failures (controller's first, then each host's, named), what was turned off, and the record of this pre-flight.
 
     ``upgrade_path`` says, for the release id a compose host runs, why it cannot upgrade to the release directly
-    (None: it can); without it no path is checked.
+    (None: it can); without it no path is checked. ``hops`` (an upgrade along the path, ``upgrade_path=auto``) gives the
+    versions a compose host deploys in turn, the release last: a host with such a chain passes and the record lists its
+    hops; one with none fails with the ``upgrade_path`` sentence.
     """
     for key in ("release_id", "channel"):
         if not isinstance(release.get(key), str) or not release[key]:
@@ -171,6 +174,7 @@ def verdict(
     failures = controller.failures(channel)
     protection_off: list[str] = []
     running: dict[str, Optional[str]] = {}
+    walks: dict[str, list[str]] = {}
     for name, data in hosts.items():
         if data is None:
             failures.append(f"{name}: {NOT_FINISHED}")
@@ -186,7 +190,10 @@ def verdict(
         failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
         release_id = checks.release_id()
         problem = upgrade_path(release_id) if upgrade_path and release_id else None
-        if problem:
+        chain = hops(release_id) if hops and checks.compose_host else None
+        if chain is not None:
+            walks[name] = chain
+        elif problem:
             failures.append(f"{name}: upgrade path: {problem}")
         protection_off += [what for what in checks.protection_off() if what not in protection_off]
         running[name] = release_id
@@ -208,6 +215,8 @@ def verdict(
         "failures": failures,
         "protection_off": protection_off,
     }
+    if hops:
+        record["hops"] = walks
     return record
 
 

@@ -50,6 +50,16 @@ def upgrade_chain(releases: Sequence[Release], running: str, target: Release) ->
     return None
 
 
+def hops(releases: Sequence[Release], running: Optional[str], target: Release) -> Optional[list[str]]:
+    """The versions a host deploys in turn to reach ``target`` (target last); None when no chain leads there.
+
+    One hop, the target, when the host runs nothing known, the target or a newer release, or upgrades directly.
+    """
+    if not running or path_problem(releases, running, target) is None:
+        return [target.version]
+    return upgrade_chain(releases, running, target)
+
+
 def path_problem(releases: Sequence[Release], running: str, target: Release) -> Optional[str]:
     """One sentence when ``running`` cannot upgrade to ``target`` directly; None when it can, or runs it already.
 

@@ -149,3 +149,25 @@ def test_a_host_that_cannot_upgrade_directly_fails_with_the_chain(profile: str) 
     empty = healthy_host(profile, running={"running": False, "release_id": None})
     nothing = verdict(RELEASE, {"h": empty}, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
     assert nothing["failures"] == []
+
+
+def test_an_upgrade_along_the_path_lists_each_hosts_hops_and_fails_only_a_host_without_a_chain(profile: str) -> None:
+    said = {
+        "2025.09.0-stable": "2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first",
+        "2025.07.0-stable": "2025.07.0 cannot upgrade to 2025.11.0: no chain of stable releases leads there",
+    }
+    walks = {"2025.09.0-stable": ["2025.10.0", "2025.11.0"], "2025.10.0-stable": ["2025.11.0"]}
+    hosts = {
+        name: healthy_host(profile, running={"running": True, "release_id": running})
+        for name, running in (("fleet-1", "2025.09.0-stable"), ("fleet-2", "2025.10.0-stable"), ("fleet-3", "2025.07.0-stable"))
+    }
+    hosts["helm"] = {"compose_host": False}
+    record = verdict(
+        RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW,
+        upgrade_path=said.get, hops=walks.get,
+    )  # fmt: skip
+    assert record["hops"] == {"fleet-1": ["2025.10.0", "2025.11.0"], "fleet-2": ["2025.11.0"]}
+    assert record["failures"] == ["fleet-3: upgrade path: 2025.07.0 cannot upgrade to 2025.11.0: no chain of stable releases leads there"]
+    # Without hops (the direct path) the record has none, and the host that needs a chain fails.
+    direct = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
+    assert "hops" not in direct and len(direct["failures"]) == 2

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import Release
-from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import path_problem, upgrade_chain, version_of
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import hops, path_problem, upgrade_chain, version_of
 
 
 def release(version: str, upgrades_from: Optional[list[str]], channel: str = "stable") -> Release:
@@ -63,6 +63,21 @@ def test_an_unsupported_path_names_the_chain_that_works() -> None:
     assert path_problem([first], "2025.01.0", first) == (
         "2025.01.0 cannot upgrade to 2025.08.0: no chain of stable releases leads there (2025.08.0 upgrades from nothing (a new installation only))"
     )
+
+
+@pytest.mark.parametrize(
+    ("running", "target", "walk"),
+    [
+        ("2025.09.0", "2025.11.0", ["2025.10.0", "2025.11.0"]),
+        ("2025.10.0", "2025.12.0", ["2025.12.0"]),  # a direct upgrade is one hop
+        ("2025.12.0", "2025.12.0", ["2025.12.0"]),  # the running release: one hop that changes nothing
+        ("2025.12.0", "2025.09.0", ["2025.09.0"]),  # going back is left to the rollback's own checks
+        (None, "2025.11.0", ["2025.11.0"]),  # nothing known runs: a new installation
+        ("2025.07.0", "2025.12.0", None),
+    ],
+)
+def test_the_hops_of_an_upgrade_along_the_path(running: Optional[str], target: str, walk: Optional[list[str]]) -> None:
+    assert hops(CHANNEL, running, BY_VERSION[target]) == walk
 
 
 def test_a_release_that_does_not_say_takes_any_older_version() -> None:
