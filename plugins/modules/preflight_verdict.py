@@ -53,7 +53,10 @@ options:
     type: dict
     required: true
   approval:
-    description: The approval (approved_by, approved_at, ticket), as an AWX approval node or an operator supplies it.
+    description:
+      - The approval (approved_by, approved_at, ticket), as an AWX approval node or an operator supplies it.
+      - Its C(migrations) names the category B migrations approved (their ids). With O(releases_dir), each category B
+        migration of the releases the compose hosts deploy needs it, unless O(migrations) shows it applied.
     type: dict
     default: {}
   approval_channels:
@@ -143,7 +146,8 @@ protection_off:
 record:
   description: The record of the pre-flight - run_id, checked_at, release_id, channel, running (target to release id),
     approval (required, approved_by, approved_at, ticket), migrations_pending, queue_depths, failures, protection_off;
-    with O(upgrade_path=auto) also hops (compose host to the versions it deploys in turn, the release last).
+    with O(releases_dir) also category_b (each category B migration of the releases deployed - id, name, release,
+    applied, approved), with O(upgrade_path=auto) hops (compose host to the versions it deploys in turn, the release last).
   returned: always
   type: dict
 intermediate_releases:
@@ -168,7 +172,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.verdict import ControllerChecks, message, verdict
-from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import Release, list_manifests, load_manifest
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import Release, list_manifests, load_manifest, version_key
 from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import hops, path_problem, version_of
 
 
@@ -177,17 +181,23 @@ class _Paths:
 
     def __init__(self, release: dict, releases_dir: str) -> None:
         self.target = load_manifest(release["path"])
-        self.releases = list_manifests(releases_dir, self.target.channel)
+        self.releases = {r.version: r for r in list_manifests(releases_dir, self.target.channel)}
+        self.releases[self.target.version] = self.target
 
     def problem(self, release_id: str) -> Optional[str]:
         running = version_of(release_id)
-        return path_problem(self.releases, running, self.target) if running else None
+        return path_problem(list(self.releases.values()), running, self.target) if running else None
 
     def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
-        return hops(self.releases, version_of(release_id) if release_id else None, self.target)
+        return hops(list(self.releases.values()), version_of(release_id) if release_id else None, self.target)
+
+    def category_b(self, release_id: Optional[str]) -> list[dict[str, str]]:
+        running = version_of(release_id) if release_id else None
+        deployed = [v for v in self.hops(release_id) or [] if running is None or version_key(v) > version_key(running)]
+        return [{"id": m.id, "name": m.name or "", "release": v} for v in deployed for m in self.releases[v].migrations if m.category == "B"]
 
     def release(self, version: str) -> Release:
-        return next(release for release in self.releases if release.version == version)
+        return self.releases[version]
 
 
 def main() -> None:
@@ -229,8 +239,7 @@ def main() -> None:
             raise StellaOpsError("upgrade_path=auto walks a chain of the channel's releases: set releases_dir (stellaops_releases_dir) too.")
         record = verdict(
             p["release"], p["hosts"], controller, secret_pattern=p["secret_pattern"], run_id=run_id,
-            now=now.strftime("%Y-%m-%dT%H:%M:%SZ"), upgrade_path=paths.problem if paths else None,
-            hops=paths.hops if auto and paths else None,
+            now=now.strftime("%Y-%m-%dT%H:%M:%SZ"), paths=paths, walk=auto,
         )  # fmt: skip
         result = {"changed": False, "failures": record["failures"], "protection_off": record["protection_off"], "record": record}
         if auto and paths:

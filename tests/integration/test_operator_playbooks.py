@@ -14,12 +14,16 @@ import json
 import shutil
 import socket
 import subprocess
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection, Psql
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.runner import LocalModule
 from fleet import ROOT, Fleet, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
@@ -201,6 +205,59 @@ def test_an_upgrade_that_skips_a_release_stops_in_preflight_or_walks_the_chain(f
     assert fleet.versions() == dict.fromkeys(names, "2025.10.0")
     for host in fleet.hosts:
         assert jobs_of_run(fleet, host, known[host.name]) == [("2025.10.0-stable", "completed"), ("2025.11.0-stable", "rolled_back")]
+
+
+# A migrations table that has the category A migrations of 2025.09.0 and 2025.10.0, not 2025.11.0's category B one.
+MIGRATIONS_BEFORE_B = """
+CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, category char(1) NOT NULL, applied_at timestamptz);
+INSERT INTO schema_migrations VALUES ('20250901000000', 'create_core_tables', 'A', now()), ('20251001000000', 'add_evidence_index', 'A', now());
+"""
+
+
+@contextmanager
+def scratch_database(sandbox: dict[str, Any], sql: str) -> Iterator[dict[str, Any]]:
+    """A database of this test on the sandbox's PostgreSQL, made from ``sql``, as preflight_database names it; dropped after."""
+    pg = sandbox["postgres"]
+    settings = {
+        "database": f"it_operator_{uuid.uuid4().hex[:8]}", "host": pg["host"], "port": pg["port"], "user": pg["user"],
+        "password": Path(pg["password_file"]).read_text().strip(), "bin_dir": pg["bin_dir"],
+    }  # fmt: skip
+    psql = Psql(LocalModule(), pg["bin_dir"])
+    connection = PgConnection(database=settings["database"], host=pg["host"], port=pg["port"], user=pg["user"], password=settings["password"])
+    psql.create_database(connection, settings["database"], "postgres")
+    try:
+        psql.query(connection, sql)
+        yield settings
+    finally:
+        psql.drop_database(connection, settings["database"], "postgres")
+
+
+def test_a_category_b_migration_needs_an_approval_that_names_it(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """Hosts on 2025.10.0 asked for 2025.11.0, whose category B migration 20251101000000 the migrations table (of this
+    test's own database on the sandbox's PostgreSQL) does not show applied: pre-flight fails until the approval names
+    it, then passes and records it approved. Cost: two pre-flight runs in check mode (about 30 s) once the fleet runs
+    2025.10.0 (the test before leaves it there)."""
+    fleet.write()
+    deploy(fleet, "2025.10.0")
+    releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
+    with scratch_database(sandbox, MIGRATIONS_BEFORE_B) as database:
+        asked = {"channel": "stable", "release": "2025.11.0", "stellaops_preflight": True, "stellaops_releases_dir": str(releases)}
+        asked["preflight_database"] = database
+
+        refused = fleet.run("preflight", check=True, **asked, stellaops_approval=APPROVAL)
+        assert refused.rc != 0
+        message = refused.of("preflight_verdict")["msg"]
+        assert message.startswith("Pre-flight for 2025.11.0-stable failed 1 check(s); nothing was changed: "), message
+        assert (
+            "approval: category B migration(s) 20251101000000 (backfill_scores, 2025.11.0) may break the release that runs now"
+            " and need an approval that names them (stellaops_approval.migrations)"
+        ) in message
+
+        approved = fleet.run("preflight", check=True, **asked, stellaops_approval={**APPROVAL, "migrations": ["20251101000000"]})
+        assert approved.rc == 0, approved.failure_messages
+        record = approved.of("preflight_verdict")["record"]
+        assert record["category_b"] == [{"id": "20251101000000", "name": "backfill_scores", "release": "2025.11.0", "applied": False, "approved": True}]
+        assert record["migrations_pending"] == []  # the table of this test's database was read
 
 
 def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:

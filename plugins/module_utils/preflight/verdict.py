@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 from ..core.errors import StellaOpsError
 from ..core.safe_load import read_text
@@ -119,6 +119,19 @@ class HostChecks:
         return off
 
 
+class UpgradePaths(Protocol):
+    """The upgrade paths of a channel's releases to the release of the run (the preflight_verdict module reads them)."""
+
+    def problem(self, release_id: str) -> Optional[str]:
+        """Why a host running ``release_id`` cannot upgrade directly; None when it can."""
+
+    def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
+        """The versions such a host deploys in turn, the release last; None when no chain leads there."""
+
+    def category_b(self, release_id: Optional[str]) -> list[dict[str, str]]:
+        """The category B migrations (id, name, release) of the releases newer than ``release_id`` that such a host deploys."""
+
+
 @dataclass
 class ControllerChecks:
     """The checks that run once, on the controller, for every target of the run."""
@@ -156,25 +169,26 @@ def verdict(
     secret_pattern: str,
     run_id: str,
     now: str,
-    upgrade_path: Optional[Callable[[str], Optional[str]]] = None,
-    hops: Optional[Callable[[Optional[str]], Optional[list[str]]]] = None,
+    paths: Optional[UpgradePaths] = None,
+    walk: bool = False,
 ) -> dict[str, Any]:
     """Failures (controller's first, then each host's, named), what was turned off, and the record of this pre-flight.
 
-    ``upgrade_path`` says, for the release id a compose host runs, why it cannot upgrade to the release directly
-    (None: it can); without it no path is checked. ``hops`` (an upgrade along the path, ``upgrade_path=auto``) gives the
-    versions a compose host deploys in turn, the release last: a host with such a chain passes and the record lists its
-    hops; one with none fails with the ``upgrade_path`` sentence.
+    With ``paths`` each compose host's upgrade path is checked: one that cannot upgrade directly fails with the chain
+    that would work, unless ``walk`` (``upgrade_path=auto``) lets it walk that chain (the record lists its hops). The
+    category B migrations of the releases the hosts deploy need an approval that names them
+    (``approval.migrations``), unless the migrations table shows them applied.
     """
     for key in ("release_id", "channel"):
         if not isinstance(release.get(key), str) or not release[key]:
             raise StellaOpsError(f"release.{key} must be a non-empty string: the release returned by stellaops.deploy.release_manifest.")
     channel = release["channel"]
     secrets_of: dict[str, list[str]] = {}
-    failures = controller.failures(channel)
+    failures: list[str] = []
     protection_off: list[str] = []
     running: dict[str, Optional[str]] = {}
     walks: dict[str, list[str]] = {}
+    crossed: dict[str, dict[str, str]] = {}
     for name, data in hosts.items():
         if data is None:
             failures.append(f"{name}: {NOT_FINISHED}")
@@ -189,14 +203,28 @@ def verdict(
             secret_names = secrets_of[checks.profile]
         failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
         release_id = checks.release_id()
-        problem = upgrade_path(release_id) if upgrade_path and release_id else None
-        chain = hops(release_id) if hops and checks.compose_host else None
-        if chain is not None:
-            walks[name] = chain
-        elif problem:
-            failures.append(f"{name}: upgrade path: {problem}")
+        if paths and checks.compose_host:
+            problem = paths.problem(release_id) if release_id else None
+            chain = paths.hops(release_id)
+            if walk and chain is not None:
+                walks[name] = chain
+            elif problem:
+                failures.append(f"{name}: upgrade path: {problem}")
+                chain = None
+            for migration in paths.category_b(release_id) if chain is not None else []:
+                crossed.setdefault(migration["id"], migration)
         protection_off += [what for what in checks.protection_off() if what not in protection_off]
         running[name] = release_id
+    category_b = _category_b(crossed, controller)
+    unapproved = [m for m in category_b if not m["applied"] and not m["approved"]]
+    if unapproved:
+        named = ", ".join(f"{m['id']} ({m['name'] or 'unnamed'}, {m['release']})" for m in unapproved)
+        failures.insert(
+            0,
+            f"approval: category B migration(s) {named} may break the release that runs now and need an approval that names them"
+            " (stellaops_approval.migrations)",
+        )
+    failures = controller.failures(channel) + failures
     approved_by = controller.approval.get("approved_by") or None
     record = {
         "run_id": run_id,
@@ -215,9 +243,18 @@ def verdict(
         "failures": failures,
         "protection_off": protection_off,
     }
-    if hops:
+    if paths:
+        record["category_b"] = category_b
+    if walk:
         record["hops"] = walks
     return record
+
+
+def _category_b(crossed: Mapping[str, Mapping[str, str]], controller: ControllerChecks) -> list[dict[str, Any]]:
+    """Each category B migration crossed, whether the migrations table shows it applied and the approval names it."""
+    applied = set(controller.migrations.get("applied") or []) if _ran(controller.migrations) else set()
+    approved = {str(item) for item in controller.approval.get("migrations") or []}
+    return [{**migration, "applied": migration["id"] in applied, "approved": migration["id"] in approved} for migration in crossed.values()]
 
 
 def message(record: Mapping[str, Any]) -> str:

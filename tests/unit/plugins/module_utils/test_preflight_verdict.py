@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
@@ -139,35 +139,69 @@ def test_a_profile_that_is_not_a_regular_file_or_a_release_without_id_is_one_sen
         verdict({"channel": "stable"}, {}, ControllerChecks(), secret_pattern=PATTERN, run_id="r", now=NOW)
 
 
+class Paths:
+    """A channel of 2025.07.0 (nothing upgrades from it), 2025.09.0, 2025.10.0 and 2025.11.0 (from 2025.10.0 only,
+    with the category B migration 20251101000000)."""
+
+    problems = {
+        "2025.09.0-stable": "2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first",
+        "2025.07.0-stable": "2025.07.0 cannot upgrade to 2025.11.0: no chain of stable releases leads there",
+    }
+    walks = {"2025.09.0-stable": ["2025.10.0", "2025.11.0"], "2025.10.0-stable": ["2025.11.0"], None: ["2025.11.0"]}
+    backfill = {"id": "20251101000000", "name": "backfill_scores", "release": "2025.11.0"}
+
+    def problem(self, release_id: str) -> Optional[str]:
+        return self.problems.get(release_id)
+
+    def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
+        return self.walks.get(release_id)
+
+    def category_b(self, release_id: Optional[str]) -> list[dict[str, str]]:
+        return [self.backfill] if release_id in ("2025.09.0-stable", "2025.10.0-stable") else []
+
+
+B_APPROVED = {**APPROVED, "migrations": ["20251101000000"]}
+
+
+def on(profile: str, *running: str) -> dict[str, Any]:
+    return {f"fleet-{n}": healthy_host(profile, running={"running": True, "release_id": r}) for n, r in enumerate(running, 1)}
+
+
 def test_a_host_that_cannot_upgrade_directly_fails_with_the_chain(profile: str) -> None:
-    said = {"2025.09.0-stable": "2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"}
-    hosts = {"fleet-1": healthy_host(profile), "fleet-2": healthy_host(profile, running={"running": True, "release_id": "2025.10.0-stable"})}
-    hosts["fleet-1"]["running"] = {"running": True, "release_id": "2025.09.0-stable"}
-    record = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
+    hosts = on(profile, "2025.09.0-stable", "2025.10.0-stable")
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert record["failures"] == ["fleet-1: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"]
     # A host that runs nothing has no path to check.
     empty = healthy_host(profile, running={"running": False, "release_id": None})
-    nothing = verdict(RELEASE, {"h": empty}, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
+    nothing = verdict(RELEASE, {"h": empty}, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert nothing["failures"] == []
 
 
 def test_an_upgrade_along_the_path_lists_each_hosts_hops_and_fails_only_a_host_without_a_chain(profile: str) -> None:
-    said = {
-        "2025.09.0-stable": "2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first",
-        "2025.07.0-stable": "2025.07.0 cannot upgrade to 2025.11.0: no chain of stable releases leads there",
-    }
-    walks = {"2025.09.0-stable": ["2025.10.0", "2025.11.0"], "2025.10.0-stable": ["2025.11.0"]}
-    hosts = {
-        name: healthy_host(profile, running={"running": True, "release_id": running})
-        for name, running in (("fleet-1", "2025.09.0-stable"), ("fleet-2", "2025.10.0-stable"), ("fleet-3", "2025.07.0-stable"))
-    }
-    hosts["helm"] = {"compose_host": False}
-    record = verdict(
-        RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW,
-        upgrade_path=said.get, hops=walks.get,
-    )  # fmt: skip
+    hosts = {**on(profile, "2025.09.0-stable", "2025.10.0-stable", "2025.07.0-stable"), "helm": {"compose_host": False}}
+    checks = ControllerChecks(approval=B_APPROVED)
+    record = verdict(RELEASE, hosts, checks, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths(), walk=True)
     assert record["hops"] == {"fleet-1": ["2025.10.0", "2025.11.0"], "fleet-2": ["2025.11.0"]}
     assert record["failures"] == ["fleet-3: upgrade path: 2025.07.0 cannot upgrade to 2025.11.0: no chain of stable releases leads there"]
-    # Without hops (the direct path) the record has none, and the host that needs a chain fails.
-    direct = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, upgrade_path=said.get)
+    # Without walk (the direct path) the record has no hops, and the host that needs a chain fails too.
+    direct = verdict(RELEASE, hosts, checks, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert "hops" not in direct and len(direct["failures"]) == 2
+
+
+def test_a_category_b_migration_needs_an_approval_that_names_it_unless_it_is_applied(profile: str) -> None:
+    hosts = on(profile, "2025.10.0-stable", "2025.10.0-stable")
+    unnamed = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert unnamed["failures"] == [
+        "approval: category B migration(s) 20251101000000 (backfill_scores, 2025.11.0) may break the release that runs now"
+        " and need an approval that names them (stellaops_approval.migrations)"
+    ]
+    assert unnamed["category_b"] == [{"id": "20251101000000", "name": "backfill_scores", "release": "2025.11.0", "applied": False, "approved": False}]
+    named = verdict(RELEASE, hosts, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert named["failures"] == [] and named["category_b"][0]["approved"] is True
+    # Applied already (the migrations table has its row): nothing to approve.
+    table = {"changed": False, "applied": ["20250901000000", "20251001000000", "20251101000000"], "pending": []}
+    applied = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED, migrations=table), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert applied["failures"] == [] and applied["category_b"][0]["applied"] is True
+    # A host already on 2025.11.0 deploys nothing that carries it: nothing to approve either.
+    current = verdict(RELEASE, on(profile, "2025.11.0-stable"), ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert current["failures"] == [] and current["category_b"] == []
