@@ -166,7 +166,7 @@ record_path:
 
 import os
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Optional, Sequence
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
@@ -183,17 +183,18 @@ class _Paths:
         self.target = load_manifest(release["path"])
         self.releases = {r.version: r for r in list_manifests(releases_dir, self.target.channel)}
         self.releases[self.target.version] = self.target
+        self.channel = list(self.releases.values())
 
     def problem(self, release_id: str) -> Optional[str]:
         running = version_of(release_id)
-        return path_problem(list(self.releases.values()), running, self.target) if running else None
+        return path_problem(self.channel, running, self.target) if running else None
 
     def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
-        return hops(list(self.releases.values()), version_of(release_id) if release_id else None, self.target)
+        return hops(self.channel, version_of(release_id) if release_id else None, self.target)
 
-    def category_b(self, release_id: Optional[str]) -> list[dict[str, str]]:
+    def category_b(self, release_id: Optional[str], versions: Sequence[str]) -> list[dict[str, str]]:
         running = version_of(release_id) if release_id else None
-        deployed = [v for v in self.hops(release_id) or [] if running is None or version_key(v) > version_key(running)]
+        deployed = [v for v in versions if running is None or version_key(v) > version_key(running)]
         return [{"id": m.id, "name": m.name or "", "release": v} for v in deployed for m in self.releases[v].migrations if m.category == "B"]
 
     def release(self, version: str) -> Release:

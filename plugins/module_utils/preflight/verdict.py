@@ -128,8 +128,8 @@ class UpgradePaths(Protocol):
     def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
         """The versions such a host deploys in turn, the release last; None when no chain leads there."""
 
-    def category_b(self, release_id: Optional[str]) -> list[dict[str, str]]:
-        """The category B migrations (id, name, release) of the releases newer than ``release_id`` that such a host deploys."""
+    def category_b(self, release_id: Optional[str], versions: Sequence[str]) -> list[dict[str, str]]:
+        """The category B migrations (id, name, release) of ``versions`` (the hops of a host running ``release_id``) newer than what it runs."""
 
 
 @dataclass
@@ -211,7 +211,7 @@ def verdict(
             elif problem:
                 failures.append(f"{name}: upgrade path: {problem}")
                 chain = None
-            for migration in paths.category_b(release_id) if chain is not None else []:
+            for migration in paths.category_b(release_id, chain) if chain is not None else []:
                 crossed.setdefault(migration["id"], migration)
         protection_off += [what for what in checks.protection_off() if what not in protection_off]
         running[name] = release_id

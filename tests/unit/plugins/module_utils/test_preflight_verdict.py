@@ -156,8 +156,8 @@ class Paths:
     def hops(self, release_id: Optional[str]) -> Optional[list[str]]:
         return self.walks.get(release_id)
 
-    def category_b(self, release_id: Optional[str]) -> list[dict[str, str]]:
-        return [self.backfill] if release_id in ("2025.09.0-stable", "2025.10.0-stable") else []
+    def category_b(self, release_id: Optional[str], versions: list[str]) -> list[dict[str, str]]:
+        return [self.backfill] if "2025.11.0" in versions and release_id in ("2025.09.0-stable", "2025.10.0-stable") else []
 
 
 B_APPROVED = {**APPROVED, "migrations": ["20251101000000"]}
