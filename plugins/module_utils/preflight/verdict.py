@@ -253,7 +253,11 @@ def verdict(
 def _category_b(crossed: Mapping[str, Mapping[str, str]], controller: ControllerChecks) -> list[dict[str, Any]]:
     """Each category B migration crossed, whether the migrations table shows it applied and the approval names it."""
     applied = set(controller.migrations.get("applied") or []) if _ran(controller.migrations) else set()
-    approved = {str(item) for item in controller.approval.get("migrations") or []}
+    named = controller.approval.get("migrations") or []
+    # an id written without quotes in YAML or JSON is a number: the same id
+    if not isinstance(named, list) or not all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in named):
+        raise StellaOpsError('stellaops_approval.migrations must be a list of migration ids, for example ["20251101000000"].')
+    approved = {str(item) for item in named}
     return [{**migration, "applied": migration["id"] in applied, "approved": migration["id"] in approved} for migration in crossed.values()]
 
 

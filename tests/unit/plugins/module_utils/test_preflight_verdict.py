@@ -198,6 +198,9 @@ def test_a_category_b_migration_needs_an_approval_that_names_it_unless_it_is_app
     assert unnamed["category_b"] == [{"id": "20251101000000", "name": "backfill_scores", "release": "2025.11.0", "applied": False, "approved": False}]
     named = verdict(RELEASE, hosts, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert named["failures"] == [] and named["category_b"][0]["approved"] is True
+    # An id written without quotes is a number: the same id.
+    unquoted = ControllerChecks(approval={**APPROVED, "migrations": [20251101000000]})
+    assert verdict(RELEASE, hosts, unquoted, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())["failures"] == []
     # Applied already (the migrations table has its row): nothing to approve.
     table = {"changed": False, "applied": ["20250901000000", "20251001000000", "20251101000000"], "pending": []}
     applied = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED, migrations=table), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
@@ -205,3 +208,11 @@ def test_a_category_b_migration_needs_an_approval_that_names_it_unless_it_is_app
     # A host already on 2025.11.0 deploys nothing that carries it: nothing to approve either.
     current = verdict(RELEASE, on(profile, "2025.11.0-stable"), ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert current["failures"] == [] and current["category_b"] == []
+
+
+@pytest.mark.parametrize("named", [5, "20251101000000", [True], [["20251101000000"]], {"id": "20251101000000"}])
+def test_an_approval_whose_migrations_are_not_a_list_of_ids_is_one_sentence(profile: str, named: Any) -> None:
+    approval = {**APPROVED, "migrations": named}
+    with pytest.raises(StellaOpsError) as raised:
+        verdict(RELEASE, on(profile, "2025.10.0-stable"), ControllerChecks(approval=approval), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert str(raised.value) == 'stellaops_approval.migrations must be a list of migration ids, for example ["20251101000000"].'
