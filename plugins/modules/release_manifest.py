@@ -16,6 +16,8 @@ description:
     the newest version unless O(version) is given.
   - In the V(stable) and V(airgap) channels every image must be pinned by digest.
   - The module only reads; it never reports a change.
+  - It runs on the controller, in the playbook's own process (an action plugin of the same name), whatever
+    the task's host or C(delegate_to); O(path) and O(directory) are paths on the controller.
 version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
@@ -164,66 +166,25 @@ digests:
     postgres: sha256:0c5e...
 """
 
-from typing import Any
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.choose import ARGUMENT_SPEC, CONSTRAINTS, choose_release
 from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import (
-    CHANNELS,
     HAS_JSONSCHEMA,
     HAS_YAML,
     JSONSCHEMA_IMPORT_ERROR,
     YAML_IMPORT_ERROR,
-    Release,
-    find_manifest,
-    load_manifest,
-    newest_manifest,
 )
 
 
-class ReleaseManifestManager:
-    """Selects, loads and validates one manifest."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-
-    def select(self) -> Release:
-        p = self.params
-        if p["path"]:
-            release = load_manifest(p["path"], strict=p["strict"], channel=p["channel"])
-        elif p["version"]:
-            release = find_manifest(p["directory"], p["channel"], p["version"], strict=p["strict"])
-        else:
-            release = newest_manifest(p["directory"], p["channel"], strict=p["strict"])
-        return release
-
-    def run(self) -> dict[str, Any]:
-        release = self.select()
-        digests = {c.name: c.digest for c in release.images() if c.digest}
-        return {"changed": False, "release": release.to_dict(), "digests": digests}
-
-
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path"},
-            "directory": {"type": "path"},
-            "version": {"type": "str"},
-            "channel": {"type": "str", "choices": list(CHANNELS)},
-            "strict": {"type": "bool", "default": False},
-        },
-        mutually_exclusive=[("path", "directory"), ("path", "version")],
-        required_one_of=[("path", "directory")],
-        required_by={"directory": ("channel",), "version": ("directory",)},
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, **CONSTRAINTS)
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib("PyYAML"), exception=str(YAML_IMPORT_ERROR))
     if not HAS_JSONSCHEMA:
         module.fail_json(msg=missing_required_lib("jsonschema"), exception=str(JSONSCHEMA_IMPORT_ERROR))
     try:
-        result = ReleaseManifestManager(module).run()
+        result = choose_release(module.params)
     except StellaOpsError as err:
         module.fail_json(msg=str(err))
     module.exit_json(**result)

@@ -200,6 +200,8 @@ def test_bad_manifest_fails_module_and_tools_with_the_same_sentence(tmp_path: Pa
         tmp_path / "bad.yml",
         [
             {"name": "read", "stellaops.deploy.release_manifest": {"path": str(path)}, "ignore_errors": True},
+            # the action plugin checks its options as the module would
+            {"name": "both", "stellaops.deploy.release_manifest": {"path": str(path), "directory": str(tmp_path)}, "ignore_errors": True},
             {
                 "name": "align",
                 "stellaops.deploy.channel_alignment": {"release": str(path), "targets": [str(ROOT / "deploy/compose/docker-compose.dev.yaml")]},
@@ -211,6 +213,7 @@ def test_bad_manifest_fails_module_and_tools_with_the_same_sentence(tmp_path: Pa
     validate = tool("validate-release-manifest", str(path))
     align = tool("check-channel-alignment", "--release", str(path), "--target", str(ROOT / "deploy/compose/docker-compose.dev.yaml"))
     message = result.result("read")["msg"]
+    assert result.result("both")["msg"] == "parameters are mutually exclusive: path|directory"
     assert message.startswith(f"{path}: ") and fragment in message
     assert result.result("align")["msg"] == message
     assert validate.returncode == align.returncode == 1

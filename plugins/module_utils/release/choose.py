@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The release_manifest task: its options and the choice of one manifest.
+
+Shared by the module (``plugins/modules/release_manifest.py``, where its documentation lives) and the
+action plugin of the same name, which runs it in the playbook's own process: the manifests are files
+on the controller, and a module run there would start a second Python for every lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .manifest import CHANNELS, find_manifest, load_manifest, newest_manifest
+
+ARGUMENT_SPEC: dict[str, Any] = {
+    "path": {"type": "path"},
+    "directory": {"type": "path"},
+    "version": {"type": "str"},
+    "channel": {"type": "str", "choices": list(CHANNELS)},
+    "strict": {"type": "bool", "default": False},
+}
+CONSTRAINTS: dict[str, Any] = {
+    "mutually_exclusive": [("path", "directory"), ("path", "version")],
+    "required_one_of": [("path", "directory")],
+    "required_by": {"directory": ("channel",), "version": ("directory",)},
+}
+
+
+def choose_release(params: dict[str, Any]) -> dict[str, Any]:
+    """The result of the task for validated ``params``: the normalized release and its pinned digests."""
+    if params["path"]:
+        release = load_manifest(params["path"], strict=params["strict"], channel=params["channel"])
+    elif params["version"]:
+        release = find_manifest(params["directory"], params["channel"], params["version"], strict=params["strict"])
+    else:
+        release = newest_manifest(params["directory"], params["channel"], strict=params["strict"])
+    digests = {component.name: component.digest for component in release.images() if component.digest}
+    return {"changed": False, "release": release.to_dict(), "digests": digests}
