@@ -42,6 +42,11 @@ options:
   set_id:
     description: Id of the set in O(backup_dir).
     type: str
+  label:
+    description:
+      - Without O(set_id), the newest complete set of this label in O(backup_dir), for example the one an upgrade
+        took before it changed anything (C(before <deployment_id>)).
+    type: str
   list_archives:
     description:
       - Read PostgreSQL and MongoDB archives again to the end, not only their sha256 - C(pg_restore --list) and
@@ -142,7 +147,7 @@ class BackupVerifier:
     def run(self) -> dict[str, Any]:
         kinds = self.params["kinds"]
         set_path = resolve_set(self.params["set_path"], self.params["backup_dir"], self.params["set_id"],
-                               kinds=kinds)
+                               kinds=kinds, label=self.params["label"])
         result = verify_set(
             set_path,
             self.module,
@@ -164,6 +169,7 @@ def main() -> None:
             "set_path": {"type": "path"},
             "backup_dir": {"type": "path"},
             "set_id": {"type": "str"},
+            "label": {"type": "str"},
             "list_archives": {"type": "bool", "default": True},
             **POSTGRES_TOOLS_SPEC,
             "kinds": {"type": "list", "elements": "str", "default": [],

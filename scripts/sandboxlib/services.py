@@ -48,8 +48,7 @@ CREATE TABLE IF NOT EXISTS evidence_index (
     key text PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants(id), kind text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL);
 INSERT INTO schema_migrations VALUES
     ('20250901000000', 'create_core_tables', 'A', '2025-09-01T00:00:00Z'),
-    ('20251001000000', 'add_evidence_index', 'A', '2025-10-01T00:00:00Z'),
-    ('20251101000000', 'backfill_scores', 'B', '2025-11-01T00:00:00Z')
+    ('20251001000000', 'add_evidence_index', 'A', '2025-10-01T00:00:00Z')
     ON CONFLICT DO NOTHING;
 INSERT INTO tenants (slug, created_at) VALUES ('acme', '2025-01-01T00:00:00Z'), ('globex', '2025-02-01T00:00:00Z')
     ON CONFLICT DO NOTHING;

@@ -265,6 +265,68 @@ def test_a_category_b_migration_needs_an_approval_that_names_it(fleet: Fleet, sa
         assert record["migrations_pending"] == []  # the table of this test's database was read
 
 
+# A table the category B migration of 2025.11.0 changes in a way 2025.10.0's code does not expect.
+SCORES = "CREATE TABLE scores (finding int PRIMARY KEY, score numeric NOT NULL); INSERT INTO scores VALUES (1, 7.5), (2, 9.8);"
+# What 2025.11.0's migration command does to the database once the release is healthy.
+APPLY_B = """
+ALTER TABLE scores ADD COLUMN weight numeric NOT NULL DEFAULT 1;
+INSERT INTO scores VALUES (3, 5.0, 0.5);
+INSERT INTO schema_migrations VALUES ('20251101000000', 'backfill_scores', 'B', now());
+"""
+
+
+def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_refused(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
+    """Hosts upgraded from 2025.10.0 to 2025.11.0 with a backup of this test's own database (on the sandbox's PostgreSQL).
+    Before the category B migration, check mode of the rollback decides to redeploy on the database as it is; after it
+    (the table has the B row, a column and a row more), the rollback is refused before anything changes, and with
+    compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as it was)
+    and every host runs 2025.10.0 again. Judged from the database and the hosts' containers. Cost: about 80 s (an upgrade
+    with its backup, a rollback plan in check mode, a refused rollback, a rollback with the restore)."""
+    fleet.write()
+    deploy(fleet, "2025.10.0")
+    releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
+    with scratch_database(sandbox, MIGRATIONS_BEFORE_B + SCORES) as database:
+        pg = sandbox["postgres"]
+        psql = Psql(LocalModule(), pg["bin_dir"])
+        connection = PgConnection(database=database["database"], host=pg["host"], port=pg["port"], user=pg["user"], password=database["password"])
+        connection_settings = {k: database[k] for k in ("database", "host", "port", "user", "password")}
+        backups = tmp_path / "backups"
+        asked = {
+            "channel": "stable", "stellaops_releases_dir": str(releases), "compose_upgrade_backup": True, "backup_dir": str(backups),
+            "backup_postgres": [connection_settings], "backup_object_storage": [],
+        }  # fmt: skip
+
+        upgraded = fleet.run("upgrade", release="2025.11.0", **asked)
+        assert upgraded.rc == 0, (upgraded.failure_messages, upgraded.stdout[-3000:])
+        assert set(fleet.versions().values()) == {"2025.11.0"}
+
+        checked = fleet.run("rollback", check=True, **asked)
+        assert checked.rc == 0, checked.failure_messages
+        safety = checked.of("rollback_safety")
+        assert (safety["decision"], safety["live_schema_version"]) == ("redeploy", 2), safety
+        assert safety["msg"] == "The database (schema 2) suits 2025.10.0-stable: every migration applied since is backward compatible."
+
+        psql.query(connection, APPLY_B)
+        before = state(fleet)
+        refused = fleet.run("rollback", **asked)
+        assert refused.rc != 0
+        message = refused.of("rollback_safety")["msg"]
+        assert message.startswith(
+            "The database (schema 3) does not suit the rollback: 2025.10.0-stable does not know category B migration(s) 20251101000000"
+            " (backfill_scores, 2025.11.0), applied since; its code may not run on it. Nothing was changed:"
+        ), message
+        assert state(fleet) == before and set(fleet.versions().values()) == {"2025.11.0"}
+        assert len(psql.query(connection, "SELECT * FROM scores;\n")) == 3
+
+        restored = fleet.run("rollback", compose_rollback_restore_database=True, **asked)
+        assert restored.rc == 0, (restored.failure_messages, restored.stdout[-3000:])
+        assert restored.of("rollback_safety")["decision"] == "restore"
+        assert set(fleet.versions().values()) == {"2025.10.0"}
+        # The table as the upgrade's backup holds it: no B row, no weight column, not the row written since.
+        assert psql.query(connection, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
+        assert psql.query(connection, "SELECT * FROM scores ORDER BY finding;\n") == [["1", "7.5"], ["2", "9.8"]]
+
+
 def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
     """Approved: check mode says the front-door network would be created and creates nothing; the real run records
     who approved and when, validates every deployment profile, creates the network, upgrades, and the smoke tests

@@ -314,9 +314,12 @@ def list_sets(backup_dir: str) -> list[SetInfo]:
     return sets
 
 
-def latest_restore_point(backup_dir: str, kinds: Sequence[str] = (), name: Optional[str] = None) -> Optional[SetInfo]:
-    """The newest complete set; with ``kinds`` (and ``name``), the newest one holding an artifact of each kind."""
-    complete = [s for s in list_sets(backup_dir) if s.is_restore_point and all(s.holds(kind, name) for kind in kinds)]
+def latest_restore_point(backup_dir: str, kinds: Sequence[str] = (), name: Optional[str] = None, label: Optional[str] = None) -> Optional[SetInfo]:
+    """The newest complete set; with ``kinds`` (and ``name``), the newest one holding an artifact of each kind; with ``label``, of that label."""
+    complete = [
+        s for s in list_sets(backup_dir)
+        if s.is_restore_point and all(s.holds(kind, name) for kind in kinds) and (label is None or (s.manifest or {}).get("label") == label)
+    ]  # fmt: skip
     return complete[-1] if complete else None
 
 

@@ -23,11 +23,12 @@ from .sets import STATUS_COMPLETE, SetInfo, iter_artifact_problems, latest_resto
 
 
 def resolve_set(set_path: Optional[str], backup_dir: Optional[str], set_id: Optional[str],
-                kinds: Sequence[str] = (), artifact: Optional[str] = None) -> str:
+                kinds: Sequence[str] = (), artifact: Optional[str] = None, label: Optional[str] = None) -> str:
     """The set directory named by ``set_path``, or ``set_id`` in ``backup_dir``, or the newest restore point there.
 
     With ``kinds`` (and ``artifact``), the newest restore point holding an artifact of each kind: a newer
-    set of other sources does not hide the last backup of the one to restore.
+    set of other sources does not hide the last backup of the one to restore. With ``label``, the newest
+    of that label (the backup an upgrade took before it changed anything).
     """
     if set_path:
         return set_path
@@ -38,10 +39,11 @@ def resolve_set(set_path: Optional[str], backup_dir: Optional[str], set_id: Opti
             if info.id == set_id:
                 return info.path
         raise StellaOpsError(f"backup_dir {backup_dir} has no set {set_id!r}.")
-    latest: Optional[SetInfo] = latest_restore_point(backup_dir, kinds, artifact)
+    latest: Optional[SetInfo] = latest_restore_point(backup_dir, kinds, artifact, label)
     if latest is None:
         holding = f" holding {' and '.join(kinds)}{' artifact ' + repr(artifact) if artifact else ''}" if kinds else ""
-        raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set{holding}; take a backup first.")
+        labelled = f" labelled {label!r}" if label is not None else ""
+        raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set{labelled}{holding}; take a backup first.")
     return latest.path
 
 

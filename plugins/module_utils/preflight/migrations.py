@@ -8,10 +8,24 @@ migration before they apply it), or when the release expects a version that has 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from ..core.errors import StellaOpsError
 from ..core.postgres import PgConnection, Psql, quote_ident
+from ..core.runner import ModuleLike
+
+# The options of the modules that read the table (documented by the migrations_table doc fragment).
+MIGRATIONS_TABLE_SPEC: dict[str, Any] = {
+    "database": {"type": "str", "required": True},
+    "host": {"type": "str", "default": "127.0.0.1"},
+    "port": {"type": "int", "default": 5432},
+    "user": {"type": "str", "default": "postgres"},
+    "password": {"type": "str", "no_log": True},
+    "bin_dir": {"type": "path"},
+    "table": {"type": "str", "default": "schema_migrations"},
+    "version_column": {"type": "str", "default": "version"},
+    "applied_column": {"type": "str", "default": "applied_at"},
+}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -37,3 +51,9 @@ def read_migrations(psql: Psql, conn: PgConnection, table: str, version_column: 
 def pending(migrations: dict[str, bool], expected: Sequence[str]) -> list[str]:
     """Versions not applied: rows without an applied time, and expected versions with no row."""
     return sorted({version for version, applied in migrations.items() if not applied} | {v for v in expected if v not in migrations})
+
+
+def read_table(module: ModuleLike, p: Mapping[str, Any]) -> dict[str, bool]:
+    """Version -> applied, from the table that the MIGRATIONS_TABLE_SPEC options ``p`` name."""
+    conn = PgConnection(database=p["database"], host=p["host"], port=p["port"], user=p["user"], password=p["password"])
+    return read_migrations(Psql(module, p["bin_dir"]), conn, p["table"], p["version_column"], p["applied_column"])

@@ -10,7 +10,7 @@ before the field) takes any older version, as before.
 from __future__ import annotations
 
 from collections import deque
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from .manifest import CHANNELS, Release, version_key
 
@@ -72,3 +72,34 @@ def path_problem(releases: Sequence[Release], running: str, target: Release) -> 
         return f"{running} cannot upgrade directly to {target.version}; upgrade to {' then '.join(chain[:-1])} first"
     said = ", ".join(target.upgrades_from or ()) or "nothing (a new installation only)"
     return f"{running} cannot upgrade to {target.version}: no chain of {target.channel} releases leads there ({target.version} upgrades from {said})"
+
+
+def database_return(releases: Sequence[Release], target: str, applied: Sequence[str]) -> dict[str, Any]:
+    """Whether the code of release ``target`` (a version) runs on a database with the migrations ``applied``.
+
+    A migration the target's releases (it and every older one) do not add came with a newer release:
+    category A stays backward compatible, category B may break the target's code, and one that no
+    manifest names cannot be judged. The live schema version is that of the newest release whose
+    migrations, and those of every older release, are all applied (None when no manifest says one).
+    """
+    known = {m.id for release in releases if version_key(release.version) <= version_key(target) for m in release.migrations}
+    added_by = {m.id: (m, release.version) for release in sorted(releases, key=lambda r: version_key(r.version)) for m in release.migrations}
+    breaking, unknown = [], []
+    for migration_id in sorted(set(applied) - known):
+        if migration_id not in added_by:
+            unknown.append(migration_id)
+        elif added_by[migration_id][0].category == "B":
+            migration, version = added_by[migration_id]
+            breaking.append({"id": migration.id, "name": migration.name, "release": version})
+    # A release's schema is reached when its migrations and those of every older release are applied.
+    done, needed, live = set(applied), set[str](), None
+    for release in sorted(releases, key=lambda r: version_key(r.version)):
+        needed.update(m.id for m in release.migrations)
+        if needed <= done and release.schema_version is not None:
+            live = release.schema_version
+    return {
+        "compatible": not breaking and not unknown,
+        "breaking": breaking,
+        "unknown": unknown,
+        "live_schema_version": live,
+    }

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Optional
 
 import pytest
-from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import Release
-from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import hops, path_problem, upgrade_chain, version_of
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import Migration, Release
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import database_return, hops, path_problem, upgrade_chain, version_of
 
 
 def release(version: str, upgrades_from: Optional[list[str]], channel: str = "stable") -> Release:
@@ -92,3 +92,38 @@ def test_a_release_that_does_not_say_takes_any_older_version() -> None:
 )
 def test_the_version_of_a_release_id(release_id: str, version: Optional[str]) -> None:
     assert version_of(release_id) == version
+
+
+def with_database(version: str, schema: int, *migrations: tuple[str, str]) -> Release:
+    """A release of schema version ``schema`` that adds ``migrations`` as (id, category)."""
+    return Release(
+        version=version, channel="stable", date=None, components=(), infrastructure=(), source=f"{version}-stable.yaml",
+        schema_version=schema, min_schema_version=1, migrations=tuple(Migration(id=i, category=c, name=f"m{i}") for i, c in migrations),
+    )  # fmt: skip
+
+
+# The sandbox's story: 2025.10.0 adds a category A migration, 2025.11.0 a category B one, 2025.11.1 none.
+DATABASE = [
+    with_database("2025.09.0", 1, ("1", "A")),
+    with_database("2025.10.0", 2, ("2", "A")),
+    with_database("2025.11.0", 3, ("3", "B")),
+    with_database("2025.11.1", 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("target", "applied", "compatible", "breaking", "unknown", "live"),
+    [
+        ("2025.09.0", ["1", "2"], True, [], [], 2),  # across a category A migration: the old code runs on
+        ("2025.10.0", ["1", "2", "3"], False, [{"id": "3", "name": "m3", "release": "2025.11.0"}], [], 3),
+        ("2025.09.0", ["1", "2", "3"], False, [{"id": "3", "name": "m3", "release": "2025.11.0"}], [], 3),
+        ("2025.11.0", ["1", "2", "3"], True, [], [], 3),  # the B migration is the target's own
+        ("2025.10.0", ["1", "2"], True, [], [], 2),  # 2025.11.1 adds nothing, yet needs 2025.11.0's B migration
+        ("2025.10.0", ["1", "2", "9"], False, [], ["9"], 2),  # no manifest names 9: it cannot be judged
+        ("2025.10.0", [], True, [], [], None),
+    ],
+)
+def test_a_return_is_safe_for_the_database_only_without_newer_category_b_or_unknown_migrations(
+    target: str, applied: list[str], compatible: bool, breaking: list[dict[str, str]], unknown: list[str], live: Optional[int]
+) -> None:
+    assert database_return(DATABASE, target, applied) == {"compatible": compatible, "breaking": breaking, "unknown": unknown, "live_schema_version": live}
