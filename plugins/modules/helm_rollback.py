@@ -105,6 +105,11 @@ nothing_to_roll_back:
   returned: always
   type: bool
   sample: false
+release_id:
+  description: The release id that a completed job of the journal brought up as the target revision; null when the journal does not say.
+  returned: always
+  type: str
+  sample: 2025.09.1-stable
 target:
   description: The revision returned to; null when there is nothing to roll back.
   returned: always
@@ -151,7 +156,7 @@ job:
   type: dict
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
@@ -199,6 +204,7 @@ class ReleaseRollback:
                 "nothing_to_roll_back": True,
                 "msg": f"Release {release} does not exist in {helm.target.describe()}: nothing to roll back.",
                 "target": None,
+                "release_id": None,
                 "revision": None,
                 "status": "absent",
                 "recovered": None,
@@ -231,6 +237,7 @@ class ReleaseRollback:
             "changed": changed,
             "differs": changed,
             "target": target.to_dict(),
+            "release_id": self.journaled_release(target),
             "revision": current.revision + 1 if changed else current.revision,
             "status": "planned" if changed else "unchanged",
             "recovered": pending.to_dict() if pending else None,
@@ -270,14 +277,19 @@ class ReleaseRollback:
         if wrong:
             raise StellaOpsError(f"After the rollback to revision {revision} these workloads do not run its images: {'; '.join(wrong)}.")
 
+    def journaled_release(self, target: Any) -> Optional[str]:
+        """The release id that a completed job of the journal brought up as the target revision; None when none did."""
+        p = self.params
+        deployment = f"{p['release']}.v{target.revision}"
+        jobs = self.job.journal.jobs(p["job"]["environment"]) if self.job.journal and p["job"] else []
+        ran = [job for job in jobs if job.get("status") == "completed" and job.get("deployment_id") == deployment]
+        return str(ran[-1]["release_id"]) if ran else None
+
     def job_spec(self, planned: dict[str, Any], target: Any) -> JobSpec:
         p, undoes = self.params, self.undoes
-        deployment = f"{p['release']}.v{target.revision}"
-        # the release an upgrade journaled for that revision, else the revision itself
-        jobs = self.job.journal.jobs(p["job"]["environment"]) if self.job.journal else []
-        ran = [job for job in jobs if job.get("status") == "completed" and job.get("deployment_id") == deployment]
         return JobSpec(
-            release_id=str(ran[-1]["release_id"]) if ran else deployment,
+            # the release an upgrade journaled for that revision, else the revision itself
+            release_id=planned["release_id"] or f"{p['release']}.v{target.revision}",
             host=p["job"]["host"],
             environment=p["job"]["environment"],
             deployment_id=f"{p['release']}.v{planned['revision']}",

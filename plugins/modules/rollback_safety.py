@@ -34,7 +34,7 @@ options:
     type: path
     required: true
   returns_to:
-    description: Release ids (C(<version>-<channel>)) the rollback returns to; the database must suit each.
+    description: Release ids (C(<version>-<channel>)) or versions the rollback returns to; the database must suit each.
     type: list
     elements: str
     required: true
@@ -44,6 +44,10 @@ options:
       - With it the decision is V(restore) whatever the migrations; without it a rollback that needs one fails.
     type: bool
     default: false
+  restore_hint:
+    description: What the refusal tells the operator to do to restore the database and return anyway.
+    type: str
+    default: -e compose_rollback_restore_database=true stops the services, restores the backup set taken before the upgrade, then returns
 """
 
 EXAMPLES = r"""
@@ -91,6 +95,7 @@ applied:
   elements: str
 """
 
+import re
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -99,9 +104,8 @@ from ansible_collections.stellaops.deploy.plugins.module_utils.preflight.migrati
 from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import CHANNELS, list_manifests
 from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import database_return, version_of
 
-RESTORE_HINT = (
-    "-e compose_rollback_restore_database=true stops the services, restores the backup set taken before the upgrade, then returns"
-)
+RESTORE_HINT = "-e compose_rollback_restore_database=true stops the services, restores the backup set taken before the upgrade, then returns"
+_VERSION = re.compile(r"[0-9]+(\.[0-9]+)+")
 
 
 def _said(verdict: dict[str, Any]) -> str:
@@ -120,9 +124,9 @@ def decide(params: dict[str, Any], applied: list[str]) -> dict[str, Any]:
     releases = [release for channel in CHANNELS for release in list_manifests(params["releases_dir"], channel)]
     versions = {}
     for release_id in params["returns_to"]:
-        version = version_of(release_id)
+        version = version_of(release_id) or (release_id if _VERSION.fullmatch(release_id) else None)
         if version is None:
-            raise StellaOpsError(f"returns_to: {release_id!r} is not a release id (<version>-<channel>).")
+            raise StellaOpsError(f"returns_to: {release_id!r} is neither a release id (<version>-<channel>) nor a version.")
         versions[release_id] = version
     verdicts = {release_id: database_return(releases, version, applied) for release_id, version in versions.items()}
     blocked = {release_id: verdict for release_id, verdict in verdicts.items() if not verdict["compatible"]}
@@ -143,7 +147,7 @@ def decide(params: dict[str, Any], applied: list[str]) -> dict[str, Any]:
         if not params["restore_database"]:
             raise StellaOpsError(
                 f"The database ({schema}) does not suit the rollback: {why}, applied since; its code may not run on it. "
-                f"Nothing was changed: {RESTORE_HINT}.",
+                f"Nothing was changed: {params.get('restore_hint') or RESTORE_HINT}.",
                 **result,
             )
         return {**result, "decision": "restore", "msg": f"The database ({schema}) needs the restore: {why}, applied since."}
@@ -162,6 +166,7 @@ def main() -> None:
             "releases_dir": {"type": "path", "required": True},
             "returns_to": {"type": "list", "elements": "str", "required": True},
             "restore_database": {"type": "bool", "default": False},
+            "restore_hint": {"type": "str", "default": RESTORE_HINT},
         },
         supports_check_mode=True,
     )

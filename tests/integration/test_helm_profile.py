@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT, PlaybookResult, run_playbook
+from databases import query, scratch_database
 from kube import TOOLS, KubeEmulator
 
 PLAYBOOKS = ROOT / "tests" / "integration" / "playbooks"
@@ -40,6 +41,12 @@ FAILING_HOOK = {"migrations": {"annotations": {"kube-emulator/job-outcome": "fai
 # do not exist, from which helm cannot roll back on a real cluster either.)
 REJECTED_HOOK = {"migrations": {"annotations": {"kube-emulator/reject": "exceeded quota for migration jobs"}}}
 SECRET = "sandbox-credential-7f3a"
+# A migrations table with the category A migrations of 2025.09.1 and 2025.09.2 and 2025.10.0-edge's category B one.
+MIGRATIONS_WITH_B = """
+CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, category char(1) NOT NULL, applied_at timestamptz);
+INSERT INTO schema_migrations VALUES ('20250901000000', 'create_core_tables', 'A', now()), ('20251001000000', 'add_evidence_index', 'A', now()),
+    ('20251101000000', 'backfill_scores', 'B', now());
+"""
 
 
 def release_images(version: str) -> dict[str, str]:
@@ -199,7 +206,7 @@ def test_upgrade_check_mode_diff_journal_and_idempotence(target: HelmTarget) -> 
     assert target.statuses() == [(1, "superseded"), (2, "deployed")] and len(target.jobs()) == 2
 
 
-def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookmark(target: HelmTarget) -> None:
+def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookmark(target: HelmTarget, sandbox: dict[str, Any]) -> None:
     assert target.upgrade("2025.09.1").rc == 0
     assert target.upgrade("2025.09.2").rc == 0
     assert target.statuses() == [(1, "superseded"), (2, "deployed")]
@@ -224,9 +231,24 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
     assert target.statuses()[-2:] == [(5, "failed"), (6, "failed")]
     assert target.jobs()[-1]["status"] == "failed"
 
-    # rollback.yml's role: the bookmark of the last completed upgrade (revision 1, release 2025.09.1), with wait.
-    rolled = target.rollback()
+    # The database (of this test, on the sandbox's PostgreSQL) decides first: with 2025.10.0-edge's category B migration
+    # applied, the return to 2025.09.1 is refused before anything changes; without it, the rollback goes on.
+    with scratch_database(sandbox, MIGRATIONS_WITH_B) as database:
+        journaled = len(target.jobs())
+        refused = target.rollback(helm_rollback_database=database)
+        assert refused.rc != 0
+        said = host_result(refused, "Decide whether the database suits the release returned to")
+        assert said["msg"].startswith(
+            "The database (schema 3) does not suit the rollback: 2025.09.1-stable does not know category B migration(s) 20251101000000"
+            " (backfill_scores, 2025.10.0), applied since; its code may not run on it. Nothing was changed: the database restore of a Helm"
+        ), said["msg"]
+        assert target.statuses()[-2:] == [(5, "failed"), (6, "failed")] and len(target.jobs()) == journaled
+
+        # rollback.yml's role: the bookmark of the last completed upgrade (revision 1, release 2025.09.1), with wait.
+        query(database, "DELETE FROM schema_migrations WHERE version = '20251101000000';")
+        rolled = target.rollback(helm_rollback_database=database)
     assert rolled.rc == 0, rolled.failure_messages
+    assert host_result(rolled, "Decide whether the database suits the release returned to")["decision"] == "redeploy"
     plan = host_result(rolled, "Plan the rollback")
     assert plan["target"]["revision"] == 1
     assert target.statuses()[-1] == (7, "deployed") and target.history()[-1]["description"] == "Rollback to 1"

@@ -14,16 +14,13 @@ import json
 import shutil
 import socket
 import subprocess
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection, Psql
-from ansible_collections.stellaops.deploy.plugins.module_utils.core.runner import LocalModule
+from databases import query, scratch_database
 from fleet import ROOT, Fleet, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
@@ -219,24 +216,6 @@ INSERT INTO schema_migrations VALUES ('20250901000000', 'create_core_tables', 'A
 """
 
 
-@contextmanager
-def scratch_database(sandbox: dict[str, Any], sql: str) -> Iterator[dict[str, Any]]:
-    """A database of this test on the sandbox's PostgreSQL, made from ``sql``, as preflight_database names it; dropped after."""
-    pg = sandbox["postgres"]
-    settings = {
-        "database": f"it_operator_{uuid.uuid4().hex[:8]}", "host": pg["host"], "port": pg["port"], "user": pg["user"],
-        "password": Path(pg["password_file"]).read_text().strip(), "bin_dir": pg["bin_dir"],
-    }  # fmt: skip
-    psql = Psql(LocalModule(), pg["bin_dir"])
-    connection = PgConnection(database=settings["database"], host=pg["host"], port=pg["port"], user=pg["user"], password=settings["password"])
-    psql.create_database(connection, settings["database"], "postgres")
-    try:
-        psql.query(connection, sql)
-        yield settings
-    finally:
-        psql.drop_database(connection, settings["database"], "postgres")
-
-
 def test_a_category_b_migration_needs_an_approval_that_names_it(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
     """Hosts on 2025.10.0 asked for 2025.11.0, whose category B migration 20251101000000 the migrations table (of this
     test's own database on the sandbox's PostgreSQL) does not show applied: pre-flight fails until the approval names
@@ -286,9 +265,6 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
     deploy(fleet, "2025.10.0")
     releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
     with scratch_database(sandbox, MIGRATIONS_BEFORE_B + SCORES) as database:
-        pg = sandbox["postgres"]
-        psql = Psql(LocalModule(), pg["bin_dir"])
-        connection = PgConnection(database=database["database"], host=pg["host"], port=pg["port"], user=pg["user"], password=database["password"])
         connection_settings = {k: database[k] for k in ("database", "host", "port", "user", "password")}
         backups = tmp_path / "backups"
         asked = {
@@ -306,7 +282,7 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
         assert (safety["decision"], safety["live_schema_version"]) == ("redeploy", 2), safety
         assert safety["msg"] == "The database (schema 2) suits 2025.10.0-stable: every migration applied since is backward compatible."
 
-        psql.query(connection, APPLY_B)
+        query(database, APPLY_B)
         before = state(fleet)
         refused = fleet.run("rollback", **asked)
         assert refused.rc != 0
@@ -316,15 +292,15 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
             " (backfill_scores, 2025.11.0), applied since; its code may not run on it. Nothing was changed:"
         ), message
         assert state(fleet) == before and set(fleet.versions().values()) == {"2025.11.0"}
-        assert len(psql.query(connection, "SELECT * FROM scores;\n")) == 3
+        assert len(query(database, "SELECT * FROM scores;\n")) == 3
 
         restored = fleet.run("rollback", compose_rollback_restore_database=True, **asked)
         assert restored.rc == 0, (restored.failure_messages, restored.stdout[-3000:])
         assert restored.of("rollback_safety")["decision"] == "restore"
         assert set(fleet.versions().values()) == {"2025.10.0"}
         # The table as the upgrade's backup holds it: no B row, no weight column, not the row written since.
-        assert psql.query(connection, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
-        assert psql.query(connection, "SELECT * FROM scores ORDER BY finding;\n") == [["1", "7.5"], ["2", "9.8"]]
+        assert query(database, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
+        assert query(database, "SELECT * FROM scores ORDER BY finding;\n") == [["1", "7.5"], ["2", "9.8"]]
 
 
 def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:

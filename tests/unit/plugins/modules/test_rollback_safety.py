@@ -78,5 +78,7 @@ def test_every_release_returned_to_must_suit_the_database(releases_dir: str) -> 
 
 
 def test_a_release_id_that_is_not_one_is_said(releases_dir: str) -> None:
-    with pytest.raises(StellaOpsError, match=r"returns_to: 'previous' is not a release id"):
+    with pytest.raises(StellaOpsError, match=r"returns_to: 'previous' is neither a release id"):
         decide(params(releases_dir, "previous"), BEFORE_B)
+    # a Helm revision says its version (app_version), not its channel
+    assert decide(params(releases_dir, "2025.09.0"), BEFORE_B)["decision"] == "redeploy"
