@@ -176,6 +176,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils.kube.helm import 
     stuck_pending,
     workload_images,
 )
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.paths import version_of
 
 
 class ReleaseRollback:
@@ -283,7 +284,8 @@ class ReleaseRollback:
         deployment = f"{p['release']}.v{target.revision}"
         jobs = self.job.journal.jobs(p["job"]["environment"]) if self.job.journal and p["job"] else []
         ran = [job for job in jobs if job.get("status") == "completed" and job.get("deployment_id") == deployment]
-        return str(ran[-1]["release_id"]) if ran else None
+        # a rollback journals the revision's name (<release>.v<n>) when it did not know the release either
+        return str(ran[-1]["release_id"]) if ran and version_of(str(ran[-1]["release_id"])) else None
 
     def job_spec(self, planned: dict[str, Any], target: Any) -> JobSpec:
         p, undoes = self.params, self.undoes

@@ -42,8 +42,9 @@ def resolve_set(set_path: Optional[str], backup_dir: Optional[str], set_id: Opti
     latest: Optional[SetInfo] = latest_restore_point(backup_dir, kinds, artifact, label)
     if latest is None:
         holding = f" holding {' and '.join(kinds)}{' artifact ' + repr(artifact) if artifact else ''}" if kinds else ""
-        labelled = f" labelled {label!r}" if label is not None else ""
-        raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set{labelled}{holding}; take a backup first.")
+        if label is not None:  # a backup taken now would hold the database as it is, not as it was before that upgrade
+            raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set labelled {label!r}{holding}; nothing was restored.")
+        raise StellaOpsError(f"backup_dir {backup_dir} has no complete backup set{holding}; take a backup first.")
     return latest.path
 
 

@@ -19,15 +19,15 @@ from ansible_collections.stellaops.deploy.plugins.module_utils.backup.sets impor
     load_manifest,
     plan_retention,
 )
-from ansible_collections.stellaops.deploy.plugins.module_utils.backup.verify import verify_set
+from ansible_collections.stellaops.deploy.plugins.module_utils.backup.verify import resolve_set, verify_set
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 from hostile import fifo, finishes, one_sentence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-def _take(backup_dir: Path, set_id: str, ok: bool = True, verified: str = "passed") -> BackupSet:
-    bset = BackupSet.create(str(backup_dir), set_id=set_id)
+def _take(backup_dir: Path, set_id: str, ok: bool = True, verified: str = "passed", label: str = "") -> BackupSet:
+    bset = BackupSet.create(str(backup_dir), label=label, set_id=set_id)
     name = "data.dump"
     Path(bset.temp_path(name)).write_bytes(b"payload")
     art = Artifact(name=name, kind="postgresql", source={"database": "x"}, tool="pg_dump", tool_version="15")
@@ -91,6 +91,16 @@ def test_retention_keeps_last_n_complete_and_drops_older_failures(tmp_path: Path
     assert latest is not None and latest.id == "20250104T000000Z"
     with pytest.raises(StellaOpsError, match="at least 1"):
         plan_retention(str(tmp_path), 0)
+
+
+def test_a_label_chooses_the_newest_complete_set_of_that_label(tmp_path: Path) -> None:
+    """What a rollback restores: the set an upgrade took first, not a newer one of another upgrade."""
+    _take(tmp_path, "20250101T000000Z", label="before 2025.10.0-stable+1")
+    _take(tmp_path, "20250102T000000Z", label="before 2025.11.0-stable+1")
+    _take(tmp_path, "20250103T000000Z", ok=False, label="before 2025.10.0-stable+1")
+    assert resolve_set(None, str(tmp_path), None, ["postgresql"], label="before 2025.10.0-stable+1").endswith("20250101T000000Z")
+    with pytest.raises(StellaOpsError, match=r"has no complete backup set labelled 'before 2025\.12\.0-stable\+1' holding postgresql; nothing was restored\.$"):
+        resolve_set(None, str(tmp_path), None, ["postgresql"], label="before 2025.12.0-stable+1")
 
 
 def test_same_second_gets_a_new_id(tmp_path: Path) -> None:
