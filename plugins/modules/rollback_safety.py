@@ -19,8 +19,8 @@ description:
     returns to the backup set taken before the upgrade, and the release is deployed - and without
     O(restore_database) the module fails with one sentence, before anything changes.
   - It only reads, in check mode as in a real run, and never reports a change.
-  - Used by the role stellaops.deploy.compose_rollback; the manifests and C(psql) are on the host that runs it
-    (the controller there).
+  - Used by the roles stellaops.deploy.compose_rollback and stellaops.deploy.helm_rollback; the manifests and
+    C(psql) are on the host that runs it (the controller there).
 version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
