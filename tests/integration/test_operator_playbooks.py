@@ -261,8 +261,9 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
     Before the category B migration, check mode of the rollback decides to redeploy on the database as it is; after it
     (the table has the B row, a column and a row more), the rollback is refused before anything changes, and with
     compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as it was)
-    and every host runs 2025.10.0 again. Judged from the database and the hosts' containers. Cost: about 80 s (an upgrade
-    with its backup, a rollback plan in check mode, a refused rollback, a rollback with the restore)."""
+    and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged from
+    the database and the hosts' containers. Cost: about 2 min (an upgrade with its backup, a rollback plan in check
+    mode, a refused rollback, a rollback whose restore fails, a rollback with the restore)."""
     fleet.write()
     deploy(fleet, "2025.10.0")
     releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
@@ -294,6 +295,17 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
             " (backfill_scores, 2025.11.0), applied since; its code may not run on it. Nothing was changed:"
         ), message
         assert state(fleet) == before and set(fleet.versions().values()) == {"2025.11.0"}
+        assert len(query(database, "SELECT * FROM scores;\n")) == 3
+
+        # A restore that fails after the stop (a wrong password for pg_restore): no host starts 2025.10.0 on the table
+        # that was not restored; every host's services stay stopped, still those of 2025.11.0, and the failure says so.
+        broken = fleet.run("rollback", compose_rollback_restore_database=True, **asked, database_restore_postgres={**connection_settings, "password": "wrong"})
+        assert broken.rc != 0
+        said = [message for message in broken.failure_messages if message.startswith("The database restore failed: ")]
+        assert said and "stay stopped; none started the release returned to" in said[0], broken.failure_messages
+        for host in fleet.hosts:
+            containers = host.containers(fleet.project).values()
+            assert {(c["release_id"], c["state"] == "running") for c in containers} == {("2025.11.0-stable", False)}, host.name
         assert len(query(database, "SELECT * FROM scores;\n")) == 3
 
         restored = fleet.run("rollback", compose_rollback_restore_database=True, **asked)
