@@ -26,6 +26,13 @@ options:
     type: list
     elements: str
     default: []
+  required:
+    description:
+      - Versions that must be applied (those an upgrade just ran); the module fails, naming the ones the table
+        does not show applied.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -63,6 +70,7 @@ def main() -> None:
         argument_spec={
             **MIGRATIONS_TABLE_SPEC,
             "expected": {"type": "list", "elements": "str", "default": []},
+            "required": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -70,7 +78,11 @@ def main() -> None:
         migrations = read_table(module, module.params)
     except StellaOpsError as error:
         module.fail_json(msg=str(error))
-    module.exit_json(changed=False, applied=[v for v, done in migrations.items() if done], pending=pending(migrations, module.params["expected"]))
+    result = {"changed": False, "applied": [v for v, done in migrations.items() if done], "pending": pending(migrations, module.params["expected"])}
+    missing = [version for version in module.params["required"] if not migrations.get(version)]
+    if missing:
+        module.fail_json(msg=f"Migration(s) {', '.join(missing)} not applied in {module.params['table']} of database {module.params['database']}.", **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

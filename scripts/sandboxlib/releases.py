@@ -7,12 +7,14 @@ import hashlib
 import io
 import json
 import shutil
+import subprocess
 import tarfile
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
-from .common import DOCKER_SOCKET, REGISTRY, RELEASES, REPOSITORY_PREFIX, SANDBOX, SANDBOX_LABEL, SandboxError, http_ok, log, start_background, wait_for
+from .common import DOCKER_SOCKET, PG_BIN, REGISTRY, RELEASES, REPOSITORY_PREFIX, SANDBOX, SANDBOX_LABEL, SandboxError, http_ok, log, start_background, wait_for
 
 COMPONENTS = ("authority", "signer", "attestor", "scanner-web", "scheduler", "notify")
 RELEASE_DATES = {
@@ -21,7 +23,8 @@ RELEASE_DATES = {
     "2025.11.0": "2025-11-10T00:00:00Z",
     "2025.11.1": "2025-11-12T00:00:00Z",
 }
-BUSYBOX_APPLETS = ("sh", "httpd", "wget", "cat", "echo", "sleep", "ls", "nc", "env", "true", "false", "head", "mkdir", "sha256sum", "cut", "tr")
+BUSYBOX_APPLETS = ("sh", "httpd", "wget", "cat", "echo", "sleep", "ls", "nc", "env", "true", "false", "head", "mkdir", "sha256sum", "cut", "tr", "grep")
+BASE_IMAGE = "stellaops-sandbox/base:2"
 
 
 def ensure_registry(state: dict[str, Any]) -> None:
@@ -57,8 +60,22 @@ def registry_digest(repository: str, tag: str) -> str | None:
         raise
 
 
-def busybox_rootfs() -> bytes:
-    """A minimal root filesystem (busybox-static and its applets) as a tar archive."""
+def psql_files() -> dict[str, Path]:
+    """The machine's psql and every shared library it loads (ldd), by the path it has in the image."""
+    psql = PG_BIN / "psql"
+    files = {"usr/bin/psql": psql}
+    listed = subprocess.run(["ldd", str(psql)], capture_output=True, text=True, check=True).stdout
+    for line in listed.splitlines():
+        # "libpq.so.5 => /lib/x86_64-linux-gnu/libpq.so.5 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        path = line.split("=>")[-1].split("(")[0].strip()
+        if path.startswith("/"):
+            files[path.lstrip("/")] = Path(path).resolve()
+    return files
+
+
+def base_rootfs() -> bytes:
+    """The root filesystem of every sandbox image as a tar archive: busybox-static and its applets, and the machine's
+    psql with its libraries (what the migration command runs against the sandbox's PostgreSQL)."""
     busybox = shutil.which("busybox")
     if not busybox:
         raise SandboxError("busybox is not installed (Debian package busybox-static)")
@@ -75,6 +92,8 @@ def busybox_rootfs() -> bytes:
             link.type = tarfile.SYMTYPE
             link.linkname = "busybox"
             archive.addfile(link)
+        for name, source in sorted(psql_files().items()):
+            archive.add(str(source), arcname=name)
         passwd = b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
         info = tarfile.TarInfo("etc/passwd")
         info.size = len(passwd)
@@ -116,13 +135,97 @@ SMOKE_ENDPOINTS = {
 }
 
 
+# The migrations of the sandbox's releases: id -> (name, category, SQL). Category A keeps the release before
+# working; the category B one renames the column 2025.10.0's code reads (findings.score). The sandbox database is
+# seeded with the first two applied (services.py).
+MIGRATIONS: dict[str, tuple[str, str, str]] = {
+    "20250901000000": (
+        "create_core_tables",
+        "A",
+        "CREATE TABLE IF NOT EXISTS tenants (id serial PRIMARY KEY, slug text UNIQUE NOT NULL, created_at timestamptz NOT NULL);\n"
+        "CREATE TABLE IF NOT EXISTS findings (\n"
+        "    id bigserial PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants(id), cve text NOT NULL,\n"
+        "    severity text NOT NULL, score numeric(3,1) NOT NULL, details jsonb NOT NULL, observed_at timestamptz NOT NULL);\n",
+    ),
+    "20251001000000": (
+        "add_evidence_index",
+        "A",
+        "CREATE TABLE IF NOT EXISTS evidence_index (\n"
+        "    key text PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants(id), kind text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL);\n",
+    ),
+    "20251101000000": (
+        "backfill_scores",
+        "B",
+        "ALTER TABLE findings ADD COLUMN weight numeric(3,2) NOT NULL DEFAULT 1;\n"
+        "UPDATE findings SET weight = CASE severity WHEN 'critical' THEN 1.5 WHEN 'high' THEN 1.2 ELSE 1 END;\n"
+        "ALTER TABLE findings RENAME COLUMN score TO base_score;\n",
+    ),
+}
+
+# The platform's migration command as the runbooks name it (stella system migrations-run / migrations-status), for
+# the migrations this image carries (its release's and those before): each applied in one transaction with its row
+# in schema_migrations, against the database the libpq variables name (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD).
+STELLA_CLI = r"""#!/bin/sh
+set -eu
+usage() { echo "usage: stella system migrations-run --category A|B [--ids ID,...] | stella system migrations-status" >&2; exit 2; }
+[ "${1:-}" = system ] && [ $# -ge 2 ] || usage
+command=$2; shift 2
+category=""; ids=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --category) [ $# -ge 2 ] || usage; category=$2; shift 2 ;;
+        --ids) [ $# -ge 2 ] || usage; ids=$2; shift 2 ;;
+        *) usage ;;
+    esac
+done
+sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+applied=$(sql -tA -c "SELECT version FROM schema_migrations")
+case "$command" in
+    migrations-status)
+        for file in /migrations/*.sql; do
+            base=${file##*/}; id=${base%%_*}
+            if echo "$applied" | grep -qx "$id"; then echo "$id applied"; else echo "$id pending"; fi
+        done ;;
+    migrations-run)
+        case "$category" in A|B) ;; *) usage ;; esac
+        for id in $(echo "$ids" | tr ',' ' '); do
+            ls /migrations/"$id"_*."$category".sql > /dev/null 2>&1 || { echo "stella: this release has no category $category migration $id" >&2; exit 3; }
+        done
+        for file in /migrations/*."$category".sql; do
+            [ -e "$file" ] || continue
+            base=${file##*/}; id=${base%%_*}; name=${base#*_}; name=${name%.*.sql}
+            [ -z "$ids" ] || echo ",$ids," | grep -q ",$id," || continue
+            echo "$applied" | grep -qx "$id" && continue
+            sql --single-transaction -f "$file" \
+                -c "INSERT INTO schema_migrations (version, name, category, applied_at) VALUES ('$id', '$name', '$category', now())"
+            echo "applied $id $name"
+        done ;;
+    *) usage ;;
+esac
+"""
+
+
+def migration_files(version: str) -> dict[str, str]:
+    """The migrations an image of ``version`` carries: its release's and every older release's."""
+    files = {}
+    for release, (_from, _schema, _min_schema, ids) in RELEASE_UPGRADES.items():
+        if release > version:
+            continue
+        for mid in ids:
+            name, category, text = MIGRATIONS[mid]
+            files[f"migrations/{mid}_{name}.{category}.sql"] = text
+    return files
+
+
 def build_context(version: str, component: str, healthy: bool) -> bytes:
     health = json.dumps({"status": "ok", "release": version, "component": component}) + "\n"
     dockerfile = "\n".join(
         [
-            "FROM stellaops-sandbox/base:1",
+            f"FROM {BASE_IMAGE}",
             f'LABEL {SANDBOX_LABEL}="true" org.opencontainers.image.version="{version}" org.stellaops.component="{component}"',
             "COPY www /www",
+            "COPY stella /bin/stella",
+            "COPY migrations /migrations",
             "EXPOSE 8080",
             # Every probe is a runc exec that costs this 2-core machine about 0.1 s of CPU: at one per
             # second, 18 containers (one fleet project) kept both cores 90 % busy. At one per 5 s a
@@ -133,7 +236,7 @@ def build_context(version: str, component: str, healthy: bool) -> bytes:
             "",
         ]
     )
-    files = {"Dockerfile": dockerfile, "www/index.html": f"stellaops {component} {version}\n"}
+    files = {"Dockerfile": dockerfile, "www/index.html": f"stellaops {component} {version}\n", "stella": STELLA_CLI, **migration_files(version)}
     if healthy:
         files["www/health"] = health
     files.update(SMOKE_ENDPOINTS.get(component, {}))
@@ -144,7 +247,7 @@ def build_context(version: str, component: str, healthy: bool) -> bytes:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mtime = 0
-            info.mode = 0o755 if name.startswith("www/cgi-bin/") else 0o644
+            info.mode = 0o755 if name.startswith("www/cgi-bin/") or name == "stella" else 0o644
             archive.addfile(info, io.BytesIO(data))
     buffer.seek(0)
     return buffer.getvalue()
@@ -169,9 +272,10 @@ def ensure_images() -> dict[str, dict[str, str]]:
             if digest is None or recipes.get(f"{component}:{version}") != recipe:
                 if not base_ready:
                     try:
-                        client.images.get("stellaops-sandbox/base:1")
+                        client.images.get(BASE_IMAGE)
                     except docker.errors.ImageNotFound:
-                        client.api.import_image_from_data(busybox_rootfs(), repository="stellaops-sandbox/base", tag="1")
+                        base_repository, base_tag = BASE_IMAGE.split(":")
+                        client.api.import_image_from_data(base_rootfs(), repository=base_repository, tag=base_tag)
                     base_ready = True
                 tag = f"{REPOSITORY_PREFIX}/{component}:{version}"
                 client.images.build(fileobj=io.BytesIO(build_context(version, component, healthy)), custom_context=True, tag=tag, rm=True)
@@ -188,13 +292,12 @@ def ensure_images() -> dict[str, dict[str, str]]:
     return digests
 
 
-# Each release's upgrade path and database (the migrations are the rows of the sandbox database's
-# schema_migrations): version -> (versions that upgrade to it directly, schema version, oldest schema its
-# code runs on, migrations it adds as (id, name, category)).
-RELEASE_UPGRADES: dict[str, tuple[list[str], int, int, list[tuple[str, str, str]]]] = {
-    "2025.09.0": ([], 1, 1, [("20250901000000", "create_core_tables", "A")]),
-    "2025.10.0": (["2025.09.0"], 2, 1, [("20251001000000", "add_evidence_index", "A")]),
-    "2025.11.0": (["2025.10.0"], 3, 3, [("20251101000000", "backfill_scores", "B")]),
+# Each release's upgrade path and database: version -> (versions that upgrade to it directly, schema version,
+# oldest schema its code runs on, the ids of the MIGRATIONS it adds).
+RELEASE_UPGRADES: dict[str, tuple[list[str], int, int, list[str]]] = {
+    "2025.09.0": ([], 1, 1, ["20250901000000"]),
+    "2025.10.0": (["2025.09.0"], 2, 1, ["20251001000000"]),
+    "2025.11.0": (["2025.10.0"], 3, 3, ["20251101000000"]),
     "2025.11.1": (["2025.10.0", "2025.11.0"], 3, 3, []),
 }
 
@@ -237,7 +340,7 @@ def upgrade_facts(version: str) -> dict[str, object]:
         "database": {
             "schema_version": schema_version,
             "min_schema_version": min_schema_version,
-            "migrations": [{"id": mid, "name": name, "category": category} for mid, name, category in migrations],
+            "migrations": [{"id": mid, "name": MIGRATIONS[mid][0], "category": MIGRATIONS[mid][1]} for mid in migrations],
         },
         "evidence": {"schema_version": 1},
     }

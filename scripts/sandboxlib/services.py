@@ -36,19 +36,20 @@ from .common import (
     wait_for,
 )
 from .engine import pid_from_file, runs_with
+from .releases import MIGRATIONS
 
-SAMPLE_SQL = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version text PRIMARY KEY, name text NOT NULL, category char(1) NOT NULL, applied_at timestamptz NOT NULL);
-CREATE TABLE IF NOT EXISTS tenants (id serial PRIMARY KEY, slug text UNIQUE NOT NULL, created_at timestamptz NOT NULL);
-CREATE TABLE IF NOT EXISTS findings (
-    id bigserial PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants(id), cve text NOT NULL,
-    severity text NOT NULL, score numeric(3,1) NOT NULL, details jsonb NOT NULL, observed_at timestamptz NOT NULL);
-CREATE TABLE IF NOT EXISTS evidence_index (
-    key text PRIMARY KEY, tenant_id int NOT NULL REFERENCES tenants(id), kind text NOT NULL, sha256 text NOT NULL, size bigint NOT NULL);
-INSERT INTO schema_migrations VALUES
-    ('20250901000000', 'create_core_tables', 'A', '2025-09-01T00:00:00Z'),
-    ('20251001000000', 'add_evidence_index', 'A', '2025-10-01T00:00:00Z')
+# The migrations the sandbox database is seeded with: those of the releases its fleet runs (2025.09.0, 2025.10.0).
+SEEDED_MIGRATIONS = ("20250901000000", "20251001000000")
+
+# The schema of 2025.10.0 (the migrations of 2025.09.0 and 2025.10.0, applied) with sample data; built from
+# constants of this script only.
+SAMPLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (\n"  # noqa: S608
+    "    version text PRIMARY KEY, name text NOT NULL, category char(1) NOT NULL, applied_at timestamptz NOT NULL);\n"
+    + "".join(MIGRATIONS[mid][2] for mid in SEEDED_MIGRATIONS)
+    + "INSERT INTO schema_migrations VALUES\n"
+    + ",\n".join(f"    ('{mid}', '{MIGRATIONS[mid][0]}', '{MIGRATIONS[mid][1]}', '{mid[:4]}-{mid[4:6]}-{mid[6:8]}T00:00:00Z')" for mid in SEEDED_MIGRATIONS)
+    + """
     ON CONFLICT DO NOTHING;
 INSERT INTO tenants (slug, created_at) VALUES ('acme', '2025-01-01T00:00:00Z'), ('globex', '2025-02-01T00:00:00Z')
     ON CONFLICT DO NOTHING;
@@ -59,6 +60,7 @@ INSERT INTO findings (tenant_id, cve, severity, score, details, observed_at)
     FROM generate_series(1, 2000) AS n
     WHERE NOT EXISTS (SELECT 1 FROM findings);
 """
+)
 
 
 def as_postgres(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:

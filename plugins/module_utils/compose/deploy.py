@@ -154,9 +154,7 @@ class ComposeDeployer:
             return ""
 
     def _project(self, directory: str) -> ComposeProject:
-        return ComposeProject(
-            self.params["project_name"], self.params["project_dir"], [os.path.join(directory, LOCK_FILE)], os.path.join(directory, ENV_FILE)
-        )
+        return ComposeProject.of_files(self.params["project_name"], self.params["project_dir"], directory, LOCK_FILE, ENV_FILE)
 
     def _hashes_of(self, lock: str, env: str, kept_dir: Optional[str]) -> dict[str, str]:
         """Compose's config hashes of a deployment (kept, or staged in a temporary directory)."""

@@ -9,8 +9,9 @@ action goes through the ``docker`` binary, found and version-probed once, with `
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from ..core.errors import StellaOpsError
 from ..core.runner import ModuleLike, ToolRunner
@@ -71,12 +72,19 @@ class DockerRunner(ToolRunner):
         return self._compose_version
 
     def compose(
-        self, project: ComposeProject, args: Sequence[str], *, what: str, check: bool = True, timeout: Optional[float] = None
+        self,
+        project: ComposeProject,
+        args: Sequence[str],
+        *,
+        what: str,
+        check: bool = True,
+        timeout: Optional[float] = None,
+        env: Optional[Mapping[str, str]] = None,
     ) -> tuple[int, str, str]:
         # The plugin is probed only when a compose command fails (a missing plugin is then said as
         # such): a probe before every module run would start the plugin's binary once more.
         engine_args = ["--host", self.docker_host, "compose", *project.global_args(), *args]
-        rc, out, err = self.run(engine_args, what=what, check=False, timeout=timeout)
+        rc, out, err = self.run(engine_args, what=what, check=False, timeout=timeout, env=env)
         if rc != 0 and check:
             self.require_compose()
             self.fail(engine_args, rc, out, err, what)
@@ -138,6 +146,11 @@ class ComposeProject:
         self.directory = directory
         self.files = list(files)
         self.env_file = env_file
+
+    @classmethod
+    def of_files(cls, name: str, directory: str, files_dir: str, lock_file: str, env_file: str) -> ComposeProject:
+        """The project that ``files_dir``'s lock and env file describe (a kept or staged deployment)."""
+        return cls(name, directory, [os.path.join(files_dir, lock_file)], os.path.join(files_dir, env_file))
 
     def global_args(self) -> list[str]:
         args = ["--project-name", self.name, "--project-directory", self.directory]

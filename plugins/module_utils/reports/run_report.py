@@ -201,6 +201,8 @@ class RunRecorder:
         self.events: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.backups: dict[str, dict[str, Any]] = {}
+        # Migrations applied by the platform's migration command (compose_migrations), in order.
+        self.migrations: list[dict[str, Any]] = []
         self.evidence: dict[str, Any] = {}
         self.releases: list[dict[str, Any]] = []
         self.planned: dict[str, dict[str, Any]] = {}
@@ -288,6 +290,9 @@ class RunRecorder:
                 "commit": result.get("commit") or None,
                 "tag": result.get("tag") or None,
             }
+        elif action == "compose_migrations" and result.get("pending") and result.get("changed"):
+            if not result.get("_ansible_check_mode") and not self.check_mode:
+                self.migrations.append({"host": host, "ids": list(result["pending"]), "deployment_id": result.get("deployment_id")})
         elif action == "preflight_verdict" and isinstance(result.get("protection_off"), list):
             # Pre-flight's verdict names the protection that the operator turned off (backup, evidence gate).
             self.protection_off = [str(what) for what in result["protection_off"]]
@@ -347,7 +352,7 @@ class RunRecorder:
                 "stats": counts,
                 "timeline": self._timeline(name),
             })  # fmt: skip
-        wrote = bool(self.promotion and (self.promotion["files"] or self.promotion["commit"]))
+        wrote = bool(self.promotion and (self.promotion["files"] or self.promotion["commit"])) or bool(self.migrations)
         outcome = _run_outcome([host["outcome"] for host in hosts], bool(failed_hosts), self.check_mode, wrote)
         return {
             "format": REPORT_FORMAT,
@@ -366,6 +371,7 @@ class RunRecorder:
             "hosts": hosts,
             "jobs": jobs,
             "backups": list(self.backups.values()),
+            "migrations": self.migrations,
             "evidence": self.evidence,
             "failures": self.failures,
             "promotion": self.promotion,
@@ -427,6 +433,8 @@ def summary_lines(report: Mapping[str, Any], paths: Mapping[str, str]) -> list[s
         )
     if report["backups"]:
         protection.append("backup set " + ", ".join(b["set_id"] for b in report["backups"]))
+    if report.get("migrations"):
+        protection.append("migrations applied " + ", ".join(i for applied in report["migrations"] for i in applied["ids"]))
     if report["evidence"].get("baseline"):
         protection.append(f"evidence root {str(report['evidence']['baseline']['root'])[:16]}")
     if report["evidence"].get("continuity"):
