@@ -175,9 +175,11 @@ def test_an_upgrade_that_skips_a_release_stops_in_preflight_or_walks_the_chain(f
     deploy(fleet, "2025.09.0")
     releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
     before = state(fleet)
-    # 2025.11.0's category B migration is not applied in the sandbox database: the approval names it.
+    # 2025.11.0's category B migration is not applied in the sandbox database: the approval names it. The migrations
+    # step stays off (it would apply that migration to the database the other tests share, and the rollback below would
+    # be refused); test_a_category_b_migration_applied_by_the_upgrade_... proves it on a database of its own.
     approval = {**APPROVAL, "migrations": ["20251101000000"]}
-    asked = {"channel": "stable", "release": "2025.11.0", "stellaops_preflight": True, "stellaops_approval": approval}
+    asked = {"channel": "stable", "release": "2025.11.0", "stellaops_preflight": True, "stellaops_approval": approval, "compose_upgrade_database": {}}
 
     result = fleet.run("upgrade", **asked, stellaops_releases_dir=str(releases))
 
@@ -246,28 +248,35 @@ def test_a_category_b_migration_needs_an_approval_that_names_it(fleet: Fleet, sa
         assert record["migrations_pending"] == []  # the table of this test's database was read
 
 
-# A table the category B migration of 2025.11.0 changes in a way 2025.10.0's code does not expect.
-SCORES = "CREATE TABLE scores (finding int PRIMARY KEY, score numeric NOT NULL); INSERT INTO scores VALUES (1, 7.5), (2, 9.8);"
-# What 2025.11.0's migration command does to the database once the release is healthy.
-APPLY_B = """
-ALTER TABLE scores ADD COLUMN weight numeric NOT NULL DEFAULT 1;
-INSERT INTO scores VALUES (3, 5.0, 0.5);
-INSERT INTO schema_migrations VALUES ('20251101000000', 'backfill_scores', 'B', now());
+# The table 2025.11.0's category B migration changes (the sandbox's migration renames score, which 2025.10.0's code reads).
+FINDINGS = """
+CREATE TABLE findings (id int PRIMARY KEY, severity text NOT NULL, score numeric(3,1) NOT NULL);
+INSERT INTO findings VALUES (1, 'critical', 9.8), (2, 'low', 2.5);
 """
+B_MIGRATION = "20251101000000"
 
 
-def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_refused(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
+def columns(database: dict[str, Any], table: str) -> list[str]:
+    return [row[0] for row in query(database, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' ORDER BY ordinal_position;\n")]
+
+
+def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restore_the_database_or_refuse(
+    fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path
+) -> None:
     """Hosts upgraded from 2025.10.0 to 2025.11.0 with a backup of this test's own database (on the sandbox's PostgreSQL).
-    Before the category B migration, check mode of the rollback decides to redeploy on the database as it is; after it
-    (the table has the B row, a column and a row more), the rollback is refused before anything changes, and with
-    compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as it was)
-    and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged from
-    the database and the hosts' containers. Cost: about 2 min (an upgrade with its backup, a rollback plan in check
-    mode, a refused rollback, a rollback whose restore fails, a rollback with the restore)."""
+    Without its approval the category B migration is not applied, and check mode of the rollback decides to redeploy on
+    the database as it is. Approved, a rerun (check mode first, which applies nothing) applies it with the platform's
+    migration command (the migrator service of the deployment that runs, docker compose run over SSH on the first host)
+    and verifies it in the table; a second rerun changes nothing. Then the rollback is refused before anything changes,
+    and with compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as
+    it was) and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged
+    from the database's columns and rows and the hosts' containers. Cost: about 2.5 min (an upgrade with its backup,
+    three reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
+    rollback with the restore)."""
     fleet.write()
     deploy(fleet, "2025.10.0")
     releases = stable_channel(sandbox, tmp_path / "releases", "2025.11.0-edge")
-    with scratch_database(sandbox, MIGRATIONS_BEFORE_B + SCORES) as database:
+    with scratch_database(sandbox, MIGRATIONS_BEFORE_B + FINDINGS) as database:
         connection_settings = {k: database[k] for k in ("database", "host", "port", "user", "password")}
         backups = tmp_path / "backups"
         asked = {
@@ -278,6 +287,9 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
         upgraded = fleet.run("upgrade", release="2025.11.0", **asked)
         assert upgraded.rc == 0, (upgraded.failure_messages, upgraded.stdout[-3000:])
         assert set(fleet.versions().values()) == {"2025.11.0"}
+        waiting = upgraded.result("Say which category B migrations wait for an approval", fleet.hosts[0].name)["msg"]
+        assert waiting == f"Category B migration(s) {B_MIGRATION} of sandbox-{fleet.project} are not applied: stellaops_approval.migrations does not name them."
+        assert columns(database, "findings") == ["id", "severity", "score"]
 
         checked = fleet.run("rollback", check=True, **asked)
         assert checked.rc == 0, checked.failure_messages
@@ -285,7 +297,26 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
         assert (safety["decision"], safety["live_schema_version"]) == ("redeploy", 2), safety
         assert safety["msg"] == "The database (schema 2) suits 2025.10.0-stable: every migration applied since is backward compatible."
 
-        query(database, APPLY_B)
+        approved = {**asked, "stellaops_approval": {**APPROVAL, "migrations": [B_MIGRATION]}}
+        predicted = fleet.run("upgrade", check=True, release="2025.11.0", **approved)
+        assert predicted.rc == 0, predicted.failure_messages
+        would = predicted.of("compose_migrations")
+        assert (would["changed"], would["pending"], would["output"]) == (True, [B_MIGRATION], []), would
+        assert columns(database, "findings") == ["id", "severity", "score"]
+
+        applied = fleet.run("upgrade", release="2025.11.0", **approved)
+        assert applied.rc == 0, (applied.failure_messages, applied.stdout[-3000:])
+        ran = applied.of("compose_migrations")
+        assert ran["output"] == [f"applied {B_MIGRATION} backfill_scores"] and ran["deployment_id"].startswith("2025.11.0-stable+"), ran
+        assert [name for name, r in applied.tasks() if r.get("action") == "stellaops.deploy.compose_migrations" and r.get("changed")] == [
+            "stellaops.deploy.compose_upgrade : Apply the approved category B migrations with the platform's migration command"
+        ]  # on one host: the hosts share the database
+        assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
+        assert query(database, "SELECT id, weight FROM findings ORDER BY id;\n") == [["1", "1.50"], ["2", "1.00"]]
+        again = fleet.run("upgrade", release="2025.11.0", **approved)
+        assert again.rc == 0, again.failure_messages
+        assert {host.name: again.changed(host.name) for host in fleet.hosts} == {host.name: 0 for host in fleet.hosts}
+
         before = state(fleet)
         refused = fleet.run("rollback", **asked)
         assert refused.rc != 0
@@ -295,7 +326,7 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
             " (backfill_scores, 2025.11.0), applied since; its code may not run on it. Nothing was changed:"
         ), message
         assert state(fleet) == before and set(fleet.versions().values()) == {"2025.11.0"}
-        assert len(query(database, "SELECT * FROM scores;\n")) == 3
+        assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
 
         # A restore that fails after the stop (a wrong password for pg_restore): no host starts 2025.10.0 on the table
         # that was not restored; every host's services stay stopped, still those of 2025.11.0, and the failure says so.
@@ -306,7 +337,7 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
         for host in fleet.hosts:
             containers = host.containers(fleet.project).values()
             assert {(c["release_id"], c["state"] == "running") for c in containers} == {("2025.11.0-stable", False)}, host.name
-        assert len(query(database, "SELECT * FROM scores;\n")) == 3
+        assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
 
         restored = fleet.run("rollback", compose_rollback_restore_database=True, **asked)
         assert restored.rc == 0, (restored.failure_messages, restored.stdout[-3000:])
@@ -314,9 +345,10 @@ def test_a_rollback_across_a_category_b_migration_restores_the_database_or_is_re
         decisions = [r for _name, r in restored.tasks(fleet.hosts[0].name) if r.get("action") == "stellaops.deploy.rollback_safety" and not r.get("skipped")]
         assert [(r["decision"], r["live_schema_version"]) for r in decisions] == [("restore", 3), ("redeploy", 2)]
         assert set(fleet.versions().values()) == {"2025.10.0"}
-        # The table as the upgrade's backup holds it: no B row, no weight column, not the row written since.
+        # The table as the upgrade's backup holds it: no B row, the score column back, no weight.
         assert query(database, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
-        assert query(database, "SELECT * FROM scores ORDER BY finding;\n") == [["1", "7.5"], ["2", "9.8"]]
+        assert columns(database, "findings") == ["id", "severity", "score"]
+        assert query(database, "SELECT * FROM findings ORDER BY id;\n") == [["1", "critical", "9.8"], ["2", "low", "2.5"]]
 
 
 def test_preflight_passes_with_approval_then_upgrade_smoke_tests(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:

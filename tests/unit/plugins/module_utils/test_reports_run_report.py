@@ -361,3 +361,21 @@ def test_two_runs_that_start_in_the_same_second_keep_both_reports(tmp_path) -> N
     second = claim_report_stem(str(tmp_path / "reports"), "20261206T100000Z-drill")
     assert (first, second) == (str(tmp_path / "reports" / "20261206T100000Z-drill"), str(tmp_path / "reports" / "20261206T100000Z-drill-2"))
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["20261206T100000Z-drill-2.json", "20261206T100000Z-drill.json"]
+
+
+def test_migrations_applied_on_a_fleet_that_runs_the_release_already_are_a_change() -> None:
+    """A rerun with a newly approved category B migration deploys nothing but changes the database: succeeded, not no change."""
+    recorder = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0)
+    recorder.record(host="fleet-1", task="Apply the approved category B migrations with the platform's migration command",
+                    role="stellaops.deploy.compose_upgrade", action="stellaops.deploy.compose_migrations", status="changed",
+                    start=at(0), end=at(2), result={"changed": True, "pending": ["20251101000000"], "deployment_id": "2025.11.0-stable+1"})  # fmt: skip
+    report = recorder.report(at(3), {"fleet-1": {"ok": 1, "changed": 1, "failures": 0}})
+    assert report["outcome"] == "succeeded"
+    assert report["migrations"] == [{"host": "fleet-1", "ids": ["20251101000000"], "deployment_id": "2025.11.0-stable+1"}]
+    assert summary_lines(report, {})[1] == "  migrations applied 20251101000000"
+
+    checked = RunRecorder("upgrade", "/c/playbooks/upgrade.yml", T0, check_mode=True)
+    checked.record(host="fleet-1", task="Apply the approved category B migrations with the platform's migration command",
+                   role="stellaops.deploy.compose_upgrade", action="stellaops.deploy.compose_migrations", status="changed",
+                   start=at(0), end=at(2), result={"changed": True, "pending": ["20251101000000"]})  # fmt: skip
+    assert checked.report(at(3), {"fleet-1": {"ok": 1, "changed": 1}})["migrations"] == []
