@@ -86,6 +86,9 @@ attributes:
     details: Says which migrations would run, and the command; runs nothing.
   diff_mode:
     support: none
+  idempotent:
+    support: partial
+    details: C(changed) comes from O(applied); with the table read again after a run, a second run changes nothing.
 """
 
 EXAMPLES = r"""
