@@ -265,13 +265,14 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
 ) -> None:
     """Hosts upgraded from 2025.10.0 to 2025.11.0 with a backup of this test's own database (on the sandbox's PostgreSQL).
     Without its approval the category B migration is not applied, and check mode of the rollback decides to redeploy on
-    the database as it is. Approved, a rerun (check mode first, which applies nothing) applies it with the platform's
+    the database as it is. Approved, a rerun limited to one host holds it (the others may run a release it breaks); a
+    rerun of the fleet (check mode first, which applies nothing) applies it with the platform's
     migration command (the migrator service of the deployment that runs, docker compose run over SSH on the first host)
     and verifies it in the table; a second rerun changes nothing. Then the rollback is refused before anything changes,
     and with compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as
     it was) and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged
     from the database's columns and rows and the hosts' containers. Cost: about 2.5 min (an upgrade with its backup,
-    three reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
+    four reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
     rollback with the restore)."""
     fleet.write()
     deploy(fleet, "2025.10.0")
@@ -302,6 +303,17 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
         assert predicted.rc == 0, predicted.failure_messages
         would = predicted.of("compose_migrations")
         assert (would["changed"], would["pending"], would["output"]) == (True, [B_MIGRATION], []), would
+        assert columns(database, "findings") == ["id", "severity", "score"]
+
+        # Approved but run on one host only (--limit): the others of the environment may run a release it breaks.
+        first = fleet.hosts[0].name
+        held = fleet.run("upgrade", limit=first, release="2025.11.0", **approved)
+        assert held.rc == 0, held.failure_messages
+        others = ", ".join(host.name for host in fleet.hosts[1:])
+        assert held.result("Say which approved category B migrations wait for hosts of the environment this run left out", first)["msg"] == (
+            f"Category B migration(s) {B_MIGRATION} of sandbox-{fleet.project} are not applied: {others} of that environment did not"
+            " take part in this run and may run a release the migration breaks; upgrade them, then run again."
+        )
         assert columns(database, "findings") == ["id", "severity", "score"]
 
         applied = fleet.run("upgrade", release="2025.11.0", **approved)
