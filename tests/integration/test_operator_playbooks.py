@@ -266,13 +266,14 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
     """Hosts upgraded from 2025.10.0 to 2025.11.0 with a backup of this test's own database (on the sandbox's PostgreSQL).
     Without its approval the category B migration is not applied, and check mode of the rollback decides to redeploy on
     the database as it is. Approved, a rerun limited to one host holds it (the others may run a release it breaks); a
+    rerun that finds the column it renames missing fails with the command's words and the table as it was; a
     rerun of the fleet (check mode first, which applies nothing) applies it with the platform's
     migration command (the migrator service of the deployment that runs, docker compose run over SSH on the first host)
     and verifies it in the table; a second rerun changes nothing. Then the rollback is refused before anything changes,
     and with compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as
     it was) and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged
     from the database's columns and rows and the hosts' containers. Cost: about 2.5 min (an upgrade with its backup,
-    four reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
+    five reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
     rollback with the restore)."""
     fleet.write()
     deploy(fleet, "2025.10.0")
@@ -315,6 +316,20 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
             " take part in this run and may run a release the migration breaks; upgrade them, then run again."
         )
         assert columns(database, "findings") == ["id", "severity", "score"]
+
+        # A migration that fails (the column it renames is not there) fails the run with the command's own words; its
+        # transaction leaves the table as it was, and the hosts run the release, healthy.
+        query(database, "ALTER TABLE findings RENAME COLUMN score TO score_elsewhere;\n")
+        failed = fleet.run("upgrade", release="2025.11.0", **approved)
+        assert failed.rc != 0
+        said = failed.result("Apply the approved category B migrations with the platform's migration command", first)["msg"]
+        assert said.startswith(f"The category B migration(s) {B_MIGRATION} failed in service migrator of 2025.11.0-stable+") and said.endswith(
+            'exit code 3): psql:/migrations/20251101000000_backfill_scores.B.sql:3: ERROR:  column "score" does not exist.'
+        ), said
+        assert columns(database, "findings") == ["id", "severity", "score_elsewhere"]
+        assert query(database, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
+        assert set(fleet.versions().values()) == {"2025.11.0"}
+        query(database, "ALTER TABLE findings RENAME COLUMN score_elsewhere TO score;\n")
 
         applied = fleet.run("upgrade", release="2025.11.0", **approved)
         assert applied.rc == 0, (applied.failure_messages, applied.stdout[-3000:])
