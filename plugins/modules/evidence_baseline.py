@@ -53,6 +53,13 @@ options:
     description: Number of leading directory segments of a key that name its partition; 0 puts every bundle in one partition.
     type: int
     default: 2
+  schema_version:
+    description:
+      - The evidence schema of the release that runs (its manifest's C(evidence.schema_version)); the roots are computed
+        in it. Schema 2 puts each bundle's size in its leaf. A baseline of schema 1 does not say its schema.
+    type: int
+    choices: [1, 2]
+    default: 1
 """
 
 EXAMPLES = r"""
@@ -171,7 +178,7 @@ class BaselineManager:
         p = self.params
         cache = HashCache.load(p["cache_path"], self.store.identity()) if p["cache_path"] else None
         scan = scan_store(self.store, workers=p["workers"], cache=cache)
-        baseline = build_baseline(self.store, scan, p["partition_depth"])
+        baseline = build_baseline(self.store, scan, p["partition_depth"], schema=p["schema_version"])
         old = _existing(self.path, BASELINE_FORMAT, "baseline file")
         write_baseline = content_of(old) != content_of(baseline)
         if old is not None and not write_baseline:
@@ -220,6 +227,7 @@ def main() -> None:
             "roots_path": {"type": "path"},
             "cache_path": {"type": "path"},
             "partition_depth": {"type": "int", "default": 2},
+            "schema_version": {"type": "int", "choices": [1, 2], "default": 1},
         },
         supports_check_mode=True,
     )

@@ -19,6 +19,10 @@ description:
   - Writes a JSON report and a self-contained HTML report (status, counts, roots, every finding), each atomically,
     and only when its content changes. The store and the baseline are only read.
   - A baseline taken of another store (other endpoint, bucket, prefix or directory) is refused unless O(allow_other_store).
+  - Across an evidence schema change (O(schema_version) other than the baseline's), continuity is proven in the
+    baseline's schema first; then the new roots are accepted only through a cross-reference (O(cross_reference_path)),
+    old root to new root per partition and in total, recomputed from the baseline's bundles. The first run writes it;
+    a cross-reference that exists must equal the recomputation, or the run fails (an edited one is refused).
 version_added: 0.1.0
 author:
   - Stella Ops platform engineering (!UNKNOWN)
@@ -38,6 +42,17 @@ attributes:
       - A report whose findings equal those of the existing O(report_json) keeps the time of that report and is not rewritten.
       - Without O(report_json), an O(report_html) carries the time of each run and is rewritten every time.
 options:
+  schema_version:
+    description:
+      - The evidence schema of the release that runs now (its manifest's C(evidence.schema_version)). Omitted, the baseline's.
+    type: int
+    choices: [1, 2]
+  cross_reference_path:
+    description:
+      - The cross-reference of an evidence schema change, written when it does not exist (or belongs to another
+        baseline) and checked when it belongs to this one.
+      - By default the baseline path with C(.json) replaced by C(.cross-reference.json).
+    type: path
   baseline_path:
     description: Baseline file written by M(stellaops.deploy.evidence_baseline).
     type: path
@@ -100,6 +115,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+cross_reference:
+  description:
+    - Across an evidence schema change with continuity, the cross-reference (from_schema, to_schema, and old_root,
+      new_root and count in total and per partition); null otherwise.
+  returned: always
+  type: dict
+  sample: {"from_schema": 1, "to_schema": 2, "total": {"count": 12, "old_root": "9f2c...", "new_root": "41ab..."}}
 continuity:
   description: True when no bundle of the baseline was lost or modified and every bundle could be read.
   returned: always
@@ -175,13 +197,19 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_text
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
 from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import (
+    CROSS_REFERENCE_FORMAT,
     check_anchor,
+    check_cross_reference,
     check_same_store,
+    cross_reference,
+    default_cross_reference_path,
     default_roots_path,
     failure_message,
     load_baseline,
+    load_checked,
     load_roots,
     scan_store,
+    schema_of,
     verify_scan,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.report import render_html
@@ -211,6 +239,27 @@ class VerifyManager:
             checked.append("expected_root")
         return checked
 
+    def cross_reference(self, baseline: dict[str, Any], report: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """Across an evidence schema change: the cross-reference recomputed (and checked against the one kept), or None."""
+        p = self.params
+        to_schema = p["schema_version"] or schema_of(baseline)
+        if to_schema == schema_of(baseline) or report["status"] != "passed":
+            return None  # no change of schema, or continuity failed in the baseline's schema: nothing to map
+        computed = cross_reference(baseline, to_schema)
+        path = self.cross_reference_path
+        if os.path.lexists(path):
+            recorded = load_checked(path, CROSS_REFERENCE_FORMAT, "cross-reference")
+            # One kept for this baseline is checked; one of an earlier baseline (taken again by a later run) is replaced.
+            if recorded.get("baseline_checksum") == baseline["checksum"]:
+                check_cross_reference(recorded, computed, path)
+                return recorded
+        return computed
+
+    @property
+    def cross_reference_path(self) -> str:
+        given = self.params["cross_reference_path"]
+        return str(given) if given else default_cross_reference_path(self.params["baseline_path"])
+
     def run(self) -> dict[str, Any]:
         p = self.params
         baseline = load_baseline(p["baseline_path"])
@@ -226,6 +275,9 @@ class VerifyManager:
             (p["report_json"], json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"),
             (p["report_html"], render_html(report) if p["report_html"] else ""),
         ) if path]
+        crossed = self.cross_reference(baseline, report)
+        if crossed is not None:
+            outputs.append((self.cross_reference_path, json.dumps(crossed, indent=2, sort_keys=True) + "\n"))
         changed = [path for path, text in outputs if _read_text(path) != text]
         if not self.module.check_mode:
             for path, text in outputs:
@@ -245,6 +297,7 @@ class VerifyManager:
             "anchors": anchors,
             "report_json": p["report_json"],
             "report_html": p["report_html"],
+            "cross_reference": crossed,
         }
         message = failure_message(report)
         if message and (p["fail_on_loss"] or not report["complete"]):
@@ -286,6 +339,8 @@ def main() -> None:
             "expected_count": {"type": "int"},
             "allow_other_store": {"type": "bool", "default": False},
             "fail_on_loss": {"type": "bool", "default": True},
+            "schema_version": {"type": "int", "choices": [1, 2]},
+            "cross_reference_path": {"type": "path"},
         },
         supports_check_mode=True,
     )

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from ..core.errors import StellaOpsError
 from ..core.safe_load import read_json as safe_read_json
-from .merkle import leaf_data, leaf_hash, prove, root_from_leaf_hashes
+from .merkle import EVIDENCE_SCHEMAS, leaf_data, leaf_hash, prove, root_from_leaf_hashes
 from .store import DEFAULT_WORKERS, Bundle, EvidenceStore, HashResult, hash_bundles, partition_of
 
 TOOL_NAME = "stellaops.deploy"
@@ -30,11 +30,15 @@ BASELINE_FORMAT = "stellaops-evidence-baseline/1"
 ROOTS_FORMAT = "stellaops-evidence-roots/1"
 CACHE_FORMAT = "stellaops-evidence-cache/1"
 REPORT_FORMAT = "stellaops-evidence-continuity/1"
+CROSS_REFERENCE_FORMAT = "stellaops-evidence-cross-reference/1"
 ALGORITHM = {
     "tree": "RFC 6962 Merkle tree hash, SHA-256",
     "leaf": "utf8(key) || 0x00 || ascii(lower-case sha256 hex)",
     "order": "keys sorted by Unicode code point (= UTF-8 byte order)",
 }
+# The algorithm of each evidence schema (a release manifest's evidence.schema_version): schema 2 puts each bundle's
+# size in its leaf, so its roots differ from schema 1's over the same bundles.
+ALGORITHMS = {1: ALGORITHM, 2: {**ALGORITHM, "leaf": "utf8(key) || 0x00 || ascii(lower-case sha256 hex) || 0x00 || ascii(decimal size)"}}
 MAX_LISTED = 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -73,8 +77,8 @@ def _listed(keys: list[str]) -> str:
     return shown + (f" and {len(keys) - MAX_LISTED} more" if len(keys) > MAX_LISTED else "")
 
 
-def summarize(entries: Iterable[tuple[str, int, str]], depth: int) -> dict[str, Any]:
-    """Counts, bytes and roots per partition and in total of ``(key, size, sha256)`` entries.
+def summarize(entries: Iterable[tuple[str, int, str]], depth: int, schema: int = 1) -> dict[str, Any]:
+    """Counts, bytes and roots per partition and in total of ``(key, size, sha256)`` entries, in evidence ``schema``.
 
     Each leaf is hashed once; a partition's leaves keep the global key order, which is their key order.
     """
@@ -89,7 +93,7 @@ def summarize(entries: Iterable[tuple[str, int, str]], depth: int) -> dict[str, 
         name = partition_cache.get(directory)
         if name is None:
             name = partition_cache[directory] = partition_of(key, depth)
-        leaf = leaf_hash(leaf_data(key, digest))
+        leaf = leaf_hash(leaf_data(key, digest, schema, size))
         leaves.append(leaf)
         groups.setdefault(name, []).append(leaf)
         sizes[name] = sizes.get(name, 0) + size
@@ -202,18 +206,20 @@ def unreadable_error(scan: Scan, store: EvidenceStore) -> StellaOpsError:
 # --- baseline ------------------------------------------------------------------------------------
 
 
-def build_baseline(store: EvidenceStore, scan: Scan, depth: int, created: Optional[str] = None) -> dict[str, Any]:
+def build_baseline(store: EvidenceStore, scan: Scan, depth: int, created: Optional[str] = None, schema: int = 1) -> dict[str, Any]:
     """The baseline document of a complete scan (raise when some bundle could not be read)."""
     if scan.unreadable:
         raise unreadable_error(scan, store)
-    summary = summarize(((r.key, r.size, r.sha256) for r in scan.results), depth)
+    summary = summarize(((r.key, r.size, r.sha256) for r in scan.results), depth, schema)
     document: dict[str, Any] = {
         "format": BASELINE_FORMAT,
         "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
         "created": created or utc_now(),
         "store": store.identity(),
         "partition_depth": depth,
-        "algorithm": ALGORITHM,
+        # written only for a schema other than 1: a baseline of schema 1 is the same document as before schemas
+        **({"evidence_schema": schema} if schema != 1 else {}),
+        "algorithm": ALGORITHMS[schema],
         "total": summary["total"],
         "partitions": summary["partitions"],
         "bundles": [[r.key, r.size, r.sha256] for r in scan.results],
@@ -269,8 +275,17 @@ def _check_summary(node: Any, path: str, where: str) -> None:
         raise StellaOpsError(f"The baseline file {path} field {where} is malformed; expected count, bytes and a 64-hex root.")
 
 
+def schema_of(baseline: Mapping[str, Any]) -> int:
+    """The evidence schema a baseline's roots are computed in (1 when it does not say)."""
+    return int(baseline.get("evidence_schema", 1))
+
+
 def _check_baseline_fields(data: dict[str, Any], path: str) -> None:
     """Every field the verification reads has the type it expects; bundle keys are unique."""
+    if data.get("evidence_schema", 1) not in EVIDENCE_SCHEMAS or isinstance(data.get("evidence_schema"), bool):
+        raise StellaOpsError(
+            f"The baseline file {path} field evidence_schema is {data.get('evidence_schema')!r}; expected one of {', '.join(map(str, EVIDENCE_SCHEMAS))}."
+        )
     if not _is_count(data.get("partition_depth")):
         raise StellaOpsError(f"The baseline file {path} field partition_depth is {data.get('partition_depth')!r}; expected a whole number of 0 or more.")
     if not isinstance(data.get("store"), dict) or data["store"].get("type") not in ("directory", "s3"):
@@ -299,7 +314,7 @@ def _check_baseline_fields(data: dict[str, Any], path: str) -> None:
 
 def _check_roots_recompute(data: Mapping[str, Any], path: str) -> None:
     """The recorded roots, counts and bytes are those of the bundle list: a baseline cannot claim bundles it does not list."""
-    summary = summarize(baseline_entries(data), int(data["partition_depth"]))
+    summary = summarize(baseline_entries(data), int(data["partition_depth"]), schema_of(data))
     total, recorded = summary["total"], data["total"]
     # name only what differs: a global root that recomputes is not reported as another one
     differences = []
@@ -348,6 +363,11 @@ def load_roots(path: str) -> dict[str, Any]:
 def default_roots_path(path: str) -> str:
     """Where the roots export of the baseline ``path`` goes unless told otherwise."""
     return (path[: -len(".json")] if path.endswith(".json") else path) + ".roots.json"
+
+
+def default_cross_reference_path(path: str) -> str:
+    """Where the cross-reference of an evidence schema change of the baseline ``path`` goes unless told otherwise."""
+    return (path[: -len(".json")] if path.endswith(".json") else path) + ".cross-reference.json"
 
 
 def check_anchor(baseline: Mapping[str, Any], path: str, anchor: Mapping[str, Any], source: str) -> None:
@@ -427,8 +447,9 @@ def verify_scan(baseline: Mapping[str, Any], scan: Scan, store: EvidenceStore, v
     modified.sort(key=lambda f: f["key"])
     added.sort(key=lambda f: f["key"])
     # The baseline's keys, hashed as they are now: their roots equal the baseline roots only when nothing was lost or altered.
-    kept = summarize(((k, now[k].size, now[k].sha256) for k in before if k in now), depth)
-    current = summarize(((r.key, r.size, r.sha256) for r in scan.results), depth)
+    schema = schema_of(baseline)
+    kept = summarize(((k, now[k].size, now[k].sha256) for k in before if k in now), depth, schema)
+    current = summarize(((r.key, r.size, r.sha256) for r in scan.results), depth, schema)
     roots = {}
     for name, part in baseline["partitions"].items():
         recomputed = kept["partitions"].get(name, {"root": None, "count": 0})
@@ -481,3 +502,62 @@ def failure_message(report: Mapping[str, Any]) -> str:
     if not parts:
         return ""
     return "Evidence continuity failed: " + "; ".join(parts) + "."
+
+
+# --- evidence schema change: the cross-reference -------------------------------------------------
+
+
+def cross_reference(baseline: Mapping[str, Any], to_schema: int) -> dict[str, Any]:
+    """Old root to new root, per partition and in total, of the baseline's bundles read in evidence ``to_schema``.
+
+    Written after a continuity check that passed (every bundle of the baseline still there with its content hash): the
+    bundles are the same, only their roots are recomputed.
+    """
+    if to_schema not in EVIDENCE_SCHEMAS:
+        raise StellaOpsError(f"evidence schema {to_schema} is not one this collection knows; expected one of {', '.join(map(str, EVIDENCE_SCHEMAS))}.")
+    new = summarize(baseline_entries(baseline), int(baseline["partition_depth"]), to_schema)
+
+    def pair(old: Mapping[str, Any], recomputed: Mapping[str, Any]) -> dict[str, Any]:
+        return {"count": old["count"], "old_root": old["root"], "new_root": recomputed["root"]}
+
+    document: dict[str, Any] = {
+        "format": CROSS_REFERENCE_FORMAT,
+        "tool": {"name": TOOL_NAME, "version": TOOL_VERSION},
+        "store": baseline["store"],
+        "baseline_checksum": baseline["checksum"],
+        "partition_depth": baseline["partition_depth"],
+        "from_schema": schema_of(baseline),
+        "to_schema": to_schema,
+        "algorithm": ALGORITHMS[to_schema],
+        "total": pair(baseline["total"], new["total"]),
+        "partitions": {name: pair(part, new["partitions"][name]) for name, part in baseline["partitions"].items()},
+    }
+    document["checksum"] = checksum_of(document)
+    return document
+
+
+def _mapped(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``total`` and ``partition <name>`` -> the entry a cross-reference gives them."""
+    partitions = document.get("partitions")
+    named = {f"partition {name}": node for name, node in partitions.items()} if isinstance(partitions, Mapping) else {}
+    return {"total": document.get("total"), **named}
+
+
+def check_cross_reference(recorded: Mapping[str, Any], computed: Mapping[str, Any], path: str) -> None:
+    """Raise unless the cross-reference at ``path`` maps exactly the roots that the baseline's bundles give."""
+    for name in ("baseline_checksum", "from_schema", "to_schema", "partition_depth"):
+        if recorded.get(name) != computed[name]:
+            raise StellaOpsError(
+                f"The cross-reference {path} was written for {name} {recorded.get(name)!r}, not {computed[name]!r}; "
+                "the new roots are not accepted through it."
+            )
+    said, expected = _mapped(recorded), _mapped(computed)
+    for where in sorted(set(said) | set(expected)):
+        if said.get(where) != expected.get(where):
+            node, right = said.get(where), expected.get(where)
+            claim = f"maps root {node.get('old_root')} to {node.get('new_root')}" if isinstance(node, Mapping) else "has no entry"
+            truth = f"root {right['old_root']} to {right['new_root']}" if isinstance(right, Mapping) else "no such entry"
+            raise StellaOpsError(
+                f"The cross-reference {path} does not match the bundles: for {where} it {claim}, but the bundles give {truth} "
+                f"in evidence schema {computed['to_schema']}; it was edited or written for other evidence, so the new roots are not accepted."
+            )

@@ -10,7 +10,7 @@ Construction, exactly as RFC 6962 / RFC 9162:
   of two smaller than ``n``.
 
 Evidence bundles become leaves through :func:`leaf_data`: the UTF-8 bytes of
-``key + "\\x00" + sha256_hex`` (lower-case hex), and the leaves are ordered by
+``key + "\\x00" + sha256_hex`` (lower-case hex; evidence schema 2 appends ``"\\x00" + size``), and the leaves are ordered by
 key (code-point order, which equals UTF-8 byte order). Anyone can recompute a
 root with another implementation from a list of keys and digests.
 
@@ -32,9 +32,14 @@ NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 
 
-def leaf_data(key: str, sha256_hex: str) -> bytes:
-    """The bytes of one evidence leaf: ``key NUL sha256-hex`` in UTF-8."""
-    return key.encode("utf-8") + b"\x00" + sha256_hex.lower().encode("ascii")
+# The evidence schemas whose leaves this module knows: 1 (key and digest), 2 (key, digest and size).
+EVIDENCE_SCHEMAS = (1, 2)
+
+
+def leaf_data(key: str, sha256_hex: str, schema: int = 1, size: int = 0) -> bytes:
+    """The bytes of one evidence leaf: ``key NUL sha256-hex`` in UTF-8, and in schema 2 ``NUL size`` (decimal) after it."""
+    data = key.encode("utf-8") + b"\x00" + sha256_hex.lower().encode("ascii")
+    return data + b"\x00" + str(size).encode("ascii") if schema == 2 else data
 
 
 def leaf_hash(data: bytes) -> bytes:
