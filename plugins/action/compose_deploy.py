@@ -77,6 +77,11 @@ class ActionModule(ActionBase):
         )
         return {
             "lock": render_lock(lock),
-            "release": {"release_id": release.release_id, "version": release.version, "channel": release.channel},
+            "release": {
+                "release_id": release.release_id,
+                "version": release.version,
+                "channel": release.channel,
+                "evidence_schema": release.evidence_schema_version or 1,
+            },
             "images": {name: service["image"] for name, service in services_summary(lock).items()},
         }

@@ -245,10 +245,12 @@ deployment:
   type: dict
   sample: {"deployment_id": "2025.10.0-stable+2", "new": true, "release_id": "2025.10.0-stable", "release": "2025.10.0", "channel": "stable"}
 bookmark:
-  description: The kept deployment that ran before this run (its config hashes equal the running ones), or null.
+  description:
+    - The kept deployment that ran before this run (its config hashes equal the running ones), or null.
+    - C(evidence_schema) is the evidence schema of its release (1 for a deployment kept before the field).
   returned: always
   type: dict
-  sample: {"deployment_id": "2025.09.0-stable+1", "release_id": "2025.09.0-stable", "release": "2025.09.0", "channel": "stable"}
+  sample: {"deployment_id": "2025.09.0-stable+1", "release_id": "2025.09.0-stable", "release": "2025.09.0", "channel": "stable", "evidence_schema": 1}
 before:
   description: What ran before - release id when all containers agree, mixed or unlabelled containers, and each service.
   returned: always

@@ -293,7 +293,7 @@ def ensure_images() -> dict[str, dict[str, str]]:
 
 
 # Each release's upgrade path and database: version -> (versions that upgrade to it directly, schema version,
-# oldest schema its code runs on, the ids of the MIGRATIONS it adds).
+# oldest schema its code runs on, the ids of the MIGRATIONS it adds). 2025.11.x read the evidence in schema 2.
 RELEASE_UPGRADES: dict[str, tuple[list[str], int, int, list[str]]] = {
     "2025.09.0": ([], 1, 1, ["20250901000000"]),
     "2025.10.0": (["2025.09.0"], 2, 1, ["20251001000000"]),
@@ -332,6 +332,10 @@ def write_manifests(digests: dict[str, dict[str, str]]) -> dict[str, str]:
     return written
 
 
+# The evidence schema of the releases that change it (the others read schema 1).
+EVIDENCE_SCHEMAS = {"2025.11.0": 2, "2025.11.1": 2}
+
+
 def upgrade_facts(version: str) -> dict[str, object]:
     """The upgrade, database and evidence keys of a sandbox release (strict mode requires them on stable and airgap)."""
     upgrades_from, schema_version, min_schema_version, migrations = RELEASE_UPGRADES[version]
@@ -342,5 +346,5 @@ def upgrade_facts(version: str) -> dict[str, object]:
             "min_schema_version": min_schema_version,
             "migrations": [{"id": mid, "name": MIGRATIONS[mid][0], "category": MIGRATIONS[mid][1]} for mid in migrations],
         },
-        "evidence": {"schema_version": 1},
+        "evidence": {"schema_version": EVIDENCE_SCHEMAS.get(version, 1)},
     }

@@ -292,6 +292,10 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
         waiting = upgraded.result("Say which category B migrations wait for an approval", fleet.hosts[0].name)["msg"]
         assert waiting == f"Category B migration(s) {B_MIGRATION} of sandbox-{fleet.project} are not applied: stellaops_approval.migrations does not name them."
         assert columns(database, "findings") == ["id", "severity", "score"]
+        # 2025.11.0 reads the evidence in schema 2: continuity proven in schema 1, then the cross-reference of the roots.
+        crossed = upgraded.of("evidence_verify")
+        assert crossed["continuity"] and crossed["cross_reference"]["from_schema"] == 1 and crossed["cross_reference"]["to_schema"] == 2, crossed
+        assert crossed["cross_reference"]["total"]["old_root"] == upgraded.of("evidence_baseline")["total"]["root"]
 
         checked = fleet.run("rollback", check=True, **asked)
         assert checked.rc == 0, checked.failure_messages

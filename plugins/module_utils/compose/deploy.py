@@ -106,6 +106,8 @@ class ComposeDeployer:
             "release_id": release["release_id"],
             "release": release["version"],
             "channel": release["channel"],
+            # The evidence schema the release reads its evidence in: a later upgrade's baseline is taken in it.
+            "evidence_schema": release.get("evidence_schema") or 1,
             "images": dict(sorted((p["images"] or {}).items())),
             # Names only: what a diff against this deployment must never show.
             "secret_keys": sorted(p["secrets"] or {}),
@@ -235,7 +237,12 @@ class ComposeDeployer:
         bookmark = None
         if bookmark_id:
             meta = self.store.meta(bookmark_id)
-            bookmark = {"deployment_id": bookmark_id, **{k: meta.get(k) for k in ("release_id", "release", "channel", "config_hashes", "images")}}
+            bookmark = {
+                "deployment_id": bookmark_id,
+                **{k: meta.get(k) for k in ("release_id", "release", "channel", "config_hashes", "images")},
+                # a deployment kept before evidence schemas reads schema 1
+                "evidence_schema": meta.get("evidence_schema") or 1,
+            }
         self.result.update(before=running, bookmark=bookmark, unfinished_jobs=self._unfinished())
 
         deployment_id, lock, env, record, new = self._target(bookmark_id)
