@@ -272,7 +272,8 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
     and verifies it in the table; a second rerun changes nothing. Then the rollback is refused before anything changes,
     and with compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as
     it was) and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged
-    from the database's columns and rows and the hosts' containers. Cost: about 2.5 min (an upgrade with its backup,
+    from the database's columns and rows and the hosts' containers. 2025.11.0 reads the evidence in schema 2: the upgrade
+    proves continuity in schema 1 and writes the cross-reference of the roots beside the baseline. Cost: about 2.5 min (an upgrade with its backup,
     five reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
     rollback with the restore)."""
     fleet.write()
@@ -286,7 +287,12 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
             "backup_postgres": [connection_settings], "backup_object_storage": [],
         }  # fmt: skip
 
-        upgraded = fleet.run("upgrade", release="2025.11.0", **asked)
+        evidence = tmp_path / "evidence"
+        gate = {
+            "compose_upgrade_evidence_gate": True, "evidence_gate_baseline_path": str(evidence / "baseline.json"),
+            "evidence_gate_cache_path": str(evidence / "hash-cache.json"), "evidence_gate_report_dir": str(evidence / "reports"),
+        }  # fmt: skip
+        upgraded = fleet.run("upgrade", release="2025.11.0", **asked, **gate)
         assert upgraded.rc == 0, (upgraded.failure_messages, upgraded.stdout[-3000:])
         assert set(fleet.versions().values()) == {"2025.11.0"}
         waiting = upgraded.result("Say which category B migrations wait for an approval", fleet.hosts[0].name)["msg"]
@@ -296,6 +302,7 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
         crossed = upgraded.of("evidence_verify")
         assert crossed["continuity"] and crossed["cross_reference"]["from_schema"] == 1 and crossed["cross_reference"]["to_schema"] == 2, crossed
         assert crossed["cross_reference"]["total"]["old_root"] == upgraded.of("evidence_baseline")["total"]["root"]
+        assert json.loads((evidence / "baseline.cross-reference.json").read_text()) == crossed["cross_reference"]
 
         checked = fleet.run("rollback", check=True, **asked)
         assert checked.rc == 0, checked.failure_messages
