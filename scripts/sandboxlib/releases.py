@@ -166,7 +166,7 @@ MIGRATIONS: dict[str, tuple[str, str, str]] = {
 # the migrations this image carries (its release's and those before): each applied in one transaction with its row
 # in schema_migrations, against the database the libpq variables name (PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD).
 STELLA_CLI = r"""#!/bin/sh
-set -eu
+set -euf
 usage() { echo "usage: stella system migrations-run --category A|B [--ids ID,...] | stella system migrations-status" >&2; exit 2; }
 [ "${1:-}" = system ] && [ $# -ge 2 ] || usage
 command=$2; shift 2
@@ -182,20 +182,25 @@ sql() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 applied=$(sql -tA -c "SELECT version FROM schema_migrations")
 case "$command" in
     migrations-status)
+        set +f
         for file in /migrations/*.sql; do
             base=${file##*/}; id=${base%%_*}
-            if echo "$applied" | grep -qx "$id"; then echo "$id applied"; else echo "$id pending"; fi
+            if echo "$applied" | grep -qxF "$id"; then echo "$id applied"; else echo "$id pending"; fi
         done ;;
     migrations-run)
         case "$category" in A|B) ;; *) usage ;; esac
         for id in $(echo "$ids" | tr ',' ' '); do
+            case "$id" in *[!0-9]*) echo "stella: a migration id is digits only, got $id" >&2; exit 2 ;; esac
+            set +f
             ls /migrations/"$id"_*."$category".sql > /dev/null 2>&1 || { echo "stella: this release has no category $category migration $id" >&2; exit 3; }
+            set -f
         done
+        set +f
         for file in /migrations/*."$category".sql; do
             [ -e "$file" ] || continue
             base=${file##*/}; id=${base%%_*}; name=${base#*_}; name=${name%.*.sql}
-            [ -z "$ids" ] || echo ",$ids," | grep -q ",$id," || continue
-            echo "$applied" | grep -qx "$id" && continue
+            [ -z "$ids" ] || echo ",$ids," | grep -qF ",$id," || continue
+            echo "$applied" | grep -qxF "$id" && continue
             sql --single-transaction -f "$file" \
                 -c "INSERT INTO schema_migrations (version, name, category, applied_at) VALUES ('$id', '$name', '$category', now())"
             echo "applied $id $name"

@@ -59,9 +59,13 @@ def run_migrations(docker: DockerRunner, params: Mapping[str, Any], ids: Sequenc
     project = ComposeProject.of_files(params["project_name"], params["project_dir"], store.path(deployment_id), LOCK_FILE, ENV_FILE)
     environment = libpq_environment(params["database"])
     passed = [argument for variable in sorted(environment) for argument in ("-e", variable)]
+    # One name per project: a container that a stopped run left behind (its client killed at the timeout, --rm never
+    # reached) is removed before the next run, not kept with the database settings in its configuration.
+    name = f"{params['project_name']}-{service}-migrations"
+    docker.docker(["rm", "--force", name], what="docker rm", check=False, timeout=docker.query_timeout)
     rc, out, err = docker.compose(
         project,
-        ["run", "--rm", "--no-deps", "-T", *passed, service, *command],
+        ["run", "--rm", "--no-deps", "-T", "--name", name, *passed, service, *command],
         what=f"the migration command ({service}: {' '.join(command)})",
         check=False,
         timeout=params["timeout"],

@@ -406,6 +406,11 @@ def baseline_entries(baseline: Mapping[str, Any]) -> list[tuple[str, int, str]]:
 
 def inclusion_proof(baseline: Mapping[str, Any], key: str, partition: bool = False) -> dict[str, Any]:
     """Audit path of bundle ``key`` to the global root of the baseline (or to its partition root)."""
+    if schema_of(baseline) != 1:
+        raise StellaOpsError(
+            f"Inclusion proofs are computed with the leaves of evidence schema 1; this baseline is in schema {schema_of(baseline)}: "
+            "take the baseline the proof is for in schema 1 (evidence_baseline schema_version: 1)."
+        )
     entries = baseline_entries(baseline)
     scope = "total"
     if partition:

@@ -290,7 +290,7 @@ class RunRecorder:
                 "commit": result.get("commit") or None,
                 "tag": result.get("tag") or None,
             }
-        elif action == "compose_migrations" and result.get("pending") and result.get("changed"):
+        elif action == "compose_migrations" and result.get("pending") and result.get("changed") and not result.get("failed"):
             if not result.get("_ansible_check_mode") and not self.check_mode:
                 self.migrations.append({"host": host, "ids": list(result["pending"]), "deployment_id": result.get("deployment_id")})
         elif action == "preflight_verdict" and isinstance(result.get("protection_off"), list):

@@ -63,20 +63,26 @@ def test_libpq_variables_leave_out_what_is_not_given() -> None:
 
 def test_the_service_of_the_running_deployment_runs_with_the_password_in_its_environment_only(tmp_path: Path) -> None:
     directory = kept(tmp_path)
-    module = StandInModule({("--host", HOST, "compose"): (0, "applied 20251101000000 backfill_scores\n", "")})
+    module = StandInModule({
+        ("--host", HOST, "rm"): (1, "", "Error: No such container: stellaops-migrator-migrations\n"),
+        ("--host", HOST, "compose"): (0, "applied 20251101000000 backfill_scores\n", ""),
+    })  # fmt: skip
     result = run_migrations(DockerRunner(module, HOST), params(tmp_path), ["20251101000000"], check_mode=False)
 
     assert result["deployment_id"] == "2025.11.0-stable+1" and result["output"] == ["applied 20251101000000 backfill_scores"]
-    [call] = module.calls
+    removed, call = module.calls
+    assert removed[-3:] == ["rm", "--force", "stellaops-migrator-migrations"]  # what a run stopped at its timeout left
     assert call[call.index("--file") + 1] == str(directory / "docker-compose.lock.yaml")
     assert call[call.index("--env-file") + 1] == str(directory / "settings.env")
     run = call[call.index("run") :]
     assert run == [
-        "run", "--rm", "--no-deps", "-T", "-e", "PGDATABASE", "-e", "PGHOST", "-e", "PGPASSWORD", "-e", "PGPORT", "-e", "PGUSER",
+        "run", "--rm", "--no-deps", "-T", "--name", "stellaops-migrator-migrations",
+        "-e", "PGDATABASE", "-e", "PGHOST", "-e", "PGPASSWORD", "-e", "PGPORT", "-e", "PGUSER",
         "migrator", "system", "migrations-run", "--category", "B", "--ids", "20251101000000",
     ]  # fmt: skip
     assert not any(PASSWORD in argument for argument in call)
-    assert module.environ[0]["PGPASSWORD"] == PASSWORD and module.environ[0]["PGHOST"] == "db.internal"
+    assert module.environ[1]["PGPASSWORD"] == PASSWORD and module.environ[1]["PGHOST"] == "db.internal"
+    assert "PGPASSWORD" not in module.environ[0]
 
 
 def test_check_mode_and_nothing_pending_run_nothing(tmp_path: Path) -> None:
@@ -90,7 +96,10 @@ def test_check_mode_and_nothing_pending_run_nothing(tmp_path: Path) -> None:
 
 def test_a_failed_command_is_one_sentence_with_its_last_line(tmp_path: Path) -> None:
     kept(tmp_path)
-    failing = StandInModule({("--host", HOST, "compose"): (3, "", 'psql:/migrations/x.sql:1: ERROR:  relation "findings" does not exist\n')})
+    failing = StandInModule({
+        ("--host", HOST, "rm"): (1, "", ""),
+        ("--host", HOST, "compose"): (3, "", 'psql:/migrations/x.sql:1: ERROR:  relation "findings" does not exist\n'),
+    })  # fmt: skip
     with pytest.raises(StellaOpsError) as raised:
         run_migrations(DockerRunner(failing, HOST), params(tmp_path), ["20251101000000"], check_mode=False)
     assert str(raised.value) == (

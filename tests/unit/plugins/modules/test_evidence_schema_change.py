@@ -83,7 +83,7 @@ def test_a_bundle_changed_during_the_schema_change_fails_continuity_and_writes_n
 
 
 def test_a_baseline_taken_in_schema_2_says_so_and_verifies_in_it(tmp_path: Path) -> None:
-    store, _ = store_and_baseline(tmp_path)
+    store = store_and_baseline(tmp_path)[0]
     baseline = tmp_path / "baseline-2.json"
     taken = run_module("evidence_baseline", {"store": store, "path": str(baseline), "schema_version": 2}, tmp_path)
     assert not taken.get("failed"), taken
