@@ -351,6 +351,9 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
         ]  # on one host: the hosts share the database
         assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
         assert query(database, "SELECT id, weight FROM findings ORDER BY id;\n") == [["1", "1.50"], ["2", "1.00"]]
+        # Applied under the migrating host's environment lock (another run reaching it meanwhile is refused), released after.
+        took = applied.result("Take the environment lock for the migrations", first)
+        assert not took.get("failed") and not took.get("skipped") and fleet.hosts[0].read_file(f"{fleet.project_dir}/deploy.lock") is None, took
         again = fleet.run("upgrade", release="2025.11.0", **approved)
         assert again.rc == 0, again.failure_messages
         assert {host.name: again.changed(host.name) for host in fleet.hosts} == {host.name: 0 for host in fleet.hosts}
