@@ -133,9 +133,10 @@ output:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.compose.docker_cli import DockerRunner
-from ansible_collections.stellaops.deploy.plugins.module_utils.compose.migrations import DATABASE_SPEC, DEFAULT_COMMAND, pending, run_migrations
+from ansible_collections.stellaops.deploy.plugins.module_utils.compose.migrations import DEFAULT_COMMAND, pending, run_migrations
 from ansible_collections.stellaops.deploy.plugins.module_utils.compose.target import COMPOSE_TARGET_SPEC
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PG_DATABASE_SPEC
 
 
 def main() -> None:
@@ -145,7 +146,7 @@ def main() -> None:
             "category": {"type": "str", "choices": ["A", "B"], "required": True},
             "migrations": {"type": "list", "elements": "str", "required": True},
             "applied": {"type": "list", "elements": "str", "default": []},
-            "database": {"type": "dict", "required": True, "options": DATABASE_SPEC},
+            "database": {"type": "dict", "required": True, "options": PG_DATABASE_SPEC},
             "service": {"type": "str", "default": "migrator"},
             "command": {"type": "list", "elements": "str", "default": DEFAULT_COMMAND},
             "timeout": {"type": "int", "default": 600},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..core.postgres import PgConnection
+from ..core.postgres import PG_SERVER_SPEC, PgConnection
 from ..core.s3 import S3Location
 
 # Where the PostgreSQL client tools are (doc fragment stellaops.deploy.postgres_tools).
@@ -19,10 +19,7 @@ POSTGRES_TOOLS_SPEC: dict[str, Any] = {
 
 # How a database is reached, in the postgres option of backup (a list) and of backup_restore (a dict).
 PG_CONNECTION_SPEC: dict[str, Any] = {
-    "host": {"type": "str", "default": "127.0.0.1"},
-    "port": {"type": "int", "default": 5432},
-    "user": {"type": "str", "default": "postgres"},
-    "password": {"type": "str", "no_log": True},
+    **PG_SERVER_SPEC,
     "passfile": {"type": "path"},
     "sslmode": {"type": "str", "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]},
 }

@@ -13,18 +13,10 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from ..core.errors import StellaOpsError
+from ..core.postgres import PgConnection
 from .deployments import ENV_FILE, LOCK_FILE, DeploymentStore
 from .docker_cli import ComposeProject, DockerRunner, docker_name
 
-# The connection the migration command is given (PgConnection's fields).
-DATABASE_SPEC: dict[str, Any] = {
-    "database": {"type": "str", "required": True},
-    "host": {"type": "str", "default": "127.0.0.1"},
-    "port": {"type": "int", "default": 5432},
-    "user": {"type": "str", "default": "postgres"},
-    "password": {"type": "str", "no_log": True},
-}
-LIBPQ_VARIABLES = {"host": "PGHOST", "port": "PGPORT", "database": "PGDATABASE", "user": "PGUSER", "password": "PGPASSWORD"}
 # stella system migrations-run, after the service's entrypoint (stella).
 DEFAULT_COMMAND = ["system", "migrations-run", "--category", "{category}", "--ids", "{ids}"]
 
@@ -40,11 +32,6 @@ def migration_command(template: Sequence[str], category: str, ids: Sequence[str]
     return [argument.replace("{category}", category).replace("{ids}", ",".join(ids)) for argument in template]
 
 
-def libpq_environment(database: Mapping[str, Any]) -> dict[str, str]:
-    """The libpq variables of a connection (only those given)."""
-    return {variable: str(database[key]) for key, variable in LIBPQ_VARIABLES.items() if database.get(key) not in (None, "")}
-
-
 def run_migrations(docker: DockerRunner, params: Mapping[str, Any], ids: Sequence[str], check_mode: bool) -> dict[str, Any]:
     """Run the migration command for ``ids`` in the service of the deployment that runs now (not in check mode)."""
     service = docker_name(params["service"], "service")
@@ -57,7 +44,7 @@ def run_migrations(docker: DockerRunner, params: Mapping[str, Any], ids: Sequenc
     if not deployment_id:
         raise StellaOpsError(f"No deployment runs under {params['project_dir']}: the migration command runs in a service of the deployment that runs.")
     project = ComposeProject.of_files(params["project_name"], params["project_dir"], store.path(deployment_id), LOCK_FILE, ENV_FILE)
-    environment = libpq_environment(params["database"])
+    environment = PgConnection(**params["database"]).libpq_variables()
     passed = [argument for variable in sorted(environment) for argument in ("-e", variable)]
     # One name per project: a container that a stopped run left behind (its client killed at the timeout, --rm never
     # reached) is removed before the next run, not kept with the database settings in its configuration.

@@ -53,6 +53,17 @@ def database_name(name: str) -> str:
     return name
 
 
+# How a database server is reached (PgConnection's fields): the options of every module that connects.
+PG_SERVER_SPEC: dict[str, Any] = {
+    "host": {"type": "str", "default": "127.0.0.1"},
+    "port": {"type": "int", "default": 5432},
+    "user": {"type": "str", "default": "postgres"},
+    "password": {"type": "str", "no_log": True},
+}
+# One database on it.
+PG_DATABASE_SPEC: dict[str, Any] = {"database": {"type": "str", "required": True}, **PG_SERVER_SPEC}
+
+
 @dataclass(frozen=True)
 class PgConnection:
     """Where a database is and who connects; ``password`` never appears in ``repr`` or ``describe``."""
@@ -88,6 +99,13 @@ class PgConnection:
         if self.sslmode:
             env["PGSSLMODE"] = self.sslmode
         return env
+
+    def libpq_variables(self) -> dict[str, str]:
+        """The connection as the libpq variables, for a client this module does not run (the password when given)."""
+        variables = {"PGHOST": self.host, "PGPORT": str(self.port), "PGDATABASE": self.database, "PGUSER": self.user}
+        if self.password:
+            variables["PGPASSWORD"] = self.password
+        return variables
 
     def describe(self) -> dict[str, Any]:
         """The source as recorded in a manifest: no password, no passfile."""

@@ -11,16 +11,12 @@ import re
 from typing import Any, Mapping, Sequence
 
 from ..core.errors import StellaOpsError
-from ..core.postgres import PgConnection, Psql, quote_ident
+from ..core.postgres import PG_DATABASE_SPEC, PgConnection, Psql, quote_ident
 from ..core.runner import ModuleLike
 
 # The options of the modules that read the table (documented by the migrations_table doc fragment).
 MIGRATIONS_TABLE_SPEC: dict[str, Any] = {
-    "database": {"type": "str", "required": True},
-    "host": {"type": "str", "default": "127.0.0.1"},
-    "port": {"type": "int", "default": 5432},
-    "user": {"type": "str", "default": "postgres"},
-    "password": {"type": "str", "no_log": True},
+    **PG_DATABASE_SPEC,
     "bin_dir": {"type": "path"},
     "table": {"type": "str", "default": "schema_migrations"},
     "version_column": {"type": "str", "default": "version"},

@@ -16,12 +16,12 @@ import pytest
 from ansible_collections.stellaops.deploy.plugins.module_utils.compose.docker_cli import DockerRunner
 from ansible_collections.stellaops.deploy.plugins.module_utils.compose.migrations import (
     DEFAULT_COMMAND,
-    libpq_environment,
     migration_command,
     pending,
     run_migrations,
 )
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.postgres import PgConnection
 from test_compose_docker_cli import HOST, StandInModule
 
 PASSWORD = "s3cr3t-migrations"  # noqa: S105 - a test value, looked for in the argument list
@@ -56,7 +56,7 @@ def test_the_command_gets_the_category_and_the_ids() -> None:
 
 
 def test_libpq_variables_leave_out_what_is_not_given() -> None:
-    assert libpq_environment({"database": "d", "host": "h", "port": 5433, "user": "u", "password": None}) == {
+    assert PgConnection(database="d", host="h", port=5433, user="u", password=None).libpq_variables() == {
         "PGDATABASE": "d", "PGHOST": "h", "PGPORT": "5433", "PGUSER": "u",
     }  # fmt: skip
 
