@@ -25,6 +25,11 @@ Plain HTTP on 127.0.0.1 only; any bearer token is accepted.
   an owned ReplicaSet, StatefulSet/DaemonSet/ReplicaSet a ready status, a PVC is Bound, a Job is
   Complete, or Failed (BackoffLimitExceeded) when annotated `kube-emulator/job-outcome: failed`.
   Without it nothing becomes ready, so `helm --wait` times out.
+- A Job annotated `kube-emulator/run: docker` (with `--ready`) really runs: its first container, once, as
+  `docker run --rm --network host` on the machine's engine (image, command, args, env and envFrom of
+  ConfigMaps and Secrets, the values passed through the docker client's environment, never its command
+  line), within activeDeadlineSeconds (600 s when unset). The exit code decides Complete or Failed; the
+  output goes to the emulator's log. No Pod object is made and backoffLimit is not honoured.
 - A CustomResourceDefinition that is created declares its resource (and is Established at once).
 
 Stopping: SIGTERM and SIGINT end it; callers kill the PID they recorded and send SIGKILL when it is
@@ -46,6 +51,7 @@ import os
 import re
 import secrets
 import signal
+import subprocess
 import sys
 import traceback
 import uuid
@@ -61,6 +67,9 @@ import yaml
 
 REJECT_ANNOTATION = "kube-emulator/reject"
 JOB_OUTCOME_ANNOTATION = "kube-emulator/job-outcome"
+RUN_ANNOTATION = "kube-emulator/run"
+# A Job with no activeDeadlineSeconds runs this long at most in docker.
+JOB_DEADLINE_SECONDS = 600
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 SERVER_VERSION = {
     "major": "1",
@@ -502,6 +511,7 @@ class Store:
     revision: int = 1
     replay: collections.deque[WatchEvent] = field(default_factory=lambda: collections.deque(maxlen=REPLAY_EVENTS))
     pending: list[WatchEvent] = field(default_factory=list)  # put on the bus after the write
+    docker_jobs: list[tuple[tuple[str, str], str, str]] = field(default_factory=list)  # Jobs to start in docker after the write
     ips: Iterator[int] = field(default_factory=lambda: itertools.count(10))
 
     def __post_init__(self) -> None:
@@ -770,25 +780,28 @@ class Store:
         self.set_status(rtype, pvc, {"phase": "Bound", "accessModes": spec.get("accessModes", []), "capacity": capacity})
 
     def _job(self, rtype: ResourceType, job: dict[str, Any]) -> None:
-        if (job.get("status") or {}).get("conditions"):
-            return  # finished jobs stay finished
-        failed = (job["metadata"].get("annotations") or {}).get(JOB_OUTCOME_ANNOTATION) == "failed"
+        status = job.get("status") or {}
+        if status.get("conditions") or status.get("active"):
+            return  # finished jobs stay finished, a running one runs on
+        annotations = job["metadata"].get("annotations") or {}
+        if annotations.get(RUN_ANNOTATION) == "docker":
+            self.docker_jobs.append((rtype.key, job["metadata"]["namespace"], job["metadata"]["name"]))
+            self.set_status(rtype, job, {"startTime": _now(), "active": 1, "ready": 0, "terminating": 0})
+            return
+        self.finish_job(rtype, job, failed=annotations.get(JOB_OUTCOME_ANNOTATION) == "failed")
+
+    def finish_job(self, rtype: ResourceType, job: dict[str, Any], failed: bool, reason: str = "BackoffLimitExceeded") -> None:
+        """A Job's status once it ended: Complete, or Failed with ``reason``."""
         now = _now()
+        start = (job.get("status") or {}).get("startTime") or now
         if failed:
             backoff = int((job.get("spec") or {}).get("backoffLimit", 6))
-            message = "Job has reached the specified backoff limit"
+            message = "Job was active longer than specified deadline" if reason == "DeadlineExceeded" else "Job has reached the specified backoff limit"
             conditions = [
-                {
-                    "type": "FailureTarget",
-                    "status": "True",
-                    "reason": "BackoffLimitExceeded",
-                    "message": message,
-                    "lastProbeTime": now,
-                    "lastTransitionTime": now,
-                },
-                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": message, "lastProbeTime": now, "lastTransitionTime": now},
+                {"type": "FailureTarget", "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now},
+                {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now},
             ]
-            status = {"startTime": now, "failed": backoff + 1, "active": 0, "ready": 0, "terminating": 0, "conditions": conditions}
+            status = {"startTime": start, "failed": backoff + 1, "active": 0, "ready": 0, "terminating": 0, "conditions": conditions}
         else:
             completions = int((job.get("spec") or {}).get("completions") or 1)
             message = "Reached expected number of succeeded pods"
@@ -803,7 +816,7 @@ class Store:
                 },
                 {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": message, "lastProbeTime": now, "lastTransitionTime": now},
             ]
-            status = {"startTime": now, "completionTime": now, "succeeded": completions, "active": 0, "ready": 0, "terminating": 0, "conditions": conditions}
+            status = {"startTime": start, "completionTime": now, "succeeded": completions, "active": 0, "ready": 0, "terminating": 0, "conditions": conditions}
         self.set_status(rtype, job, status)
 
     def _service(self, rtype: ResourceType, svc: dict[str, Any]) -> None:
@@ -835,6 +848,7 @@ class Emulator(kmock.KubernetesScaffold):
     stopping: asyncio.Event
     watch_queues: set[asyncio.Queue[WatchEvent | None]]
     verbose: bool
+    job_tasks: dict[str, asyncio.Task[None]]  # container name -> the task that runs it
 
     def configure(self, ready: bool, verbose: bool) -> None:
         self.store = Store(ready=ready)
@@ -842,12 +856,95 @@ class Emulator(kmock.KubernetesScaffold):
         self.stopping = asyncio.Event()
         self.watch_queues = set()
         self.verbose = verbose
+        self.job_tasks = {}
 
     def stop(self) -> None:
-        """End every open watch stream, then the server."""
+        """End every open watch stream, the Jobs running in docker, then the server."""
         self.stopping.set()
         for queue in self.watch_queues:
             queue.put_nowait(None)
+        for name, task in self.job_tasks.items():
+            task.cancel()
+            subprocess.run(["docker", "rm", "--force", name], capture_output=True, timeout=30, check=False)
+
+    # ---- Jobs that run in docker (kube-emulator/run: docker)
+
+    def start_docker_jobs(self) -> None:
+        jobs, self.store.docker_jobs = self.store.docker_jobs, []
+        for key, namespace, name in jobs:
+            job = self.store.objects.get((key, namespace, name))
+            if job is None:
+                continue
+            container = f"kube-emulator-job-{job['metadata']['uid'][:12]}"
+            self.job_tasks[container] = asyncio.get_running_loop().create_task(self.run_docker_job(key, namespace, name, container))
+
+    def job_environment(self, namespace: str, container: dict[str, Any]) -> dict[str, str]:
+        """The container's environment as the kubelet makes it: envFrom ConfigMaps and Secrets first, then env."""
+        configmaps, secrets_type = self.store.types[("", "configmaps")], self.store.types[("", "secrets")]
+
+        def data_of(ref: dict[str, Any], secret: bool) -> dict[str, str] | None:
+            obj = self.store.get(secrets_type if secret else configmaps, namespace, str(ref.get("name", "")))
+            if obj is None:
+                if ref.get("optional"):
+                    return None
+                raise ValueError(f'{"secret" if secret else "configmap"} "{ref.get("name")}" not found')
+            data = obj.get("data") or {}
+            return {k: base64.b64decode(v).decode() for k, v in data.items()} if secret else {k: str(v) for k, v in data.items()}
+
+        env: dict[str, str] = {}
+        for source in container.get("envFrom") or []:
+            secret = "secretRef" in source
+            data = data_of(source.get("secretRef" if secret else "configMapRef") or {}, secret)
+            env.update({str(source.get("prefix", "")) + k: v for k, v in (data or {}).items()})
+        for item in container.get("env") or []:
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+                continue
+            source = item.get("valueFrom") or {}
+            secret = "secretKeyRef" in source
+            ref = source.get("secretKeyRef" if secret else "configMapKeyRef") or {}
+            data = data_of(ref, secret) or {}
+            if ref.get("key") in data:
+                env[item["name"]] = data[ref["key"]]
+            elif not ref.get("optional"):
+                raise ValueError(f"couldn't find key {ref.get('key')} in {'Secret' if secret else 'ConfigMap'} {namespace}/{ref.get('name')}")
+        return env
+
+    async def run_docker_job(self, key: tuple[str, str], namespace: str, name: str, container_name: str) -> None:
+        rtype = self.store.types[key]
+        job = self.store.objects[(key, namespace, name)]
+        spec = job.get("spec") or {}
+        deadline = int(spec.get("activeDeadlineSeconds") or JOB_DEADLINE_SECONDS)
+        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+        container = containers[0]
+        reason, output = "", b""
+        try:
+            env = self.job_environment(namespace, container)
+            command, args = list(container.get("command") or []), list(container.get("args") or [])
+            cmd = ["docker", "run", "--rm", "--name", container_name, "--network", "host", *itertools.chain.from_iterable(("-e", k) for k in env)]
+            if command:
+                cmd += ["--entrypoint", command[0]]
+            cmd += [str(container.get("image", "")), *command[1:], *args]
+            process = await asyncio.create_subprocess_exec(
+                *cmd, env={**os.environ, **env}, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
+            try:
+                output, _ = await asyncio.wait_for(process.communicate(), deadline)
+                failed = process.returncode != 0
+            except TimeoutError:
+                await (await asyncio.create_subprocess_exec("docker", "rm", "--force", container_name, stdout=asyncio.subprocess.DEVNULL,
+                                                            stderr=asyncio.subprocess.DEVNULL)).wait()  # fmt: skip
+                failed, reason = True, "DeadlineExceeded"
+        except (ValueError, OSError) as error:
+            failed, output = True, str(error).encode()
+        finally:
+            self.job_tasks.pop(container_name, None)
+        outcome = "failed" if failed else "complete"
+        print(f"job {namespace}/{name} in docker: {outcome}\n{output.decode(errors='replace').rstrip()}", file=sys.stderr, flush=True)
+        current = self.store.objects.get((key, namespace, name))
+        if current is not None and current["metadata"]["uid"] == job["metadata"]["uid"]:
+            self.store.finish_job(rtype, current, failed, reason or "BackoffLimitExceeded")
+            await self.publish()
 
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         # Replaces kmock's request parsing, which decodes every body as UTF-8 text (protobuf is binary)
@@ -920,6 +1017,8 @@ class Emulator(kmock.KubernetesScaffold):
             result, code = self.as_list(target, items), 200
         else:
             raise api_error(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource: {method}")
+        if self.store.docker_jobs:
+            self.start_docker_jobs()
         await self.publish()
         return _json(self.present(target, result), code)
 

@@ -7,6 +7,10 @@ Each test starts an emulator of its own, installs blue (release stellaops in ste
 Ingress on) with helm, and, for the Gateway API router, an HTTPRoute to blue's Service. The gates read
 request traffic that the test drives through the sandbox's metrics exporter under a namespace label of
 its own. Pauses are 1 s, the rate window 15 s.
+
+The migrations test is the exception to "no Pods run": the emulator runs a Job annotated
+`kube-emulator/run: docker` as a container of the machine's Docker engine (its image from the sandbox
+registry, its environment from the ConfigMaps and Secrets it names), against the sandbox's PostgreSQL.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from databases import B_MIGRATION, FINDINGS, MIGRATIONS_BEFORE_B, columns, query, scratch_database
 from kube import TOOLS, KubeEmulator, run_killable
 from prometheus import drive, error_rate, wait_for_value
 
@@ -223,3 +228,75 @@ def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], me
     assert "Traceback" not in result.stdout + result.stderr
     assert get(cluster, "namespace", "stellaops-green", "default") is None
     assert get(cluster, "ingress", "stellaops-canary", "stellaops-green") is None
+
+
+# The emulator runs these Jobs' containers in docker (scripts/kube_emulator.py): the chart's category A hook and the B Job.
+RUN_IN_DOCKER = {"kube-emulator/run": "docker"}
+
+
+def jobs(emulator: KubeEmulator, name: str) -> list[dict[str, Any]]:
+    return json.loads(kubectl(emulator, "get", "jobs", "-n", "stellaops-green", "-l", f"app.kubernetes.io/name={name}", "-o", "json"))["items"]
+
+
+def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any,
+                                                                             tmp_path: Path) -> None:  # fmt: skip
+    """Blue on 2025.09.0, green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
+    findings.score, on a database of this test's own. Without an approval that names it the run stops before any change;
+    check mode with the approval says the Job would run and creates nothing; a Job whose migration fails (no findings
+    table yet) stops the run with green installed and no traffic moved; the rerun applies it in a new Job, the table
+    shows it applied and the traffic moves. Judged from the database and the cluster's objects. The chart's category A
+    hook really runs too (nothing is pending for it). Gates: one constant query (the gates have tests of their own).
+    Cost: about 60 s (four runs, two green installs' hook Jobs and two B Jobs in docker)."""
+    install_blue(cluster, sandbox, "nginx")
+    with scratch_database(sandbox, MIGRATIONS_BEFORE_B) as database:
+        values = tmp_path / "green-values.json"
+        values.write_text(json.dumps({
+            "database": {"host": database["host"], "port": database["port"], "name": database["database"], "user": database["user"]},
+            "migrations": {"annotations": RUN_IN_DOCKER},
+        }))  # fmt: skip
+        asked = {
+            "channel": "edge", "release": "2025.11.0", "helm_bluegreen_instant_cutover": True,
+            "helm_bluegreen_values_files": [str(CHART / "values-prod.yaml"), str(values)],
+            "helm_bluegreen_secret_values": {"credentials": {"PGPASSWORD": database["password"]}},
+            "helm_bluegreen_database": database, "helm_bluegreen_migrations_job_annotations": RUN_IN_DOCKER,
+            "helm_bluegreen_gates": [{"name": "constant", "query": "vector(0)", "threshold": 1, "action": "abort"}],
+        }  # fmt: skip
+        approved = {**asked, "stellaops_approval": {"migrations": [B_MIGRATION]}}
+
+        refused = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **asked)
+        assert refused.rc == 2
+        assert refused.failure_messages == [
+            f"Category B migration(s) {B_MIGRATION} of green's release may break the release blue runs and need an approval that names them"
+            " (stellaops_approval.migrations); nothing was changed."
+        ]
+        assert get(cluster, "namespace", "stellaops-green", "default") is None
+
+        planned = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", check=True, **approved)
+        assert planned.rc == 0, planned.failure_messages or planned.stderr[-2000:]
+        assert planned.result("Say which category B migrations the Job runs")["msg"] == (
+            f"Category B migration(s) {B_MIGRATION} would run in a Job in stellaops-green with the image of authority, before any traffic moves."
+        )
+        assert get(cluster, "namespace", "stellaops-green", "default") is None
+
+        failed = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **approved)
+        assert failed.rc == 2
+        [message] = failed.failure_messages
+        assert message.startswith("The category B migrations Job stellaops-green-migrations-b-")
+        assert "in stellaops-green failed (BackoffLimitExceeded; its log: kubectl logs -n stellaops-green job/" in message
+        assert message.endswith("no traffic was moved to green.")
+        [failed_job] = jobs(cluster, "migrations-b")
+        assert failed_job["spec"]["template"]["spec"]["containers"][0]["command"][-2:] == ["--ids", B_MIGRATION]
+        assert get(cluster, "deployment", "stellaops-green-authority", "stellaops-green") is not None
+        assert green_weight(cluster, "nginx") is None
+        assert query(database, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
+
+        query(database, FINDINGS)
+        done = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **approved)
+        assert done.rc == 0, done.failure_messages or done.stderr[-2000:]
+        assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
+        assert query(database, "SELECT version, category FROM schema_migrations ORDER BY version;\n")[-1] == [B_MIGRATION, "B"]
+        assert done.result("Verify green's migrations in the migrations table")["pending"] == []
+        conditions = {job["metadata"]["name"]: [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"]
+                      for job in jobs(cluster, "migrations-b")}  # fmt: skip
+        assert sorted(conditions.values()) == [["FailureTarget", "Failed"], ["SuccessCriteriaMet", "Complete"]], conditions
+        assert green_weight(cluster, "nginx") == 100

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from databases import query, scratch_database
+from databases import B_MIGRATION, FINDINGS, MIGRATIONS_BEFORE_B, columns, query, scratch_database
 from fleet import ROOT, Fleet, project_fleet, sandbox_hosts
 
 pytestmark = pytest.mark.sandbox
@@ -214,12 +214,6 @@ def test_an_upgrade_that_skips_a_release_stops_in_preflight_or_walks_the_chain(f
 
 
 # A migrations table that has the category A migrations of 2025.09.0 and 2025.10.0, not 2025.11.0's category B one.
-MIGRATIONS_BEFORE_B = """
-CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, category char(1) NOT NULL, applied_at timestamptz);
-INSERT INTO schema_migrations VALUES ('20250901000000', 'create_core_tables', 'A', now()), ('20251001000000', 'add_evidence_index', 'A', now());
-"""
-
-
 def test_a_category_b_migration_needs_an_approval_that_names_it(fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path) -> None:
     """Hosts on 2025.10.0 asked for 2025.11.0, whose category B migration 20251101000000 the migrations table (of this
     test's own database on the sandbox's PostgreSQL) does not show applied: pre-flight fails until the approval names
@@ -249,17 +243,6 @@ def test_a_category_b_migration_needs_an_approval_that_names_it(fleet: Fleet, sa
 
 
 # The table 2025.11.0's category B migration changes (the sandbox's migration renames score, which 2025.10.0's code reads).
-FINDINGS = """
-CREATE TABLE findings (id int PRIMARY KEY, severity text NOT NULL, score numeric(3,1) NOT NULL);
-INSERT INTO findings VALUES (1, 'critical', 9.8), (2, 'low', 2.5);
-"""
-B_MIGRATION = "20251101000000"
-
-
-def columns(database: dict[str, Any], table: str) -> list[str]:
-    return [row[0] for row in query(database, f"SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' ORDER BY ordinal_position;\n")]
-
-
 def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restore_the_database_or_refuse(
     fleet: Fleet, sandbox: dict[str, Any], tmp_path: Path
 ) -> None:

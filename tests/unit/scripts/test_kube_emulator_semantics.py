@@ -263,6 +263,38 @@ def test_a_ready_job_completes_or_fails_by_annotation(outcome: str | None, condi
     assert job["status"]["conditions"][-1]["type"] == condition and job["status"]["conditions"][-1]["reason"] == reason
 
 
+def test_a_job_to_run_in_docker_is_active_until_its_container_ends() -> None:
+    store = _store()
+    jobs = store.types[("batch", "jobs")]
+    job = store.put(jobs, "demo", {"metadata": {"name": "migrate", "annotations": {"kube-emulator/run": "docker"}}, "spec": {"backoffLimit": 0}}, None)
+    assert job["status"]["active"] == 1 and "conditions" not in job["status"]
+    assert store.docker_jobs == [(("batch", "jobs"), "demo", "migrate")]
+    store.put(jobs, "demo", {**job, "metadata": {**job["metadata"], "labels": {"seen": "yes"}}}, job)
+    assert len(store.docker_jobs) == 1, "a write to a running Job does not start it again"
+    store.finish_job(jobs, store.get(jobs, "demo", "migrate"), failed=True, reason="DeadlineExceeded")
+    finished = store.get(jobs, "demo", "migrate")
+    assert [c["reason"] for c in finished["status"]["conditions"]] == ["DeadlineExceeded", "DeadlineExceeded"]
+    assert finished["status"]["startTime"] == job["status"]["startTime"]
+
+
+def test_a_job_container_gets_the_environment_the_kubelet_would_give_it() -> None:
+    server = emulator.Emulator()
+    server.configure(ready=True, verbose=False)
+    store = server.store
+    store.put(store.types[("", "configmaps")], "demo", {"metadata": {"name": "config"}, "data": {"PGHOST": "127.0.0.1", "PGUSER": "app"}}, None)
+    secret = {"metadata": {"name": "credentials"}, "data": {"PGPASSWORD": base64.b64encode(b"s3cret").decode()}}
+    store.put(store.types[("", "secrets")], "demo", secret, None)
+    container = {
+        "envFrom": [{"configMapRef": {"name": "config"}}, {"secretRef": {"name": "credentials"}}, {"secretRef": {"name": "absent", "optional": True}}],
+        "env": [{"name": "PGUSER", "value": "migrator"}, {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "credentials", "key": "PGPASSWORD"}}}],
+    }
+    assert server.job_environment("demo", container) == {"PGHOST": "127.0.0.1", "PGUSER": "migrator", "PGPASSWORD": "s3cret", "TOKEN": "s3cret"}
+    with pytest.raises(ValueError, match='configmap "missing" not found'):
+        server.job_environment("demo", {"envFrom": [{"configMapRef": {"name": "missing"}}]})
+    with pytest.raises(ValueError, match="couldn't find key NOPE in Secret demo/credentials"):
+        server.job_environment("demo", {"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "credentials", "key": "NOPE"}}}]})
+
+
 def test_without_ready_nothing_gets_a_status_but_a_service_gets_its_cluster_ip() -> None:
     store = _store(ready=False)
     job = store.put(store.types[("batch", "jobs")], "demo", {"metadata": {"name": "migrate"}, "spec": {}}, None)

@@ -3,6 +3,28 @@
 {{- default .Release.Name .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/* The settings every service reads (ConfigMap <release>-config), and the migrations hook's copy of them. */}}
+{{- define "stellaops.configData" -}}
+STELLAOPS_PROFILE: {{ .Values.global.profile | quote }}
+STELLAOPS_RELEASE: {{ .Values.global.release.version | quote }}
+STELLAOPS_CHANNEL: {{ .Values.global.release.channel | quote }}
+STELLAOPS_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+{{- with .Values.database }}
+{{- if .host }}
+PGHOST: {{ .host | quote }}
+{{- end }}
+{{- if .port }}
+PGPORT: {{ .port | quote }}
+{{- end }}
+{{- if .name }}
+PGDATABASE: {{ .name | quote }}
+{{- end }}
+{{- if .user }}
+PGUSER: {{ .user | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "stellaops.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
