@@ -24,6 +24,13 @@ options:
   revision:
     description: A revision whose workload images to return in RV(images); it must exist.
     type: int
+  platform_release:
+    description:
+      - Also return the platform release the last deployed revision runs (RV(platform_release)), from its values
+        (C(helm get values), the key C(global.release) that the chart and stellaops.deploy.helm_upgrade set). Nothing
+        else of the values is kept or returned.
+    type: bool
+    default: false
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
@@ -86,6 +93,13 @@ images:
   returned: always
   type: dict
   sample: {Deployment/stellaops-authority: ["registry.stella-ops.org/stellaops/authority@sha256:0a55..."]}
+platform_release:
+  description:
+    - With O(platform_release=true), the platform release of the last deployed revision (version, channel, and
+      release_id as the release manifests name it); null without it, without a deployed revision, or when its values name none.
+  returned: always
+  type: dict
+  sample: {version: "2025.10.0", channel: stable, release_id: "2025.10.0-stable"}
 helm_version:
   description: Version of the helm binary that ran.
   returned: always
@@ -123,6 +137,7 @@ class HistoryInfo:
         if p["revision"] is not None:
             find_revision(history, p["revision"], p["release"])
             images = workload_images(helm.manifest(p["release"], p["revision"]))
+        platform = helm.platform_release(p["release"], bookmark.revision) if p["platform_release"] and bookmark else None
         return {
             "changed": False,
             "exists": bool(history),
@@ -132,13 +147,19 @@ class HistoryInfo:
             "pending": pending.to_dict() if pending else None,
             "pending_message": pending_message(p["release"], p["namespace"], pending, bookmark) if pending else "",
             "images": images,
+            "platform_release": platform,
             "helm_version": helm.version,
         }
 
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={**HELM_TARGET_SPEC, "must_exist": {"type": "bool", "default": False}, "revision": {"type": "int"}},
+        argument_spec={
+            **HELM_TARGET_SPEC,
+            "must_exist": {"type": "bool", "default": False},
+            "revision": {"type": "int"},
+            "platform_release": {"type": "bool", "default": False},
+        },
         supports_check_mode=True,
     )
     try:

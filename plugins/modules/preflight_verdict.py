@@ -14,8 +14,9 @@ description:
     not run at all (its result lacks the keys it returns) is listed with its message.
   - Per compose host (O(hosts)) - what runs could not be read, an unhealthy service, a front-door network that could
     not be looked up, a secret that the compose profile references and that is not supplied, a backup or an evidence
-    gate that is on without its settings. A host whose checks are missing (null) did not finish them.
-  - With O(releases_dir), per compose host - a running version that cannot upgrade directly to the release
+    gate that is on without its settings. Per Helm target - its release could not be read, or is stuck in
+    C(pending-*). A host whose checks are missing (null) did not finish them.
+  - With O(releases_dir), per compose host and Helm target - a running version that cannot upgrade directly to the release
     (its C(upgrade.from)), named with the chain of the channel's releases that would work.
   - Once (the controller's checks) - a missing approval on a channel that needs one, pending migrations, queues
     over their threshold, a release not aligned with the channel's deployment files, invalid deployment profiles.
@@ -44,7 +45,8 @@ options:
   hosts:
     description:
       - Target name to what pre-flight found there, or null when the target did not finish its checks.
-      - Keys - C(compose_host) (bool; a Helm target takes part in the controller's checks only), the registered results
+      - Keys - C(compose_host) (bool), C(helm_target) (bool) and C(helm_release) (its registered
+        M(stellaops.deploy.helm_history_info) result, with O(stellaops.deploy.helm_history_info#module:platform_release)), the registered results
         C(running) (M(stellaops.deploy.compose_info)), C(health) (M(stellaops.deploy.health_check)) and C(network)
         (M(stellaops.deploy.docker_network)), C(network_name), C(profile) (compose profile on the controller whose
         secret variables must be supplied), C(secrets_given) (names of the secrets supplied with a value, never the
@@ -56,7 +58,7 @@ options:
     description:
       - The approval (approved_by, approved_at, ticket), as an AWX approval node or an operator supplies it.
       - Its C(migrations) names the category B migrations approved (their ids). With O(releases_dir), each category B
-        migration of the releases the compose hosts deploy needs it, unless O(migrations) shows it applied.
+        migration of the releases the targets deploy needs it, unless O(migrations) shows it applied.
     type: dict
     default: {}
   approval_channels:
@@ -86,13 +88,13 @@ options:
     default: {}
   releases_dir:
     description:
-      - Directory on the controller of the release manifests; with it, each compose host's running version is checked
+      - Directory on the controller of the release manifests; with it, each target's running version is checked
         against the release's C(upgrade.from) and the chain through the channel's releases is named
         (C(2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first)).
     type: path
   upgrade_path:
     description:
-      - V(direct) - a compose host that cannot upgrade directly to the release fails pre-flight (needs O(releases_dir)
+      - V(direct) - a target that cannot upgrade directly to the release fails pre-flight (needs O(releases_dir)
         for the check).
       - V(auto) - such a host walks the chain instead, and RV(intermediate_releases) lists the releases it deploys before
         the release, each its own deployment and journal job; a host with no chain fails. Needs O(releases_dir).
@@ -147,12 +149,12 @@ record:
   description: The record of the pre-flight - run_id, checked_at, release_id, channel, running (target to release id),
     approval (required, approved_by, approved_at, ticket), migrations_pending, queue_depths, failures, protection_off;
     with O(releases_dir) also category_b (each category B migration of the releases deployed - id, name, release,
-    applied, approved), with O(upgrade_path=auto) hops (compose host to the versions it deploys in turn, the release last).
+    applied, approved), with O(upgrade_path=auto) hops (target to the versions it deploys in turn, the release last).
   returned: always
   type: dict
 intermediate_releases:
   description:
-    - Compose host to the releases (as RV(stellaops.deploy.release_manifest#module:release) returns them, oldest first)
+    - Target (compose host or Helm target) to the releases (as RV(stellaops.deploy.release_manifest#module:release) returns them, oldest first)
       it deploys before the release, each as a deployment and journal job of its own; empty for a host that upgrades
       directly.
   returned: with O(upgrade_path=auto)

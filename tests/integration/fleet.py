@@ -36,6 +36,18 @@ SERVICES = ["authority", "signer", "attestor", "scanner-web", "scheduler", "noti
 SANDBOX_COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "inventory" / "local" / "group_vars" / "compose_hosts.yml").read_text())["stellaops_compose"]
 
 
+def stable_channel(sandbox: dict[str, Any], directory: Path, newest: str) -> Path:
+    """A stable channel of 2025.09.0, 2025.10.0 and 2025.11.0, which upgrades from 2025.10.0 only and runs the images of
+    the sandbox's manifest ``newest`` (the edge release, or the faulty one whose services never become healthy)."""
+    directory.mkdir()
+    for version in ("2025.09.0", "2025.10.0"):
+        shutil.copy(sandbox["manifests"][f"{version}-stable"], directory)
+    skipping = yaml.safe_load(Path(sandbox["manifests"][newest]).read_text())
+    skipping["release"].update(version="2025.11.0", channel="stable", upgrade={"from": ["2025.10.0"]})
+    (directory / "2025.11.0-stable.yaml").write_text(yaml.safe_dump(skipping, sort_keys=False))
+    return directory
+
+
 def build_and_install(destination: Path) -> Path:
     """Build the collection tarball and install it under ``destination``; the collections path."""
     dist = destination / "dist"

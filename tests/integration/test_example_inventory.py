@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fleet import ROOT, VENV_BIN, FleetHost, sandbox_hosts
+from fleet import ROOT, VENV_BIN, FleetHost, sandbox_hosts, stable_channel
 
 pytestmark = pytest.mark.sandbox
 
@@ -155,6 +155,14 @@ class ExampleFleet:
             env={**self.environment(), "ANSIBLE_CONFIG": str(config)}, cwd=self.workdir,
         )
 
+    def helm(self, *args: str, check: bool = True) -> str:
+        """helm on the sandbox's emulator, in the Helm target's namespace."""
+        kube = self.sandbox["kubernetes"]
+        scope = ["--kubeconfig", kube["kubeconfig"], "--kube-context", kube["context"], "--namespace", NAMESPACE]
+        done = subprocess.run([str(ROOT / ".tools" / "bin" / "helm"), *args, *scope], capture_output=True, text=True, check=False, timeout=120)
+        assert done.returncode == 0 or not check, done.stderr
+        return done.stdout
+
     def version(self) -> str | None:
         return (self.host.health(self.host.port_base + 1) or {}).get("release")
 
@@ -167,9 +175,7 @@ def example(sandbox: dict[str, Any], installed_collection: Path, playbook_runner
     def clean() -> None:
         host.remove_project(PROJECT)
         host.ssh(f"rm -rf /srv/{PROJECT}", check=False)
-        kube = sandbox["kubernetes"]
-        helm = [str(ROOT / ".tools" / "bin" / "helm"), "--kubeconfig", kube["kubeconfig"], "--kube-context", kube["context"], "--namespace", NAMESPACE]
-        subprocess.run([*helm, "uninstall", "stellaops", "--wait", "--timeout", "60s"], capture_output=True, check=False, timeout=120)
+        fleet.helm("uninstall", "stellaops", "--wait", "--timeout", "60s", check=False)
 
     clean()
     yield fleet
@@ -233,6 +239,18 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     first = example.run("upgrade", channel="stable", release="2025.09.0", **APPROVAL)
     assert first.rc == 0, first.failure_messages
     assert example.version() == "2025.09.0"
+
+    # The Helm target's upgrade path is checked on the platform release its last revision runs (2025.09.0): a channel
+    # whose newest release upgrades from 2025.10.0 only is refused with the chain, before helm changes anything.
+    releases = stable_channel(example.sandbox, tmp_path / "releases", "2025.11.0-edge")
+    approved_b = {"stellaops_approval": {**APPROVAL["stellaops_approval"], "migrations": ["20251101000000"]}}
+    revisions = example.helm("history", "stellaops", "--output", "json")
+    skipped = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), **approved_b)
+    assert skipped.rc != 0
+    failure = skipped.of("preflight_verdict", "helm-stage")["msg"]
+    assert failure.startswith("Pre-flight for 2025.11.0-stable failed 1 check(s); nothing was changed"), failure
+    assert "helm-stage: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first" in failure
+    assert example.helm("history", "stellaops", "--output", "json") == revisions
 
     # Check mode, with the backup turned off on purpose: the report repeats it.
     checked = example.run("upgrade", channel="stable", check=True, compose_upgrade_backup=False, **APPROVAL)

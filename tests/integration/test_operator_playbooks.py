@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from databases import B_MIGRATION, FINDINGS, MIGRATIONS_BEFORE_B, columns, query, scratch_database
-from fleet import ROOT, Fleet, project_fleet, sandbox_hosts
+from fleet import ROOT, Fleet, project_fleet, sandbox_hosts, stable_channel
 
 pytestmark = pytest.mark.sandbox
 
@@ -146,18 +146,6 @@ def test_preflight_lists_every_failure_and_changes_nothing(fleet: Fleet, sandbox
     assert record["approval"] == {"required": True, "approved_by": None, "approved_at": None, "ticket": None}
     assert record["queue_depths"] == {QUEUE: 25} and record["migrations_pending"] == ["20991231000000"]
     assert len(record["failures"]) == 6
-
-
-def stable_channel(sandbox: dict[str, Any], directory: Path, newest: str) -> Path:
-    """A stable channel of 2025.09.0, 2025.10.0 and 2025.11.0, which upgrades from 2025.10.0 only and runs the images of
-    the sandbox's manifest ``newest`` (the edge release, or the faulty one whose services never become healthy)."""
-    directory.mkdir()
-    for version in ("2025.09.0", "2025.10.0"):
-        shutil.copy(sandbox["manifests"][f"{version}-stable"], directory)
-    skipping = yaml.safe_load(Path(sandbox["manifests"][newest]).read_text())
-    skipping["release"].update(version="2025.11.0", channel="stable", upgrade={"from": ["2025.10.0"]})
-    (directory / "2025.11.0-stable.yaml").write_text(yaml.safe_dump(skipping, sort_keys=False))
-    return directory
 
 
 def jobs_of_run(fleet: Fleet, host: Any, known: int) -> list[tuple[str, str]]:

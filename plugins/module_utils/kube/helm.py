@@ -454,6 +454,22 @@ class HelmRunner(ToolRunner):
         _rc, out, _err = self.helm(["get", "hooks", release, "--revision", str(revision)], what=f"helm get hooks {release}")
         return out
 
+    def platform_release(self, release: str, revision: int) -> Optional[dict[str, str]]:
+        """The platform release a revision runs: the values' global.release (version, channel, release_id), None when they do not name one.
+
+        Only that key is kept: the values also hold what secret_values set.
+        """
+        _rc, out, _err = self.helm(["get", "values", release, "--revision", str(revision), "--output", "json"], what=f"helm get values {release}")
+        try:
+            values = json.loads(out or "null")
+        except ValueError as err:
+            raise StellaOpsError(f"helm get values {release} printed output that is not JSON: {err}.") from None
+        named = ((values or {}).get("global") or {}).get("release") if isinstance(values, dict) and isinstance(values.get("global"), dict) else None
+        if not isinstance(named, dict) or not isinstance(named.get("version"), str) or not named["version"]:
+            return None
+        version, channel = named["version"], named.get("channel") if isinstance(named.get("channel"), str) else ""
+        return {"version": version, "channel": channel, "release_id": f"{version}-{channel}" if channel else version}
+
     def upgrade_args(
         self, release: str, chart: str, values_files: Sequence[str], *, install: bool, wait: bool, atomic: bool, timeout: str
     ) -> list[str]:

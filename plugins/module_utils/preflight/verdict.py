@@ -54,10 +54,12 @@ def profile_secrets(path: str, pattern: str) -> list[str]:
 
 @dataclass
 class HostChecks:
-    """What pre-flight found on one target; a Helm target only takes part in the controller's checks."""
+    """What pre-flight found on one target: a compose host's containers and settings, a Helm target's release."""
 
     compose_host: bool = False
     running: Mapping[str, Any] = field(default_factory=dict)
+    helm_target: bool = False
+    helm_release: Mapping[str, Any] = field(default_factory=dict)  # stellaops.deploy.helm_history_info with platform_release
     health: Mapping[str, Any] = field(default_factory=dict)
     network: Mapping[str, Any] = field(default_factory=dict)
     network_name: str = ""
@@ -74,10 +76,18 @@ class HostChecks:
         return cls(**known)
 
     def release_id(self) -> Optional[str]:
-        """The release id the compose host's containers carry (None: a Helm target, or nothing runs)."""
-        return self.running.get("release_id") if self.compose_host else None
+        """The release id the compose host's containers carry, or the Helm target's deployed revision names (None: nothing runs)."""
+        if self.compose_host:
+            return self.running.get("release_id")
+        if self.helm_target:
+            return (self.helm_release.get("platform_release") or {}).get("release_id")
+        return None
 
     def failures(self, secret_names: Sequence[str]) -> list[str]:
+        if self.helm_target and _ran(self.helm_release):
+            if "exists" not in self.helm_release:
+                return [f"cannot read the Helm release: {_msg(self.helm_release)}"]
+            return [self.helm_release["pending_message"]] if self.helm_release.get("pending_message") else []
         if not self.compose_host:
             return []
         found = []
@@ -174,7 +184,7 @@ def verdict(
 ) -> dict[str, Any]:
     """Failures (controller's first, then each host's, named), what was turned off, and the record of this pre-flight.
 
-    With ``paths`` each compose host's upgrade path is checked: one that cannot upgrade directly fails with the chain
+    With ``paths`` each compose host's and Helm target's upgrade path is checked: one that cannot upgrade directly fails with the chain
     that would work, unless ``walk`` (``upgrade_path=auto``) lets it walk that chain (the record lists its hops). The
     category B migrations of the releases the hosts deploy need an approval that names them
     (``approval.migrations``), unless the migrations table shows them applied.
@@ -203,7 +213,7 @@ def verdict(
             secret_names = secrets_of[checks.profile]
         failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
         release_id = checks.release_id()
-        if paths and checks.compose_host:
+        if paths and (checks.compose_host or checks.helm_target):
             problem = paths.problem(release_id) if release_id else None
             chain = paths.hops(release_id)
             if walk and chain is not None:

@@ -291,6 +291,29 @@ def test_history_reads_every_revision() -> None:
     assert module.calls[-1][:7] == [HELM, "history", "stellaops", "--output", "json", "--max", "100000"]
 
 
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ('{"global": {"release": {"version": "2025.10.0", "channel": "stable"}}, "credentials": {"PGPASSWORD": "s3cret"}}',
+         {"version": "2025.10.0", "channel": "stable", "release_id": "2025.10.0-stable"}),
+        ('{"global": {"release": {"version": "2025.10.0"}}}', {"version": "2025.10.0", "channel": "", "release_id": "2025.10.0"}),
+        ('{"global": {"release": {"version": ""}}}', None),
+        ('{"global": "x"}', None),
+        ("null", None),
+    ],
+)  # fmt: skip
+def test_the_platform_release_of_a_revision_is_its_values_global_release_and_nothing_else(values: str, expected: Optional[dict[str, str]]) -> None:
+    module = StandInModule("3.18.0", [(("get", "values"), (0, values, ""))])
+    assert HelmRunner(module, TARGET).platform_release("stellaops", 3) == expected
+    assert module.calls[-1] == [HELM, "get", "values", "stellaops", "--revision", "3", "--output", "json", *SCOPE]
+
+
+def test_values_that_are_not_json_are_one_sentence() -> None:
+    module = StandInModule("3.18.0", [(("get", "values"), (0, "USER-SUPPLIED VALUES:\nnull\n", ""))])
+    with pytest.raises(StellaOpsError, match="^helm get values stellaops printed output that is not JSON: "):
+        HelmRunner(module, TARGET).platform_release("stellaops", 3)
+
+
 def test_rollback_waits_with_its_timeout() -> None:
     module = StandInModule("3.18.0", [(("rollback",), (0, "Rollback was a success!", ""))])
     HelmRunner(module, TARGET).rollback("stellaops", 4, wait=True, timeout="10m")

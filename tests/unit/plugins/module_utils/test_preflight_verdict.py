@@ -216,3 +216,36 @@ def test_an_approval_whose_migrations_are_not_a_list_of_ids_is_one_sentence(prof
     with pytest.raises(StellaOpsError) as raised:
         verdict(RELEASE, on(profile, "2025.10.0-stable"), ControllerChecks(approval=approval), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert str(raised.value) == 'stellaops_approval.migrations must be a list of migration ids, for example ["20251101000000"].'
+
+
+def helm_target(platform_release: Optional[dict[str, str]], **result: Any) -> dict[str, Any]:
+    """A Helm target's checks: the registered helm_history_info result (platform_release read)."""
+    return {"helm_target": True, "helm_release": {"changed": False, "exists": True, "pending_message": "", "platform_release": platform_release, **result}}
+
+
+def test_a_helm_target_is_checked_on_the_platform_release_its_last_revision_runs(profile: str) -> None:
+    hosts = {
+        "helm-stage": helm_target({"version": "2025.09.0", "channel": "stable", "release_id": "2025.09.0-stable"}),
+        "helm-prod": helm_target({"version": "2025.10.0", "channel": "stable", "release_id": "2025.10.0-stable"}),
+        "helm-new": helm_target(None, exists=False),  # not installed yet: no path to check
+    }
+    checks = ControllerChecks(approval=B_APPROVED)
+    record = verdict(RELEASE, hosts, checks, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert record["failures"] == ["helm-stage: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"]
+    assert record["running"] == {"helm-stage": "2025.09.0-stable", "helm-prod": "2025.10.0-stable", "helm-new": None}
+    walked = verdict(RELEASE, hosts, checks, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths(), walk=True)
+    assert walked["failures"] == [] and walked["hops"]["helm-stage"] == ["2025.10.0", "2025.11.0"]
+    # Its category B migrations need the approval as a compose host's do.
+    only_prod = {"helm-prod": hosts["helm-prod"]}
+    unnamed = verdict(RELEASE, only_prod, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert [f.split(":")[0] for f in unnamed["failures"]] == ["approval"]
+
+
+def test_a_helm_release_that_cannot_be_read_or_is_stuck_fails_preflight() -> None:
+    stuck = helm_target(None, pending_message="Release stellaops in namespace stellaops is stuck in pending-upgrade at revision 4 (...).")
+    unread = {"helm_target": True, "helm_release": {"failed": True, "msg": "The Kubernetes API server of namespace stellaops is unreachable (...)."}}
+    record = verdict(RELEASE, {"stuck": stuck, "unread": unread}, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW)
+    assert record["failures"] == [
+        "stuck: Release stellaops in namespace stellaops is stuck in pending-upgrade at revision 4 (...).",
+        "unread: cannot read the Helm release: The Kubernetes API server of namespace stellaops is unreachable (...).",
+    ]
