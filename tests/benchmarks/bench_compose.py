@@ -24,14 +24,17 @@ most the peer's.
 The remote module runs per host (tasks that ran a module on the host, not skipped, not delegated, not
 a controller-only action) are printed for the upgrade, the rollback and a `--check` of the upgrade.
 
-Each figure is printed with the load average after it (the machine is shared). Run with
-`make bench` (the sandbox must be up).
+Each figure is the median of BENCH_ROUNDS rounds (default 3; one round is the upgrade and the rollback of
+each of the three in turn), printed with every run and the load average after it (the machine is shared).
+Run with `make bench` (the sandbox must be up).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -77,6 +80,8 @@ PEER_PLAYBOOK = """\
         remove_orphans: true
 """
 OLD, NEW = "2025.09.0", "2025.10.0"
+# Upgrade and rollback, each of the three, this many times in turn (BENCH_ROUNDS): medians, every run printed.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 # The images check their health every 5 s with a 3 s timeout and 3 retries: on this shared
@@ -104,6 +109,15 @@ def raw_lock(version: str, template_text: str, source: str) -> str:
     release = load_manifest(SANDBOX["manifests"][f"{version}-stable"], channel="stable")
     lock = build_lock(release, load_template(template_text, source), template_sha256=hashlib.sha256(template_text.encode()).hexdigest(), source=source)
     return render_lock(lock)
+
+
+def median(runs: list[tuple[float, str]]) -> float:
+    return statistics.median(seconds for seconds, _load in runs)
+
+
+def spread(runs: list[tuple[float, str]]) -> str:
+    """Each run's seconds and the load average after it, as measured."""
+    return "(" + ", ".join(f"{seconds:.2f} {load}" for seconds, load in runs) + ")"
 
 
 def measure(step: Callable[[], object]) -> tuple[float, str]:
@@ -159,6 +173,7 @@ def main() -> int:
         }
 
         module_runs: dict[str, int] = {}
+        samples: dict[str, list[tuple[float, str]]] = {f"{who} {step}": [] for who in ("role", "peer", "raw") for step in ("up", "back")}
 
         def playbook(name: str, *options: str, count: str = "", **extra: object) -> float:
             cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), f"playbooks/{name}", *options, "-e", json.dumps({**common, **extra})]
@@ -199,23 +214,26 @@ def main() -> int:
             playbook("upgrade.yml", channel="stable", release=OLD)
             playbook("upgrade.yml", "--check", count="check", channel="stable", release=NEW)
 
-            role_up = measure(lambda: playbook("upgrade.yml", count="upgrade", channel="stable", release=NEW))
-            peer_up = measure(lambda: peer(NEW))
-            raw_up = measure(lambda: raw(NEW))
-            role_back = measure(lambda: playbook("rollback.yml", count="rollback"))
-            peer_back = measure(lambda: peer(OLD))
-            raw_back = measure(lambda: raw(OLD))
+            for _round in range(ROUNDS):
+                samples["role up"].append(measure(lambda: playbook("upgrade.yml", count="upgrade", channel="stable", release=NEW)))
+                samples["peer up"].append(measure(lambda: peer(NEW)))
+                samples["raw up"].append(measure(lambda: raw(NEW)))
+                samples["role back"].append(measure(lambda: playbook("rollback.yml", count="rollback")))
+                samples["peer back"].append(measure(lambda: peer(OLD)))
+                samples["raw back"].append(measure(lambda: raw(OLD)))
         finally:
             for project in (ROLE_PROJECT, RAW_PROJECT, PEER_PROJECT):
                 ssh.quiet(f"cd / && docker compose -p {project} down -v --remove-orphans")
             ssh.quiet(f"rm -rf {ROLE_DIR} {RAW_DIR} {PEER_DIR}")
             ssh.close()
 
-    for what, role, other, floor, goal in (("upgrade: ", role_up, peer_up, raw_up, 1.15), ("rollback:", role_back, peer_back, raw_back, 1.0)):
+    for what, step, goal in (("upgrade: ", "up", 1.15), ("rollback:", "back", 1.0)):
+        role, other, floor = (median(samples[f"{who} {step}"]) for who in ("role", "peer", "raw"))
         print(
-            f"10-service {what} role {role[0]:6.2f} s ({role[1]})   community.docker {other[0]:6.2f} s ({other[1]})"
-            f"   raw compose pull + up --wait {floor[0]:6.2f} s ({floor[1]})"
-            f"   ratio to community.docker {role[0] / other[0]:.2f}x (goal <= {goal}x), to raw {role[0] / floor[0]:.2f}x"
+            f"10-service {what} median of {ROUNDS}: role {role:6.2f} s {spread(samples[f'role {step}'])}"
+            f"   community.docker {other:6.2f} s {spread(samples[f'peer {step}'])}"
+            f"   raw compose pull + up --wait {floor:6.2f} s {spread(samples[f'raw {step}'])}"
+            f"   ratio to community.docker {role / other:.2f}x (goal <= {goal}x), to raw {role / floor:.2f}x"
         )
     print("remote module runs on the host: " + ", ".join(f"{what} {runs}" for what, runs in module_runs.items()))
     return 0

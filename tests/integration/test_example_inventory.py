@@ -294,3 +294,12 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     rolled = example.run("rollback", channel="stable")
     assert rolled.rc == 0, rolled.failure_messages
     assert example.version() == "2025.09.0"
+
+    # With stellaops_upgrade_path=auto the Helm target walks that chain instead: 2025.10.0, then 2025.11.0, each an
+    # atomic helm upgrade of its own (a revision each, the release it runs in its values).
+    known = len(json.loads(example.helm("history", "stellaops", "--output", "json")))
+    walked = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), stellaops_upgrade_path="auto", **approved_b)
+    assert walked.rc == 0, walked.failure_messages
+    revisions = [r["revision"] for r in json.loads(example.helm("history", "stellaops", "--output", "json"))][known:]
+    runs = [json.loads(example.helm("get", "values", "stellaops", "--revision", str(r), "--output", "json"))["global"]["release"]["version"] for r in revisions]
+    assert runs == ["2025.10.0", "2025.11.0"]
