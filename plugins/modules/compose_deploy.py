@@ -240,10 +240,13 @@ plan:
   type: dict
   sample: {"create": [], "recreate": ["authority"], "start": [], "remove": [], "unchanged": ["notify"], "changes": ["authority"]}
 deployment:
-  description: The deployment brought up - its id, whether it is new, release id, version and channel.
+  description:
+    - The deployment brought up - its id, whether it is new, release id, version and channel.
+    - With O(state=present), C(evidence_schema) is the evidence schema of its release (1 for a deployment kept before the field).
   returned: always
   type: dict
-  sample: {"deployment_id": "2025.10.0-stable+2", "new": true, "release_id": "2025.10.0-stable", "release": "2025.10.0", "channel": "stable"}
+  sample: {"deployment_id": "2025.10.0-stable+2", "new": true, "release_id": "2025.10.0-stable", "release": "2025.10.0", "channel": "stable",
+           "evidence_schema": 1}
 bookmark:
   description:
     - The kept deployment that ran before this run (its config hashes equal the running ones), or null.

@@ -78,13 +78,12 @@ dest:
   sample: /reports/proof-acme-sbom-0003.json
 """
 
-import json
-import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.atomic import write_json
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.safe_load import read_json
 from ansible_collections.stellaops.deploy.plugins.module_utils.evidence.evidence import inclusion_proof, load_baseline
 
 
@@ -99,17 +98,21 @@ class ProofManager:
         proof = inclusion_proof(baseline, p["key"], partition=p["scope"] == "partition")
         changed = False
         if p["dest"]:
-            current = None
-            if os.path.exists(p["dest"]):
-                try:
-                    with open(p["dest"], encoding="utf-8") as handle:
-                        current = json.load(handle)
-                except (OSError, ValueError):
-                    current = None
-            changed = current != proof
+            changed = self._written(p["dest"]) != proof
             if changed and not self.module.check_mode:
                 write_json(p["dest"], proof)
         return {"changed": changed, "proof": proof, "dest": p["dest"]}
+
+    @staticmethod
+    def _written(dest: str) -> Any:
+        """The proof in ``dest`` now; None when there is none or it is not JSON (it is rewritten). A FIFO, a directory or
+        an unreadable file there is refused, not waited on or replaced."""
+        try:
+            return read_json(dest, "proof file")
+        except StellaOpsError as error:
+            if error.details.get("missing") or error.details.get("kind") == "invalid":
+                return None
+            raise
 
 
 def main() -> None:

@@ -242,7 +242,8 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
     migration command (the migrator service of the deployment that runs, docker compose run over SSH on the first host)
     and verifies it in the table; a second rerun changes nothing. Then the rollback is refused before anything changes,
     and with compose_rollback_restore_database=true the services stop, the upgrade's backup set comes back (the table as
-    it was) and every host runs 2025.10.0 again; a restore that fails leaves every host stopped, none on 2025.10.0. Judged
+    it was) and every host runs 2025.10.0 again, its evidence baseline taken in schema 2 and crossed to schema 1; a restore
+    that fails leaves every host stopped, none on 2025.10.0. Judged
     from the database's columns and rows and the hosts' containers. 2025.11.0 reads the evidence in schema 2: the upgrade
     proves continuity in schema 1 and writes the cross-reference of the roots beside the baseline. Cost: about 2.5 min (an upgrade with its backup,
     five reruns that deploy nothing, a rollback plan in check mode, a refused rollback, a rollback whose restore fails, a
@@ -351,8 +352,17 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
             assert {(c["release_id"], c["state"] == "running") for c in containers} == {("2025.11.0-stable", False)}, host.name
         assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
 
-        restored = fleet.run("rollback", compose_rollback_restore_database=True, **asked)
+        # With the evidence gate: the baseline in the schema of the release left (2), continuity proven in it, and the
+        # cross-reference to the schema of the release returned to (1).
+        back_gate = {
+            "compose_rollback_evidence_gate": True, "evidence_gate_baseline_path": str(evidence / "rollback-baseline.json"),
+            "evidence_gate_cache_path": str(evidence / "hash-cache.json"), "evidence_gate_report_dir": str(evidence / "rollback-reports"),
+        }  # fmt: skip
+        restored = fleet.run("rollback", compose_rollback_restore_database=True, **asked, **back_gate)
         assert restored.rc == 0, (restored.failure_messages, restored.stdout[-3000:])
+        back = restored.of("evidence_verify")
+        assert json.loads((evidence / "rollback-baseline.json").read_text())["evidence_schema"] == 2
+        assert back["continuity"] and (back["cross_reference"]["from_schema"], back["cross_reference"]["to_schema"]) == (2, 1), back
         # The decision before (restore, asked and needed), then the restored table judged again (it suits 2025.10.0).
         decisions = [r for _name, r in restored.tasks(fleet.hosts[0].name) if r.get("action") == "stellaops.deploy.rollback_safety" and not r.get("skipped")]
         assert [(r["decision"], r["live_schema_version"]) for r in decisions] == [("restore", 3), ("redeploy", 2)]

@@ -263,7 +263,13 @@ class ComposeDeployer:
             plan = plan_changes(containers, hashes)
             self.result.update(
                 plan=plan.as_dict(),
-                deployment={"deployment_id": deployment_id, "new": new, **{k: record.get(k) for k in ("release_id", "release", "channel")}},
+                deployment={
+                    "deployment_id": deployment_id,
+                    "new": new,
+                    **{k: record.get(k) for k in ("release_id", "release", "channel")},
+                    # the evidence schema the deployment's release reads (a deployment kept before evidence schemas: 1)
+                    "evidence_schema": record.get("evidence_schema") or 1,
+                },
                 config_hashes=hashes,
                 images=record.get("images", {}),
                 changed=bool(plan.changes) or new or self.store.current() != deployment_id,

@@ -405,18 +405,13 @@ def baseline_entries(baseline: Mapping[str, Any]) -> list[tuple[str, int, str]]:
 
 
 def inclusion_proof(baseline: Mapping[str, Any], key: str, partition: bool = False) -> dict[str, Any]:
-    """Audit path of bundle ``key`` to the global root of the baseline (or to its partition root)."""
-    if schema_of(baseline) != 1:
-        raise StellaOpsError(
-            f"Inclusion proofs are computed with the leaves of evidence schema 1; this baseline is in schema {schema_of(baseline)}: "
-            "take the baseline the proof is for in schema 1 (evidence_baseline schema_version: 1)."
-        )
+    """Audit path of bundle ``key`` to the global root of the baseline (or to its partition root), in the baseline's evidence schema."""
     entries = baseline_entries(baseline)
     scope = "total"
     if partition:
         scope = partition_of(key, int(baseline["partition_depth"]))
         entries = [e for e in entries if partition_of(e[0], int(baseline["partition_depth"])) == scope]
-    proof = prove(((k, d) for k, _size, d in entries), key).as_dict()
+    proof = prove(((k, d) for k, _size, d in entries), key, schema_of(baseline), {k: size for k, size, _d in entries}).as_dict()
     expected = baseline["partitions"][scope]["root"] if partition else baseline["total"]["root"]
     if proof["root"] != expected:
         raise StellaOpsError(f"The roots of the baseline do not recompute from its bundles (scope {scope}); the baseline is inconsistent.")

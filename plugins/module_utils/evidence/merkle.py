@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from ..core.errors import StellaOpsError
 
@@ -132,7 +132,7 @@ def verify_inclusion(leaf: bytes, index: int, tree_size: int, path: Sequence[byt
 
 @dataclass(frozen=True)
 class InclusionProof:
-    """Proof that one bundle (key, sha256) is leaf ``index`` of a tree of ``tree_size`` leaves with ``root``."""
+    """Proof that one bundle (key, sha256, and in evidence schema 2 its size) is leaf ``index`` of a tree of ``tree_size`` leaves with ``root``."""
 
     key: str
     sha256: str
@@ -140,11 +140,17 @@ class InclusionProof:
     tree_size: int
     path: tuple[str, ...]
     root: str
+    schema: int = 1
+    size: int = 0
 
     def as_dict(self) -> dict[str, object]:
+        leaf = "utf8(key) || 0x00 || ascii(sha256_hex)" + (" || 0x00 || ascii(size)" if self.schema == 2 else "")
+        # a proof in schema 1 is the same document as before evidence schemas
+        schema_fields: dict[str, object] = {"evidence_schema": self.schema, "size": self.size} if self.schema != 1 else {}
         return {
             "algorithm": "rfc6962-sha256",
-            "leaf_data": "utf8(key) || 0x00 || ascii(sha256_hex)",
+            "leaf_data": leaf,
+            **schema_fields,
             "key": self.key,
             "sha256": self.sha256,
             "index": self.index,
@@ -159,16 +165,20 @@ class InclusionProof:
             root = bytes.fromhex(self.root)
         except ValueError:
             return False
-        return verify_inclusion(leaf_hash(leaf_data(self.key, self.sha256)), self.index, self.tree_size, path, root)
+        return verify_inclusion(leaf_hash(leaf_data(self.key, self.sha256, self.schema, self.size)), self.index, self.tree_size, path, root)
 
 
-def prove(entries: Iterable[tuple[str, str]], key: str) -> InclusionProof:
-    """Inclusion proof of bundle ``key`` among ``(key, sha256_hex)`` entries (sorted by key here)."""
+def prove(entries: Iterable[tuple[str, str]], key: str, schema: int = 1, sizes: Optional[Mapping[str, int]] = None) -> InclusionProof:
+    """Inclusion proof of bundle ``key`` among ``(key, sha256_hex)`` entries (sorted by key here), in evidence ``schema``
+    (schema 2's leaves hold each bundle's size, from ``sizes``)."""
     ordered = sorted(entries)
     index = next((i for i, (k, _digest) in enumerate(ordered) if k == key), -1)
     if index < 0:
         raise StellaOpsError(f"The bundle {key!r} is not in the baseline; expected one of its keys.")
-    hashes = [leaf_hash(leaf_data(k, d)) for k, d in ordered]
+    size_of = sizes or {}
+    if schema == 2 and any(k not in size_of for k, _digest in ordered):
+        raise StellaOpsError("An inclusion proof in evidence schema 2 needs the size of every bundle.")
+    hashes = [leaf_hash(leaf_data(k, d, schema, size_of.get(k, 0))) for k, d in ordered]
     levels_root = root_from_leaf_hashes(hashes)
     return InclusionProof(
         key=key,
@@ -177,6 +187,8 @@ def prove(entries: Iterable[tuple[str, str]], key: str) -> InclusionProof:
         tree_size=len(ordered),
         path=tuple(h.hex() for h in audit_path(hashes, index)),
         root=levels_root.hex(),
+        schema=schema,
+        size=size_of.get(key, 0) if schema == 2 else 0,
     )
 
 
@@ -190,6 +202,9 @@ def proof_from_dict(data: object, source: str = "the proof") -> InclusionProof:
             raise TypeError("audit_path")
         # hex in either case is the same hash (the audit path check reads it so): compared as text, it was a
         # failure that named two equal hashes
+        schema = data.get("evidence_schema", 1)
+        if schema not in EVIDENCE_SCHEMAS or isinstance(schema, bool):
+            raise ValueError("evidence_schema")
         return InclusionProof(
             key=str(data["key"]),
             sha256=str(data["sha256"]).lower(),
@@ -197,6 +212,8 @@ def proof_from_dict(data: object, source: str = "the proof") -> InclusionProof:
             tree_size=int(data["tree_size"]),
             path=tuple(p.lower() for p in path),
             root=str(data["root"]).lower(),
+            schema=schema,
+            size=int(data["size"]) if schema == 2 else 0,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StellaOpsError(

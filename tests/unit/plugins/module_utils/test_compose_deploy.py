@@ -275,7 +275,9 @@ def test_check_mode_with_nothing_running_plans_create_and_writes_nothing(tmp_pat
     assert result["changed"] is True
     assert result["touched"] is False
     assert result["bookmark"] is None
-    assert result["deployment"] == {"deployment_id": f"{RELEASE_ID}+1", "new": True, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable"}
+    assert result["deployment"] == {
+        "deployment_id": f"{RELEASE_ID}+1", "new": True, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable", "evidence_schema": 1,
+    }  # fmt: skip
     assert result["plan"] == {"create": ["authority", "signer"], "recreate": [], "start": [], "remove": [], "unchanged": [], "changes": ["authority", "signer"]}
     assert result["config_hashes"] == hashes
     assert result["images"] == IMAGES
@@ -312,7 +314,9 @@ def test_check_mode_with_the_same_deployment_running_changes_nothing(tmp_path: P
     result = deployer(project, docker, check_mode=True).run()
     assert result["changed"] is False
     assert result["plan"] == {"create": [], "recreate": [], "start": [], "remove": [], "unchanged": ["authority", "signer"], "changes": []}
-    assert result["deployment"] == {"deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable"}
+    assert result["deployment"] == {
+        "deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable", "evidence_schema": 1,
+    }  # fmt: skip
     assert result["bookmark"] == {
         "deployment_id": f"{RELEASE_ID}+1",
         "release_id": RELEASE_ID,
@@ -370,7 +374,9 @@ def test_check_mode_of_a_rollback_to_a_kept_deployment(tmp_path: Path) -> None:
 
     result = deployer(project, docker, check_mode=True, target=f"{RELEASE_ID}+1", lock=None, release=None).run()
     assert result["changed"] is True
-    assert result["deployment"] == {"deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable"}
+    assert result["deployment"] == {
+        "deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable", "evidence_schema": 1,
+    }  # fmt: skip
     assert result["bookmark"]["deployment_id"] == f"{RELEASE_ID}+2"
     assert result["plan"]["recreate"] == ["authority"] and result["plan"]["unchanged"] == ["signer"]
     assert result["config_hashes"] == first["config_hashes"]
@@ -458,7 +464,9 @@ def test_real_run_of_a_settings_change_then_back_reuses_the_kept_deployment(tmp_
     debug = deploy(project, docker, settings={**SETTINGS, "AUTHORITY_LOG_LEVEL": "debug"})
     assert debug["deployment"]["deployment_id"] == f"{RELEASE_ID}+2"
     back = deploy(project, docker)
-    assert back["deployment"] == {"deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable"}
+    assert back["deployment"] == {
+        "deployment_id": f"{RELEASE_ID}+1", "new": False, "release_id": RELEASE_ID, "release": "2025.10.0", "channel": "stable", "evidence_schema": 1,
+    }  # fmt: skip
     assert back["bookmark"]["deployment_id"] == f"{RELEASE_ID}+2"
     assert back["plan"]["recreate"] == ["authority"]
     assert DeploymentStore(str(project)).ids() == [f"{RELEASE_ID}+1", f"{RELEASE_ID}+2"]

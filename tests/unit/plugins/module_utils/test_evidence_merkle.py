@@ -166,3 +166,20 @@ def test_prove_unknown_key_and_malformed_proof() -> None:
         proof_from_dict({"key": "a", "sha256": "b", "tree_size": 1, "audit_path": [], "root": "c"})
     with pytest.raises(StellaOpsError, match="expected a JSON object"):
         proof_from_dict([1, 2])
+
+
+def test_a_schema_2_proof_binds_the_size_and_round_trips() -> None:
+    entries = _entries(7)
+    sizes = {key: 100 + i for i, (key, _digest) in enumerate(entries)}
+    proof = prove(entries, entries[2][0], schema=2, sizes=sizes)
+    assert (proof.schema, proof.size) == (2, 102) and proof.root != prove(entries, entries[2][0]).root
+    assert proof.verify() and proof_from_dict(proof.as_dict()).verify()
+    assert proof.as_dict()["leaf_data"] == "utf8(key) || 0x00 || ascii(sha256_hex) || 0x00 || ascii(size)"
+    assert not InclusionProof(**{**proof.__dict__, "size": 103}).verify()
+    assert "evidence_schema" not in prove(entries, entries[2][0]).as_dict()  # a schema-1 proof is the document it was
+    with pytest.raises(StellaOpsError, match="needs the size of every bundle"):
+        prove(entries, entries[2][0], schema=2, sizes={entries[2][0]: 1})
+    with pytest.raises(StellaOpsError, match="field evidence_schema is missing or malformed"):
+        proof_from_dict({**proof.as_dict(), "evidence_schema": 3})
+    with pytest.raises(StellaOpsError, match="field size is missing or malformed"):
+        proof_from_dict({k: v for k, v in proof.as_dict().items() if k != "size"})

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +89,35 @@ def test_the_offline_check_reads_hex_in_either_case(tmp_path: Path) -> None:
     bundle.write_text("forged")
     forged = subprocess.run([*verify, "--bundle", str(bundle)], capture_output=True, text=True, check=False, timeout=60)
     assert forged.returncode == 1 and f"does NOT hold: the bundle {bundle} has sha256 " in forged.stderr and "exported root" not in forged.stderr
+
+
+def test_a_baseline_in_evidence_schema_2_gives_a_proof_whose_leaf_holds_the_size(tmp_path: Path) -> None:
+    """The roots of schema 2 hash each bundle's size too: its proof carries the size, and the offline check compares it."""
+    baseline = baseline_of(tmp_path)
+    store = DirectoryStore(str(tmp_path / "store"))
+    two = build_baseline(store, scan_store(store), 2, schema=2)
+    assert two["total"]["root"] != baseline["total"]["root"]
+    (tmp_path / "baseline-2.json").write_text(json.dumps(two))
+    (tmp_path / "roots-2.json").write_text(json.dumps(roots_export(two)))
+    args = {"baseline_path": str(tmp_path / "baseline-2.json"), "key": KEY, "dest": str(tmp_path / "proof.json")}
+    result = run_module("evidence_proof", args, tmp_path)
+    bundle = tmp_path / "store" / KEY
+    proof = result["proof"]
+    assert (proof["evidence_schema"], proof["size"], proof["root"]) == (2, bundle.stat().st_size, two["total"]["root"])
+    verify = [sys.executable, str(ROOT / "tools" / "evidence-proof"), "verify", str(tmp_path / "proof.json"), "--roots", str(tmp_path / "roots-2.json")]
+    held = subprocess.run([*verify, "--bundle", str(bundle)], capture_output=True, text=True, check=False, timeout=60)
+    assert (held.returncode, held.stderr) == (0, ""), held.stderr
+    # The same content hash with another size in the proof: the leaf, and so the path to the root, no longer holds.
+    (tmp_path / "proof.json").write_text(json.dumps({**proof, "size": proof["size"] + 1}))
+    resized = subprocess.run(verify, capture_output=True, text=True, check=False, timeout=60)
+    assert resized.returncode == 1 and "the audit path does not lead from the bundle's leaf to the root in the proof" in resized.stderr
+
+
+def test_a_fifo_where_the_proof_goes_is_refused_not_waited_on(tmp_path: Path) -> None:
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(baseline_of(tmp_path)))
+    dest = tmp_path / "proof.json"
+    os.mkfifo(dest)
+    result = run_module("evidence_proof", {"baseline_path": str(path), "key": KEY, "dest": str(dest)}, tmp_path)
+    assert failed_with(result, f"{dest}: proof file is a FIFO; expected a regular file.")
+    assert stat.S_ISFIFO(os.stat(dest).st_mode)

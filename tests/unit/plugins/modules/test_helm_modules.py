@@ -249,15 +249,21 @@ def test_workloads_that_do_not_run_the_target_images_fail_the_rollback_and_its_j
 
 
 def test_history_info_of_an_unknown_release() -> None:
-    module = StandInModule({"must_exist": False, "revision": None}, {"history": (1, "", "Error: release: not found\n")})
+    module = StandInModule({"must_exist": False, "revision": None, "platform_release": True}, {"history": (1, "", "Error: release: not found\n")})
     result = HistoryInfo(module).run()
     assert result["exists"] is False and result["last_deployed"] is None and result["changed"] is False
+    assert result["platform_release"] is None  # nothing deployed: nothing asked of its values
 
 
 def test_history_info_names_the_stuck_revision_and_the_images_of_a_revision() -> None:
     answers = manifest_answers(history("deployed", "pending-upgrade"))
-    module = StandInModule({"must_exist": True, "revision": 1}, answers)
+    values = '{"global": {"release": {"version": "2025.09.2", "channel": "stable"}}, "credentials": {"PGPASSWORD": "s3cret"}}'
+    module = StandInModule({"must_exist": True, "revision": 1, "platform_release": True}, {**answers, "get values": (0, values, "")})
     result = HistoryInfo(module).run()
     assert result["pending"]["revision"] == 2 and "pending-upgrade at revision 2" in result["pending_message"]
+    # the platform release of the bookmark (revision 1), and nothing else of its values
+    assert result["platform_release"] == {"version": "2025.09.2", "channel": "stable", "release_id": "2025.09.2-stable"}
+    assert ["get", "values", "stellaops", "--revision", "1"] == next(c for c in module.calls if c[1:3] == ["get", "values"])[1:6]
+    assert "s3cret" not in json.dumps(result)
     assert result["last_deployed"]["revision"] == 1
     assert result["images"]["Deployment/stellaops-signer"][0].startswith("registry.stella-ops.org/stellaops/signer@sha256:")
