@@ -929,7 +929,7 @@ class Emulator(kmock.KubernetesScaffold):
                 *cmd, env={**os.environ, **env}, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
             )
             try:
-                output, _ = await asyncio.wait_for(process.communicate(), deadline)
+                output = (await asyncio.wait_for(process.communicate(), deadline))[0]  # stderr goes to stdout
                 failed = process.returncode != 0
             except TimeoutError:
                 await (await asyncio.create_subprocess_exec("docker", "rm", "--force", container_name, stdout=asyncio.subprocess.DEVNULL,

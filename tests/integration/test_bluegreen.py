@@ -238,8 +238,9 @@ def jobs(emulator: KubeEmulator, name: str) -> list[dict[str, Any]]:
     return json.loads(kubectl(emulator, "get", "jobs", "-n", "stellaops-green", "-l", f"app.kubernetes.io/name={name}", "-o", "json"))["items"]
 
 
-def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any,
-                                                                             tmp_path: Path) -> None:  # fmt: skip
+def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
+    cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any, tmp_path: Path
+) -> None:
     """Blue on 2025.09.0, green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
     findings.score, on a database of this test's own. Without an approval that names it the run stops before any change;
     check mode with the approval says the Job would run and creates nothing; a Job whose migration fails (no findings
