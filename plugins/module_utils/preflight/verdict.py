@@ -75,13 +75,15 @@ class HostChecks:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data and data[name] is not None}
         return cls(**known)
 
-    def release_id(self) -> Optional[str]:
-        """The release id the compose host's containers carry, or the Helm target's deployed revision names (None: nothing runs)."""
+    def release_id(self, channel: str = "") -> Optional[str]:
+        """The release id the compose host's containers carry, or the Helm target's deployed revision names (a revision whose
+        values name no channel follows ``channel``, the run's); None when nothing runs."""
         if self.compose_host:
             return self.running.get("release_id")
-        if self.helm_target:
-            return (self.helm_release.get("platform_release") or {}).get("release_id")
-        return None
+        platform = (self.helm_release.get("platform_release") or {}) if self.helm_target else {}
+        if not platform.get("version"):
+            return None
+        return f"{platform['version']}-{platform.get('channel') or channel}"
 
     def failures(self, secret_names: Sequence[str]) -> list[str]:
         if self.helm_target and _ran(self.helm_release):
@@ -212,7 +214,7 @@ def verdict(
                 secrets_of[checks.profile] = profile_secrets(checks.profile, secret_pattern)
             secret_names = secrets_of[checks.profile]
         failures += [f"{name}: {failure}" for failure in checks.failures(secret_names)]
-        release_id = checks.release_id()
+        release_id = checks.release_id(channel)
         if paths and (checks.compose_host or checks.helm_target):
             problem = paths.problem(release_id) if release_id else None
             chain = paths.hops(release_id)

@@ -249,3 +249,10 @@ def test_a_helm_release_that_cannot_be_read_or_is_stuck_fails_preflight() -> Non
         "stuck: Release stellaops in namespace stellaops is stuck in pending-upgrade at revision 4 (...).",
         "unread: cannot read the Helm release: The Kubernetes API server of namespace stellaops is unreachable (...).",
     ]
+
+
+def test_a_helm_revision_whose_values_name_no_channel_follows_the_run() -> None:
+    hosts = {"helm-stage": helm_target({"version": "2025.09.0", "channel": "", "release_id": "2025.09.0"})}
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert record["running"] == {"helm-stage": "2025.09.0-stable"}
+    assert record["failures"] == ["helm-stage: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"]
