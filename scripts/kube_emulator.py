@@ -27,9 +27,10 @@ Plain HTTP on 127.0.0.1 only; any bearer token is accepted.
   Without it nothing becomes ready, so `helm --wait` times out.
 - A Job annotated `kube-emulator/run: docker` (with `--ready`) really runs: its first container, once, as
   `docker run --rm --network host` on the machine's engine (image, command, args, env and envFrom of
-  ConfigMaps and Secrets, the values passed through the docker client's environment, never its command
-  line), within activeDeadlineSeconds (600 s when unset). The exit code decides Complete or Failed; the
-  output goes to the emulator's log. No Pod object is made and backoffLimit is not honoured.
+  ConfigMaps and Secrets, the values in an env file of mode 0600, never on the command line), within
+  activeDeadlineSeconds (600 s when unset). The exit code decides Complete or Failed; the output goes to
+  the emulator's log. A Job deleted while it runs has its container removed; the containers carry the label
+  kube-emulator.pid=<pid>. No Pod object is made and backoffLimit is not honoured.
 - A CustomResourceDefinition that is created declares its resource (and is Established at once).
 
 Stopping: SIGTERM and SIGINT end it; callers kill the PID they recorded and send SIGKILL when it is
@@ -53,6 +54,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import traceback
 import uuid
 from collections.abc import Iterator
@@ -848,7 +850,7 @@ class Emulator(kmock.KubernetesScaffold):
     stopping: asyncio.Event
     watch_queues: set[asyncio.Queue[WatchEvent | None]]
     verbose: bool
-    job_tasks: dict[str, asyncio.Task[None]]  # container name -> the task that runs it
+    job_tasks: dict[str, tuple[str, asyncio.Task[None]]]  # Job uid -> its container's name and the task that runs it
 
     def configure(self, ready: bool, verbose: bool) -> None:
         self.store = Store(ready=ready)
@@ -859,13 +861,14 @@ class Emulator(kmock.KubernetesScaffold):
         self.job_tasks = {}
 
     def stop(self) -> None:
-        """End every open watch stream, the Jobs running in docker, then the server."""
+        """End every open watch stream and the Jobs running in docker, then the server. A caller that cannot wait for
+        the containers' removal finds them by their label (kube-emulator.pid=<this pid>)."""
         self.stopping.set()
         for queue in self.watch_queues:
             queue.put_nowait(None)
-        for name, task in self.job_tasks.items():
+        for container, task in self.job_tasks.values():
             task.cancel()
-            subprocess.run(["docker", "rm", "--force", name], capture_output=True, timeout=30, check=False)
+            subprocess.run(["docker", "rm", "--force", container], capture_output=True, timeout=30, check=False)
 
     # ---- Jobs that run in docker (kube-emulator/run: docker)
 
@@ -873,10 +876,18 @@ class Emulator(kmock.KubernetesScaffold):
         jobs, self.store.docker_jobs = self.store.docker_jobs, []
         for key, namespace, name in jobs:
             job = self.store.objects.get((key, namespace, name))
-            if job is None:
+            if job is None or job["metadata"]["uid"] in self.job_tasks:
                 continue
-            container = f"kube-emulator-job-{job['metadata']['uid'][:12]}"
-            self.job_tasks[container] = asyncio.get_running_loop().create_task(self.run_docker_job(key, namespace, name, container))
+            uid = job["metadata"]["uid"]
+            container = f"kube-emulator-job-{uid[:12]}"
+            task = asyncio.get_running_loop().create_task(self.run_docker_job(key, copy.deepcopy(job), container))
+            self.job_tasks[uid] = (container, task)
+
+    def reap_docker_jobs(self) -> None:
+        """Stop the containers of Jobs that were deleted (or replaced under their name) while they ran, as a cluster does."""
+        running = {obj["metadata"]["uid"] for (key, _ns, _name), obj in self.store.objects.items() if key == ("batch", "jobs")}
+        for uid in [uid for uid in self.job_tasks if uid not in running]:
+            self.job_tasks[uid][1].cancel()
 
     def job_environment(self, namespace: str, container: dict[str, Any]) -> dict[str, str]:
         """The container's environment as the kubelet makes it: envFrom ConfigMaps and Secrets first, then env."""
@@ -908,43 +919,63 @@ class Emulator(kmock.KubernetesScaffold):
                 env[item["name"]] = data[ref["key"]]
             elif not ref.get("optional"):
                 raise ValueError(f"couldn't find key {ref.get('key')} in {'Secret' if secret else 'ConfigMap'} {namespace}/{ref.get('name')}")
+        if any("\n" in value or "\r" in value for value in env.values()):
+            raise ValueError("a value of the environment spans lines, which docker run --env-file cannot pass")
         return env
 
-    async def run_docker_job(self, key: tuple[str, str], namespace: str, name: str, container_name: str) -> None:
-        rtype = self.store.types[key]
-        job = self.store.objects[(key, namespace, name)]
+    async def run_docker_job(self, key: tuple[str, str], job: dict[str, Any], container_name: str) -> None:
+        """Run the Job's first container once; its exit code decides the Job's status (unless the Job is gone by then)."""
+        rtype, meta = self.store.types[key], job["metadata"]
         spec = job.get("spec") or {}
         deadline = int(spec.get("activeDeadlineSeconds") or JOB_DEADLINE_SECONDS)
-        containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-        container = containers[0]
-        reason, output = "", b""
+        container = (((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}])[0]
+        reason, output, process = "", b"", None
+        env_file = None
         try:
-            env = self.job_environment(namespace, container)
+            env = self.job_environment(meta["namespace"], container)
+            # The values reach docker through a file of mode 0600 (never its command line, never the client's own environment).
+            fd, env_file = tempfile.mkstemp(prefix="kube-emulator-env-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.writelines(f"{k}={v}\n" for k, v in env.items())
             command, args = list(container.get("command") or []), list(container.get("args") or [])
-            cmd = ["docker", "run", "--rm", "--name", container_name, "--network", "host", *itertools.chain.from_iterable(("-e", k) for k in env)]
+            cmd = ["docker", "run", "--rm", "--name", container_name, "--network", "host", "--env-file", env_file,
+                   "--label", f"kube-emulator.pid={os.getpid()}", "--label", f"kube-emulator.job={meta['namespace']}/{meta['name']}"]  # fmt: skip
             if command:
                 cmd += ["--entrypoint", command[0]]
             cmd += [str(container.get("image", "")), *command[1:], *args]
             process = await asyncio.create_subprocess_exec(
-                *cmd, env={**os.environ, **env}, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+                *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
             )
             try:
                 output = (await asyncio.wait_for(process.communicate(), deadline))[0]  # stderr goes to stdout
                 failed = process.returncode != 0
             except TimeoutError:
-                await (await asyncio.create_subprocess_exec("docker", "rm", "--force", container_name, stdout=asyncio.subprocess.DEVNULL,
-                                                            stderr=asyncio.subprocess.DEVNULL)).wait()  # fmt: skip
                 failed, reason = True, "DeadlineExceeded"
         except (ValueError, OSError) as error:
             failed, output = True, str(error).encode()
+        except asyncio.CancelledError:  # the Job was deleted, or the emulator stops
+            await self._remove_container(container_name, process)
+            raise
         finally:
-            self.job_tasks.pop(container_name, None)
+            self.job_tasks.pop(meta["uid"], None)
+            if env_file:
+                os.unlink(env_file)
+        if reason == "DeadlineExceeded":
+            await self._remove_container(container_name, process)
         outcome = "failed" if failed else "complete"
-        print(f"job {namespace}/{name} in docker: {outcome}\n{output.decode(errors='replace').rstrip()}", file=sys.stderr, flush=True)
-        current = self.store.objects.get((key, namespace, name))
-        if current is not None and current["metadata"]["uid"] == job["metadata"]["uid"]:
+        print(f"job {meta['namespace']}/{meta['name']} in docker: {outcome}\n{output.decode(errors='replace').rstrip()}", file=sys.stderr, flush=True)
+        current = self.store.objects.get((key, meta["namespace"], meta["name"]))
+        if current is not None and current["metadata"]["uid"] == meta["uid"]:
             self.store.finish_job(rtype, current, failed, reason or "BackoffLimitExceeded")
             await self.publish()
+
+    @staticmethod
+    async def _remove_container(name: str, client: asyncio.subprocess.Process | None) -> None:
+        remove = await asyncio.create_subprocess_exec("docker", "rm", "--force", name, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        await remove.wait()
+        if client is not None and client.returncode is None:
+            client.kill()
+            await client.wait()
 
     async def __call__(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         # Replaces kmock's request parsing, which decodes every body as UTF-8 text (protobuf is binary)
@@ -1017,6 +1048,8 @@ class Emulator(kmock.KubernetesScaffold):
             result, code = self.as_list(target, items), 200
         else:
             raise api_error(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource: {method}")
+        if self.job_tasks:
+            self.reap_docker_jobs()
         if self.store.docker_jobs:
             self.start_docker_jobs()
         await self.publish()

@@ -14,8 +14,10 @@ description:
     not run at all (its result lacks the keys it returns) is listed with its message.
   - Per compose host (O(hosts)) - what runs could not be read, an unhealthy service, a front-door network that could
     not be looked up, a secret that the compose profile references and that is not supplied, a backup or an evidence
-    gate that is on without its settings. Per Helm target - its release could not be read, or is stuck in
-    C(pending-*). A host whose checks are missing (null) did not finish them.
+    gate that is on without its settings. Per Helm target - its release could not be read, is stuck in
+    C(pending-*), or its values name no platform release (C(global.release.version)); its path crosses a category B
+    migration that O(migrations) does not show applied (only a blue/green upgrade applies those on Helm). A host
+    whose checks are missing (null) did not finish them.
   - With O(releases_dir), per compose host and Helm target - a running version that cannot upgrade directly to the release
     (its C(upgrade.from)), named with the chain of the channel's releases that would work.
   - Once (the controller's checks) - a missing approval on a channel that needs one, pending migrations, queues

@@ -91,7 +91,8 @@ def start_emulator(directory: Path, ready: bool = True) -> tuple[KubeEmulator, s
 
 
 def stop_emulator(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the PID we started, SIGKILL when it is still there after 1 s."""
+    """SIGTERM to the PID we started, SIGKILL when it is still there after 1 s; then the containers of its Jobs that ran in
+    docker (labelled with that PID), should it have been killed before it removed them."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -99,6 +100,10 @@ def stop_emulator(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+    mine = f"label=kube-emulator.pid={process.pid}"
+    left = subprocess.run(["docker", "ps", "-aq", "--filter", mine], capture_output=True, text=True, check=False, timeout=30).stdout.split()
+    if left:
+        subprocess.run(["docker", "rm", "--force", *left], capture_output=True, check=False, timeout=60)
 
 
 @pytest.fixture

@@ -244,10 +244,11 @@ def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
     """Blue on 2025.09.0, green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
     findings.score, on a database of this test's own. Without an approval that names it the run stops before any change;
     check mode with the approval says the Job would run and creates nothing; a Job whose migration fails (no findings
-    table yet) stops the run with green installed and no traffic moved; the rerun applies it in a new Job, the table
-    shows it applied and the traffic moves. Judged from the database and the cluster's objects. The chart's category A
-    hook really runs too (nothing is pending for it). Gates: one constant query (the gates have tests of their own).
-    Cost: about 60 s (four runs, two green installs' hook Jobs and two B Jobs in docker)."""
+    table yet) stops the run with green installed and no traffic moved; so does a Job that exits 0 without applying it
+    (the table decides); the rerun applies it in a new Job, the table shows it applied and the traffic moves. Judged
+    from the database and the cluster's objects. The chart's category A hook really runs too (nothing is pending for
+    it). Gates: one constant query (the gates have tests of their own). Cost: about 55 s (five runs, green's install
+    with its hook Job and three B Jobs in docker)."""
     install_blue(cluster, sandbox, "nginx")
     with scratch_database(sandbox, MIGRATIONS_BEFORE_B) as database:
         values = tmp_path / "green-values.json"
@@ -291,13 +292,21 @@ def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
         assert green_weight(cluster, "nginx") is None
         assert query(database, "SELECT version FROM schema_migrations ORDER BY version;\n") == [["20250901000000"], ["20251001000000"]]
 
+        # A Job that exits 0 without applying anything: the table decides, and no traffic moves.
+        silent = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **approved, helm_bluegreen_category_b_command=["true"])
+        assert silent.rc == 2
+        assert silent.failure_messages == [f"Migration(s) {B_MIGRATION} not applied in schema_migrations of database {database['database']}."]
+        assert green_weight(cluster, "nginx") is None
+
         query(database, FINDINGS)
         done = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **approved)
         assert done.rc == 0, done.failure_messages or done.stderr[-2000:]
         assert columns(database, "findings") == ["id", "severity", "base_score", "weight"]
         assert query(database, "SELECT version, category FROM schema_migrations ORDER BY version;\n")[-1] == [B_MIGRATION, "B"]
-        assert done.result("Verify green's migrations in the migrations table")["pending"] == []
+        assert B_MIGRATION in done.result("Verify green's migrations in the migrations table")["applied"]
         conditions = {job["metadata"]["name"]: [c["type"] for c in job["status"]["conditions"] if c["status"] == "True"]
                       for job in jobs(cluster, "migrations-b")}  # fmt: skip
-        assert sorted(conditions.values()) == [["FailureTarget", "Failed"], ["SuccessCriteriaMet", "Complete"]], conditions
+        assert sorted(conditions.values()) == [["FailureTarget", "Failed"]] + [["SuccessCriteriaMet", "Complete"]] * 2, conditions
         assert green_weight(cluster, "nginx") == 100
+        # The chart's category A hook ran in docker too, at green's install (nothing was pending for it).
+        assert "job stellaops-green/stellaops-green-migrations in docker: complete" in cluster.log.read_text()

@@ -241,11 +241,12 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     assert example.version() == "2025.09.0"
 
     # The Helm target's upgrade path is checked on the platform release its last revision runs (2025.09.0): a channel
-    # whose newest release upgrades from 2025.10.0 only is refused with the chain, before helm changes anything.
-    releases = stable_channel(example.sandbox, tmp_path / "releases", "2025.11.0-edge")
-    approved_b = {"stellaops_approval": {**APPROVAL["stellaops_approval"], "migrations": ["20251101000000"]}}
+    # whose newest release upgrades from 2025.10.0 only is refused with the chain, before helm changes anything. That
+    # 2025.11.0 has no migration (the images of 2025.11.1-edge, which nothing runs on the emulator): an in-place Helm
+    # upgrade across a category B migration is refused for another reason (unit tests of preflight_verdict).
+    releases = stable_channel(example.sandbox, tmp_path / "releases", "2025.11.1-edge")
     revisions = example.helm("history", "stellaops", "--output", "json")
-    skipped = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), **approved_b)
+    skipped = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), **APPROVAL)
     assert skipped.rc != 0
     failure = skipped.of("preflight_verdict", "helm-stage")["msg"]
     assert failure.startswith("Pre-flight for 2025.11.0-stable failed 1 check(s); nothing was changed"), failure
@@ -298,7 +299,7 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     # With stellaops_upgrade_path=auto the Helm target walks that chain instead: 2025.10.0, then 2025.11.0, each an
     # atomic helm upgrade of its own (a revision each, the release it runs in its values).
     known = len(json.loads(example.helm("history", "stellaops", "--output", "json")))
-    walked = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), stellaops_upgrade_path="auto", **approved_b)
+    walked = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), stellaops_upgrade_path="auto", **APPROVAL)
     assert walked.rc == 0, walked.failure_messages
     revisions = [r["revision"] for r in json.loads(example.helm("history", "stellaops", "--output", "json"))][known:]
     runs = [json.loads(example.helm("get", "values", "stellaops", "--revision", str(r), "--output", "json"))["global"]["release"]["version"] for r in revisions]

@@ -89,7 +89,15 @@ class HostChecks:
         if self.helm_target and _ran(self.helm_release):
             if "exists" not in self.helm_release:
                 return [f"cannot read the Helm release: {_msg(self.helm_release)}"]
-            return [self.helm_release["pending_message"]] if self.helm_release.get("pending_message") else []
+            if self.helm_release.get("pending_message"):
+                return [self.helm_release["pending_message"]]
+            bookmark = self.helm_release.get("last_deployed")
+            if bookmark and not (self.helm_release.get("platform_release") or {}).get("version"):
+                return [
+                    f"cannot tell which platform release the Helm release runs: the values of its revision {bookmark.get('revision')}"
+                    " name no global.release.version (the chart's values files and stellaops.deploy.helm_upgrade set it)"
+                ]
+            return []
         if not self.compose_host:
             return []
         found = []
@@ -201,6 +209,7 @@ def verdict(
     running: dict[str, Optional[str]] = {}
     walks: dict[str, list[str]] = {}
     crossed: dict[str, dict[str, str]] = {}
+    helm_crosses: dict[str, list[str]] = {}  # Helm target to the category B migrations its path crosses
     for name, data in hosts.items():
         if data is None:
             failures.append(f"{name}: {NOT_FINISHED}")
@@ -225,9 +234,20 @@ def verdict(
                 chain = None
             for migration in paths.category_b(release_id, chain) if chain is not None else []:
                 crossed.setdefault(migration["id"], migration)
+                if checks.helm_target:
+                    helm_crosses.setdefault(name, []).append(migration["id"])
         protection_off += [what for what in checks.protection_off() if what not in protection_off]
         running[name] = release_id
     category_b = _category_b(crossed, controller)
+    # The in-place Helm upgrade has no category B step (blue/green runs them in a Job in green): such an upgrade
+    # would leave the release on a database it may not run on.
+    not_applied = {m["id"] for m in category_b if not m["applied"]}
+    for name, ids in helm_crosses.items():
+        if [i for i in ids if i in not_applied]:
+            failures.append(
+                f"{name}: category B migration(s) {', '.join(i for i in ids if i in not_applied)} are applied only by a blue/green upgrade of"
+                " a Helm target (playbooks/bluegreen.yml); the in-place upgrade does not run them"
+            )
     unapproved = [m for m in category_b if not m["applied"] and not m["approved"]]
     if unapproved:
         named = ", ".join(f"{m['id']} ({m['name'] or 'unnamed'}, {m['release']})" for m in unapproved)

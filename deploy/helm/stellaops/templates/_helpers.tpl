@@ -25,6 +25,13 @@ PGUSER: {{ .user | quote }}
 {{- end }}
 {{- end -}}
 
+{{/* The credentials (Secret <release>-credentials), and the migrations hook's copy of them. */}}
+{{- define "stellaops.credentialsData" -}}
+{{- range $key, $value := .Values.credentials }}
+{{ $key }}: {{ toString $value | b64enc | quote }}
+{{- end }}
+{{- end -}}
+
 {{- define "stellaops.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}

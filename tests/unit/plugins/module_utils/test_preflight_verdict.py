@@ -229,30 +229,45 @@ def test_a_helm_target_is_checked_on_the_platform_release_its_last_revision_runs
         "helm-prod": helm_target({"version": "2025.10.0", "channel": "stable", "release_id": "2025.10.0-stable"}),
         "helm-new": helm_target(None, exists=False),  # not installed yet: no path to check
     }
-    checks = ControllerChecks(approval=B_APPROVED)
+    # The migrations table shows 2025.11.0's category B migration applied: only the path is judged.
+    table = {"changed": False, "applied": ["20250901000000", "20251001000000", "20251101000000"], "pending": []}
+    checks = ControllerChecks(approval=APPROVED, migrations=table)
     record = verdict(RELEASE, hosts, checks, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert record["failures"] == ["helm-stage: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"]
     assert record["running"] == {"helm-stage": "2025.09.0-stable", "helm-prod": "2025.10.0-stable", "helm-new": None}
     walked = verdict(RELEASE, hosts, checks, secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths(), walk=True)
     assert walked["failures"] == [] and walked["hops"]["helm-stage"] == ["2025.10.0", "2025.11.0"]
-    # Its category B migrations need the approval as a compose host's do.
-    only_prod = {"helm-prod": hosts["helm-prod"]}
-    unnamed = verdict(RELEASE, only_prod, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
-    assert [f.split(":")[0] for f in unnamed["failures"]] == ["approval"]
 
 
-def test_a_helm_release_that_cannot_be_read_or_is_stuck_fails_preflight() -> None:
+def test_an_in_place_helm_upgrade_across_a_category_b_migration_not_applied_is_refused(profile: str) -> None:
+    """The in-place Helm upgrade has no category B step: approved or not, the target is sent to blue/green."""
+    hosts = {"helm-prod": helm_target({"version": "2025.10.0", "channel": "stable", "release_id": "2025.10.0-stable"}), **on(profile, "2025.10.0-stable")}
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert record["failures"] == [
+        "helm-prod: category B migration(s) 20251101000000 are applied only by a blue/green upgrade of a Helm target (playbooks/bluegreen.yml);"
+        " the in-place upgrade does not run them"
+    ]
+    unnamed = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert [f.split(":")[0] for f in unnamed["failures"]] == ["approval", "helm-prod"]
+
+
+def test_a_helm_release_that_cannot_be_read_is_stuck_or_names_no_release_fails_preflight() -> None:
     stuck = helm_target(None, pending_message="Release stellaops in namespace stellaops is stuck in pending-upgrade at revision 4 (...).")
     unread = {"helm_target": True, "helm_release": {"failed": True, "msg": "The Kubernetes API server of namespace stellaops is unreachable (...)."}}
-    record = verdict(RELEASE, {"stuck": stuck, "unread": unread}, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW)
+    unnamed = helm_target(None, last_deployed={"revision": 3, "status": "deployed"})  # installed by hand, without global.release
+    hosts = {"stuck": stuck, "unread": unread, "unnamed": unnamed}
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW)
     assert record["failures"] == [
         "stuck: Release stellaops in namespace stellaops is stuck in pending-upgrade at revision 4 (...).",
         "unread: cannot read the Helm release: The Kubernetes API server of namespace stellaops is unreachable (...).",
+        "unnamed: cannot tell which platform release the Helm release runs: the values of its revision 3 name no global.release.version"
+        " (the chart's values files and stellaops.deploy.helm_upgrade set it)",
     ]
 
 
 def test_a_helm_revision_whose_values_name_no_channel_follows_the_run() -> None:
     hosts = {"helm-stage": helm_target({"version": "2025.09.0", "channel": "", "release_id": "2025.09.0"})}
-    record = verdict(RELEASE, hosts, ControllerChecks(approval=B_APPROVED), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    table = {"changed": False, "applied": ["20251101000000"], "pending": []}
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED, migrations=table), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert record["running"] == {"helm-stage": "2025.09.0-stable"}
     assert record["failures"] == ["helm-stage: upgrade path: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"]
