@@ -235,6 +235,7 @@ def test_settings_change_checked_applied_rolled_back_and_upgraded(fleet: Fleet) 
         assert plan["changed"] is True, host.name
         assert plan["deployment"] == {
             "deployment_id": "2025.09.0-stable+2", "new": True, "release_id": "2025.09.0-stable", "release": "2025.09.0", "channel": "stable",
+            "evidence_schema": 1,
         }  # fmt: skip
         assert plan["bookmark"]["deployment_id"] == "2025.09.0-stable+1", host.name
         assert sorted(plan["plan"]["recreate"]) == expected[host.name], host.name
