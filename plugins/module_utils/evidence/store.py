@@ -66,11 +66,12 @@ def partition_of(key: str, depth: int) -> str:
     return "/".join(parts[:depth]) or ROOT_PARTITION
 
 
-def _file_sha256(path: str, what: str = "file") -> tuple[str, int]:
-    """SHA-256 and size of the regular file ``path`` (a FIFO, a device or a final link is refused, never opened)."""
+def file_sha256(path: str, what: str = "file", *, follow_symlinks: bool = False) -> tuple[str, int]:
+    """SHA-256 and size of the regular file ``path`` (a FIFO or a device is refused, never opened; so is a final link
+    unless ``follow_symlinks``)."""
     digest = hashlib.sha256()
     size = 0
-    with open(open_regular(path, what, follow_symlinks=False), "rb", buffering=0) as handle:
+    with open(open_regular(path, what, follow_symlinks=follow_symlinks), "rb", buffering=0) as handle:
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
         while True:
@@ -152,7 +153,7 @@ class DirectoryStore:
 
     def sha256(self, key: str) -> tuple[str, int]:
         self._check_name(key)
-        return _file_sha256(self._inside(key), f"bundle {key}")
+        return file_sha256(self._inside(key), f"bundle {key}")
 
 
 class S3Store:

@@ -464,7 +464,8 @@ class HelmRunner(ToolRunner):
             values = json.loads(out or "null")
         except ValueError as err:
             raise StellaOpsError(f"helm get values {release} printed output that is not JSON: {err}.") from None
-        named = ((values or {}).get("global") or {}).get("release") if isinstance(values, dict) and isinstance(values.get("global"), dict) else None
+        shared = values.get("global") if isinstance(values, dict) else None
+        named = shared.get("release") if isinstance(shared, dict) else None
         if not isinstance(named, dict) or not isinstance(named.get("version"), str) or not named["version"]:
             return None
         version, channel = named["version"], named.get("channel") if isinstance(named.get("channel"), str) else ""

@@ -243,9 +243,10 @@ def verdict(
     # would leave the release on a database it may not run on.
     not_applied = {m["id"] for m in category_b if not m["applied"]}
     for name, ids in helm_crosses.items():
-        if [i for i in ids if i in not_applied]:
+        pending_here = [i for i in ids if i in not_applied]
+        if pending_here:
             failures.append(
-                f"{name}: category B migration(s) {', '.join(i for i in ids if i in not_applied)} are applied only by a blue/green upgrade of"
+                f"{name}: category B migration(s) {', '.join(pending_here)} are applied only by a blue/green upgrade of"
                 " a Helm target (playbooks/bluegreen.yml); the in-place upgrade does not run them"
             )
     unapproved = [m for m in category_b if not m["applied"] and not m["approved"]]
