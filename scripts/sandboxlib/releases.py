@@ -237,7 +237,9 @@ def build_context(version: str, component: str, healthy: bool) -> bytes:
             # container is found healthy up to 5 s later, and a broken release unhealthy after 15 s.
             "HEALTHCHECK --interval=5s --timeout=3s --start-period=1s --retries=3 "
             "CMD wget -q -O /dev/null http://127.0.0.1:8080/health || exit 1",
-            'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]',
+            # A shell that exits on SIGTERM, as the platform's services do: busybox httpd as PID 1 ignores it,
+            # and every container stop (each replace of an upgrade or rollback) waited Docker's 10 s for SIGKILL.
+            """CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]""",
             "",
         ]
     )
