@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -65,3 +66,30 @@ def test_a_wrong_setting_is_one_sentence_naming_the_variable(given: Any, said: s
     message = str(err.value)
     assert message.startswith(said), message
     assert "\n" not in message and "Traceback" not in message
+
+
+class LazyMapping(Mapping):
+    """Stands for the templating engine's lazy containers: copying one would copy the engine along."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise AssertionError("the filter deep-copied the templated variable")
+
+
+def test_templated_containers_are_read_into_plain_ones_without_a_deep_copy() -> None:
+    check = LazyMapping({"name": "web", "type": "http", "url": "http://127.0.0.1:8080/health"})
+    settings = compose_target(LazyMapping({"project_name": "it", "health_checks": (check,)}), "stella-1")
+    assert settings["project_name"] == "it"
+    assert settings["health_checks"] == [{"name": "web", "type": "http", "url": "http://127.0.0.1:8080/health"}]
+    assert type(settings["health_checks"][0]) is dict
