@@ -92,4 +92,4 @@ def test_templated_containers_are_read_into_plain_ones_without_a_deep_copy() -> 
     settings = compose_target(LazyMapping({"project_name": "it", "health_checks": (check,)}), "stella-1")
     assert settings["project_name"] == "it"
     assert settings["health_checks"] == [{"name": "web", "type": "http", "url": "http://127.0.0.1:8080/health"}]
-    assert type(settings["health_checks"][0]) is dict
+    assert isinstance(settings["health_checks"][0], dict)
