@@ -9,6 +9,7 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from ansible_collections.stellaops.deploy.plugins.module_utils.compose.target import compose_settings
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.core.safe_load import check_depth
 
 
 def _plain(value: Any) -> Any:
@@ -24,6 +25,8 @@ def _plain(value: Any) -> Any:
 
 def compose_target(given: Any, host: str) -> dict[str, Any]:
     try:
+        # Bounded first: a recursive YAML alias or deep nesting would exhaust _plain's recursion.
+        check_depth(given, "stellaops_compose", "the value")
         return compose_settings(_plain(given), host)
     except StellaOpsError as error:
         raise AnsibleFilterError(str(error)) from None

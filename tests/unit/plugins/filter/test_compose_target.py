@@ -93,3 +93,15 @@ def test_templated_containers_are_read_into_plain_ones_without_a_deep_copy() -> 
     assert settings["project_name"] == "it"
     assert settings["health_checks"] == [{"name": "web", "type": "http", "url": "http://127.0.0.1:8080/health"}]
     assert isinstance(settings["health_checks"][0], dict)
+
+
+def test_a_recursive_or_too_deep_value_is_one_sentence() -> None:
+    cyclic: list[Any] = []
+    cyclic.append(cyclic)
+    deep: list[Any] = []
+    for _level in range(200):
+        deep = [deep]
+    for given in ({"health_checks": cyclic}, {"health_checks": deep}):
+        with pytest.raises(AnsibleFilterError) as err:
+            compose_target(given, "stella-1")
+        assert str(err.value) == "stellaops_compose: the value is nested more than 64 levels deep."
