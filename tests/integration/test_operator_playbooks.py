@@ -329,6 +329,10 @@ def test_a_category_b_migration_applied_by_the_upgrade_makes_the_rollback_restor
         again = fleet.run("upgrade", release="2025.11.0", **approved)
         assert again.rc == 0, again.failure_messages
         assert {host.name: again.changed(host.name) for host in fleet.hosts} == {host.name: 0 for host in fleet.hosts}
+        # Every migration is in the table: the step only read it (no lock, no migration command).
+        assert again.result("Read the migrations table", first)["applied"][-1] == B_MIGRATION
+        assert again.result("Take the environment lock for the migrations", first).get("skipped"), "a table with nothing to apply was locked"
+        assert not [r for _name, r in again.tasks(first) if r.get("action") == "stellaops.deploy.compose_migrations" and not r.get("skipped")]
 
         before = state(fleet)
         refused = fleet.run("rollback", **asked)
