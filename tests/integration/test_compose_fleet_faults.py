@@ -396,11 +396,15 @@ def test_second_run_is_refused_while_the_first_holds_the_lock(solo: Fleet) -> No
     ensure_running(solo, "2025.09.0")
     (host,) = solo.hosts
     jobs_before = [job["id"] for job in host.journal(solo.project_dir)]
-    # The first run's last health check takes a while, so that it holds the lock long after the second starts.
+    # The first run's last health check waits on the host until this test has seen the second run refused, so that it
+    # holds the lock however slowly the second run starts (at most 120 s, then the first run fails).
+    release = f"{solo.project_dir}.release-the-lock"
+    host.ssh(f"rm -f {release}")
+    hold = ["sh", "-c", f"while [ ! -e {release} ]; do sleep 0.2; done"]
     checks = [
         {"name": service, "type": "http", "url": f"http://127.0.0.1:{solo.port(host, service)}/health", "body_contains": '"release": "{release_version}"'}
         for service in SERVICES
-    ] + [{"name": "hold the lock", "type": "command", "command": ["sleep", "30"], "timeout": 60}]
+    ] + [{"name": "hold the lock", "type": "command", "command": hold, "timeout": 120}]
     first = solo.start("upgrade", channel="stable", release="2025.10.0", stellaops_compose=solo.compose_settings(health_checks=checks))
     try:
         assert wait_for_file(host, f"{solo.project_dir}/deploy.lock", 300), "the first run never took the environment lock"
@@ -421,6 +425,7 @@ def test_second_run_is_refused_while_the_first_holds_the_lock(solo: Fleet) -> No
         assert "Deploy the release and prove it" not in ran, ran
         assert "Traceback" not in second.stdout + second.stderr
     finally:
+        host.ssh(f"touch {release}")
         done = first.wait(timeout=600)
     assert done.rc == 0, done.failure_messages or done.stderr[-3000:]
     assert releases(solo, host) == dict.fromkeys(SERVICES, "2025.10.0")
