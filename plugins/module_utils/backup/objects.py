@@ -20,8 +20,7 @@ from typing import Any, Optional
 
 from ..core.errors import StellaOpsError
 from ..core.s3 import S3Location, check_bucket, iter_objects, make_client, stream_sha256, translate_error
-from ..core.safe_load import read_json
-from .sets import sha256_file
+from ..core.safe_load import file_sha256, read_json
 
 KIND = "object_storage"
 LISTING_FORMAT = "stellaops.deploy/object-listing"
@@ -118,7 +117,7 @@ def mirror(
             path = os.path.join(local_dir, *rel.split("/"))
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             digest, size = _copy_to_file(src_client, src, info.key, path)
-            check_digest, check_size = sha256_file(path), os.path.getsize(path)
+            check_digest, check_size = file_sha256(path, "backup artifact")
         elif dest is not None:
             dst_key = _join_key(dest.prefix, rel)
             digest, size = _copy_to_bucket(src_client, src, info.key, dst_client, dest, dst_key, spool_dir)
@@ -160,7 +159,7 @@ def check_local_copy(listing: dict[str, Any], local_dir: str) -> list[str]:
         path = os.path.join(local_dir, *str(obj["key"]).split("/"))
         if not os.path.isfile(path):
             problems.append(f"object {obj['key']} is missing")
-        elif os.path.getsize(path) != obj["size"] or sha256_file(path) != obj["sha256"]:
+        elif os.path.getsize(path) != obj["size"] or file_sha256(path, "backup artifact")[0] != obj["sha256"]:
             problems.append(f"object {obj['key']} differs from the listing")
     return problems
 

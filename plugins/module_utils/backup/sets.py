@@ -21,7 +21,6 @@ rewrite them too (docs/backups.md).
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import os
 import re
 import shutil
@@ -31,7 +30,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 from ..core.atomic import write_json
 from ..core.errors import StellaOpsError
-from ..core.safe_load import open_regular, read_json
+from ..core.safe_load import file_sha256, read_json
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "stellaops.deploy/backup-manifest"
@@ -41,7 +40,6 @@ STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
 _SET_RE = re.compile(r"^(\d{8}T\d{6}(?:\d{6})?Z)(\.partial|\.failed)?$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_CHUNK = 4 * 1024 * 1024
 
 
 def utc_now() -> str:
@@ -51,15 +49,6 @@ def utc_now() -> str:
 def new_set_id(now: Optional[_dt.datetime] = None) -> str:
     moment = now or _dt.datetime.now(_dt.UTC)
     return moment.strftime("%Y%m%dT%H%M%SZ")
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    # a regular file only: a FIFO or a link to a device in a backup set would block or never end
-    with os.fdopen(open_regular(path, "backup artifact"), "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def safe_name(text: str) -> str:
@@ -156,7 +145,7 @@ class BackupSet:
         if os.path.isfile(final):
             os.chmod(final, 0o600)
             artifact.size = os.path.getsize(final)
-            artifact.sha256 = sha256_file(final)
+            artifact.sha256 = file_sha256(final, "backup artifact")[0]
         self.artifacts.append(artifact)
         self.save()
         return final
@@ -382,6 +371,6 @@ def iter_artifact_problems(set_path: str, manifest: dict[str, Any]) -> Iterator[
         if size != artifact.get("size"):
             yield name, f"has size {size}, the manifest says {artifact.get('size')}"
             continue
-        digest = sha256_file(path)
+        digest = file_sha256(path, "backup artifact")[0]
         if digest != artifact.get("sha256"):
             yield name, f"has sha256 {digest}, the manifest says {artifact.get('sha256')}"

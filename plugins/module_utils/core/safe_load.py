@@ -22,6 +22,7 @@ sentence; ``details['kind']`` is ``'unreadable'`` when the file could not be rea
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import stat
@@ -41,6 +42,7 @@ except ImportError as exc:  # pragma: no cover - PyYAML is a controller requirem
 MAX_BYTES = 16 << 20
 MAX_DEPTH = 64
 MAX_NODES = 250_000
+CHUNK_SIZE = 1 << 20
 
 _FILE_KINDS = (
     (stat.S_ISFIFO, "a FIFO"),
@@ -127,6 +129,23 @@ def read_bytes(path: str, what: str = "file", *, max_bytes: int = MAX_BYTES, fol
 def read_text(path: str, what: str = "file", *, max_bytes: int = MAX_BYTES, follow_symlinks: bool = True) -> str:
     """The UTF-8 text of the regular file ``path``."""
     return decode_utf8(read_bytes(path, what, max_bytes=max_bytes, follow_symlinks=follow_symlinks), path, what)
+
+
+def file_sha256(path: str, what: str = "file", *, follow_symlinks: bool = True) -> tuple[str, int]:
+    """SHA-256 and size of the regular file ``path``, read in 1 MiB pieces (a FIFO or a device is refused, never
+    hashed; so is a final link with ``follow_symlinks=False``)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(open_regular(path, what, follow_symlinks=follow_symlinks), "rb", buffering=0) as handle:
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        while True:
+            read = handle.readinto(buffer)
+            if not read:
+                break
+            digest.update(view[:read])
+            size += read
+    return digest.hexdigest(), size
 
 
 def decode_utf8(data: bytes, path: str, what: str = "file") -> str:

@@ -10,7 +10,6 @@ in flight, so memory depends on the number of keys, never on bundle sizes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,9 +18,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protoco
 
 from ..core.errors import StellaOpsError
 from ..core.s3 import S3Location, check_bucket, iter_objects, make_client, stream_sha256, translate_error
-from ..core.safe_load import display_name, open_regular
+from ..core.safe_load import CHUNK_SIZE, display_name, file_sha256
 
-CHUNK_SIZE = 1 << 20
 DEFAULT_WORKERS = 8
 ROOT_PARTITION = "."
 
@@ -64,23 +62,6 @@ def partition_of(key: str, depth: int) -> str:
         return ROOT_PARTITION
     parts = key.split("/")[:-1]
     return "/".join(parts[:depth]) or ROOT_PARTITION
-
-
-def file_sha256(path: str, what: str = "file", *, follow_symlinks: bool = False) -> tuple[str, int]:
-    """SHA-256 and size of the regular file ``path`` (a FIFO or a device is refused, never opened; so is a final link
-    unless ``follow_symlinks``)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(open_regular(path, what, follow_symlinks=follow_symlinks), "rb", buffering=0) as handle:
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
-        while True:
-            read = handle.readinto(buffer)
-            if not read:
-                break
-            digest.update(view[:read])
-            size += read
-    return digest.hexdigest(), size
 
 
 class DirectoryStore:
@@ -153,7 +134,7 @@ class DirectoryStore:
 
     def sha256(self, key: str) -> tuple[str, int]:
         self._check_name(key)
-        return file_sha256(self._inside(key), f"bundle {key}")
+        return file_sha256(self._inside(key), f"bundle {key}", follow_symlinks=False)
 
 
 class S3Store:

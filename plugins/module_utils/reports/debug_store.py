@@ -14,7 +14,6 @@ against the metadata and lists every difference, not only the first.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,20 +21,11 @@ from typing import Any, Optional
 
 from ..core.atomic import write_text
 from ..core.errors import StellaOpsError
-from ..core.safe_load import read_json, read_text
+from ..core.safe_load import file_sha256, read_json, read_text
 
 METADATA_FORMAT = "stellaops-debug-store/1"
 STORE_DIR = os.path.join("debug", ".build-id")
 METADATA_PATH = os.path.join("metadata", "debug-store.json")
-_CHUNK = 1 << 20
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _require_inside(base: str, path: str) -> None:
@@ -71,7 +61,7 @@ def list_store(root: str, base: str) -> dict[str, str]:
 
 def describe(files: dict[str, str]) -> list[dict[str, Any]]:
     """Path, size and sha256 of each file, sorted by path."""
-    return [{"path": relative, "size": os.path.getsize(path), "sha256": sha256_of(path)} for relative, path in sorted(files.items())]
+    return [{"path": relative, "size": os.path.getsize(path), "sha256": file_sha256(path, "debug store file", follow_symlinks=False)[0]} for relative, path in sorted(files.items())]
 
 
 def metadata_document(entries: list[dict[str, Any]], release_id: Optional[str]) -> dict[str, Any]:
@@ -95,7 +85,7 @@ def plan_mirror(release_dir: str, kit_dir: str, release_id: Optional[str]) -> di
     copy = []
     for entry in entries:
         present = target.get(entry["path"])
-        if present is None or os.path.getsize(present) != entry["size"] or sha256_of(present) != entry["sha256"]:
+        if present is None or os.path.getsize(present) != entry["size"] or file_sha256(present, "debug store file", follow_symlinks=False)[0] != entry["sha256"]:
             copy.append(entry["path"])
     remove = sorted(set(target) - set(source))
     metadata = metadata_document(entries, release_id)
@@ -164,8 +154,8 @@ def verify_kit(kit_dir: str) -> dict[str, Any]:
             problems.append({"path": relative, "problem": "missing"})
         elif os.path.getsize(path) != entry["size"]:
             problems.append({"path": relative, "problem": "size", "expected": entry["size"], "found": os.path.getsize(path)})
-        elif sha256_of(path) != entry["sha256"]:
-            problems.append({"path": relative, "problem": "sha256", "expected": entry["sha256"], "found": sha256_of(path)})
+        elif (found := file_sha256(path, "debug store file", follow_symlinks=False)[0]) != entry["sha256"]:
+            problems.append({"path": relative, "problem": "sha256", "expected": entry["sha256"], "found": found})
     problems += [{"path": relative, "problem": "not listed"} for relative in sorted(set(present) - listed)]
     return {
         "verified": not problems,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 from pathlib import Path
@@ -15,6 +16,7 @@ from ansible_collections.stellaops.deploy.plugins.module_utils.core.safe_load im
     MAX_DEPTH,
     check_yaml_shape,
     display_name,
+    file_sha256,
     open_regular,
     parse_json,
     parse_yaml,
@@ -95,6 +97,22 @@ def test_open_regular_gives_a_readable_descriptor(tmp_path: Path) -> None:
         assert os.read(fd, 10) == b"abc"
     finally:
         os.close(fd)
+
+
+def test_file_sha256_hashes_a_regular_file_in_pieces_and_refuses_a_fifo_or_a_link(tmp_path: Path) -> None:
+    path = tmp_path / "artifact.dump"
+    data = os.urandom(3 * (1 << 20) + 17)  # more than one 1 MiB piece, and a short last one
+    path.write_bytes(data)
+    assert file_sha256(str(path), "backup artifact") == (hashlib.sha256(data).hexdigest(), len(data))
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert file_sha256(str(empty)) == (hashlib.sha256(b"").hexdigest(), 0)
+    pipe = fifo(tmp_path / "pipe")
+    one_sentence(finishes(lambda: file_sha256(str(pipe), "debug store file"), pipe), f"{pipe}: debug store file is a FIFO; expected a regular file")
+    link = tmp_path / "link"
+    link.symlink_to(path)
+    assert file_sha256(str(link))[0] == hashlib.sha256(data).hexdigest()
+    one_sentence(finishes(lambda: file_sha256(str(link), "bundle b", follow_symlinks=False)), f"{link}: bundle b is a symbolic link")
 
 
 def test_not_utf8_is_invalid(tmp_path: Path) -> None:
