@@ -114,6 +114,9 @@ class ExampleFleet:
             helm_upgrade_create_namespace=True,
             helm_upgrade_journal_dir=str(self.workdir / "helm" / "journal"),
             helm_upgrade_backup_dir=str(self.workdir / "helm" / "backups"),
+            helm_rollback_database={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password,
+                                    "bin_dir": sandbox["postgres"]["bin_dir"]},
+            helm_bluegreen_prometheus_url=sandbox["prometheus"]["url"],
         )
         for name, group_vars in overrides.items():
             self._update(name, **group_vars)
@@ -295,6 +298,11 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     rolled = example.run("rollback", channel="stable")
     assert rolled.rc == 0, rolled.failure_messages
     assert example.version() == "2025.09.0"
+    # helm-stage's rollback read the database the example inventory names for it: 2025.10.0's category A migration,
+    # applied since, is backward compatible, so 2025.09.0 returns on the database as it is.
+    safety = rolled.of("rollback_safety", "helm-stage")
+    assert (safety["decision"], safety["compatible"]) == ("redeploy", True), safety
+    assert safety["msg"].startswith("The database (schema 2) suits 2025.09.0-stable: every migration applied since is backward compatible"), safety
 
     # With stellaops_upgrade_path=auto the Helm target walks that chain instead: 2025.10.0, then 2025.11.0, each an
     # atomic helm upgrade of its own (a revision each, the release it runs in its values).
