@@ -64,8 +64,10 @@ unit: setup  ## pytest unit tests
 import: setup  ## galaxy-importer on the built tarball
 	scripts/galaxy_import.sh
 
+# Whole modules on two workers, the longest first (tests/integration/conftest.py orders them; xdist's own reorder,
+# by number of tests, would start the longest module late and leave one worker idle at the end).
 integration: sandbox-up  ## pytest integration scenarios against the running sandbox
-	pytest -q --durations=20 -n 2 --dist loadfile tests/integration --junitxml=tests/output/junit-integration.xml
+	pytest -q --durations=20 -n 2 --dist loadfile --no-loadscope-reorder tests/integration --junitxml=tests/output/junit-integration.xml
 
 bench: sandbox-up  ## benchmarks: ratios against a floor measured in the same run
 	@for bench in tests/benchmarks/bench_*.py; do echo "== $$bench"; $(PYTHON) $$bench; done

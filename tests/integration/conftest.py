@@ -169,3 +169,23 @@ def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fleet import build_and_install  # noqa: PLC0415 - only the fleet tests need it
 
     return build_and_install(tmp_path_factory.mktemp("installed"))
+
+
+# `make integration` hands whole modules to two workers (--dist loadfile --no-loadscope-reorder) in the order they are
+# collected: the longest modules (docs/development.md has their costs) go first, so that no long one starts while the
+# other worker is running out of work. The order of the tests inside a module, on which some scenarios build, is kept.
+LONGEST_FIRST = (
+    "test_operator_playbooks.py",
+    "test_compose_fleet.py",
+    "test_bluegreen.py",
+    "test_helm_profile.py",
+    "test_compose_fleet_faults.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)
