@@ -28,6 +28,11 @@ STORE_DIR = os.path.join("debug", ".build-id")
 METADATA_PATH = os.path.join("metadata", "debug-store.json")
 
 
+def _sha256(path: str) -> str:
+    """The store holds regular files only: a link or a FIFO in it is refused, never followed or opened."""
+    return file_sha256(path, "debug store file", follow_symlinks=False)[0]
+
+
 def _require_inside(base: str, path: str) -> None:
     """``path`` and every directory between ``base`` and it are real directories, not links out of ``base``:
     a kit whose ``debug`` or ``.build-id`` links elsewhere would have files outside it read, replaced and removed."""
@@ -61,7 +66,7 @@ def list_store(root: str, base: str) -> dict[str, str]:
 
 def describe(files: dict[str, str]) -> list[dict[str, Any]]:
     """Path, size and sha256 of each file, sorted by path."""
-    return [{"path": relative, "size": os.path.getsize(path), "sha256": file_sha256(path, "debug store file", follow_symlinks=False)[0]} for relative, path in sorted(files.items())]
+    return [{"path": relative, "size": os.path.getsize(path), "sha256": _sha256(path)} for relative, path in sorted(files.items())]
 
 
 def metadata_document(entries: list[dict[str, Any]], release_id: Optional[str]) -> dict[str, Any]:
@@ -85,7 +90,7 @@ def plan_mirror(release_dir: str, kit_dir: str, release_id: Optional[str]) -> di
     copy = []
     for entry in entries:
         present = target.get(entry["path"])
-        if present is None or os.path.getsize(present) != entry["size"] or file_sha256(present, "debug store file", follow_symlinks=False)[0] != entry["sha256"]:
+        if present is None or os.path.getsize(present) != entry["size"] or _sha256(present) != entry["sha256"]:
             copy.append(entry["path"])
     remove = sorted(set(target) - set(source))
     metadata = metadata_document(entries, release_id)
@@ -154,7 +159,7 @@ def verify_kit(kit_dir: str) -> dict[str, Any]:
             problems.append({"path": relative, "problem": "missing"})
         elif os.path.getsize(path) != entry["size"]:
             problems.append({"path": relative, "problem": "size", "expected": entry["size"], "found": os.path.getsize(path)})
-        elif (found := file_sha256(path, "debug store file", follow_symlinks=False)[0]) != entry["sha256"]:
+        elif (found := _sha256(path)) != entry["sha256"]:
             problems.append({"path": relative, "problem": "sha256", "expected": entry["sha256"], "found": found})
     problems += [{"path": relative, "problem": "not listed"} for relative in sorted(set(present) - listed)]
     return {
