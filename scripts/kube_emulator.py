@@ -13,7 +13,8 @@ Plain HTTP on 127.0.0.1 only; any bearer token is accepted.
 
 - Writes: POST, PUT, PATCH (merge, strategic merge, JSON patch, server-side apply, which creates a
   missing object), DELETE and deletecollection, `dryRun=All`, uid/resourceVersion/generation,
-  409 on a name in use or a stale resourceVersion, the `status` subresource, 404 on a create in a
+  409 on a name in use or a stale resourceVersion, the `status` subresource, the `scale` subresource of
+  Deployments, ReplicaSets and StatefulSets (what kubectl scale and kubernetes.core.k8s_scale use), 404 on a create in a
   namespace that does not exist (a real API server's NamespaceLifecycle admission).
 - Helm's release Secrets arrive as protobuf; they are decoded (Secret and ConfigMap only).
 - Reads: discovery, label and field selectors, `<Kind>List` with a numeric resourceVersion,
@@ -110,6 +111,7 @@ class ResourceType:
     status: bool = False  # has a status subresource
     categories: tuple[str, ...] = ()
     custom: bool = False  # a custom resource (CRD) on a real cluster: no strategic merge patch
+    scale: bool = False  # has a scale subresource (autoscaling/v1 Scale)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -132,9 +134,9 @@ def _builtin_types() -> list[ResourceType]:
         ResourceType(core, ("v1",), "pods", "Pod", short_names=("po",), status=True, categories=("all",)),
         ResourceType(core, ("v1",), "endpoints", "Endpoints", short_names=("ep",)),
         ResourceType(core, ("v1",), "events", "Event", short_names=("ev",)),
-        ResourceType(apps, ("v1",), "deployments", "Deployment", short_names=("deploy",), status=True, categories=("all",)),
-        ResourceType(apps, ("v1",), "replicasets", "ReplicaSet", short_names=("rs",), status=True, categories=("all",)),
-        ResourceType(apps, ("v1",), "statefulsets", "StatefulSet", short_names=("sts",), status=True, categories=("all",)),
+        ResourceType(apps, ("v1",), "deployments", "Deployment", short_names=("deploy",), status=True, scale=True, categories=("all",)),
+        ResourceType(apps, ("v1",), "replicasets", "ReplicaSet", short_names=("rs",), status=True, scale=True, categories=("all",)),
+        ResourceType(apps, ("v1",), "statefulsets", "StatefulSet", short_names=("sts",), status=True, scale=True, categories=("all",)),
         ResourceType(apps, ("v1",), "daemonsets", "DaemonSet", short_names=("ds",), status=True, categories=("all",)),
         ResourceType(apps, ("v1",), "controllerrevisions", "ControllerRevision"),
         ResourceType("batch", ("v1",), "jobs", "Job", status=True, categories=("all",)),
@@ -1016,7 +1018,8 @@ class Emulator(kmock.KubernetesScaffold):
             raise api_error(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else None
         subresource = rest[2] if len(rest) > 2 else None
-        if subresource not in (None, "status") and not (rtype.kind == "Namespace" and subresource == "finalize"):
+        allowed = (None, "status", "scale") if rtype.scale else (None, "status")
+        if subresource not in allowed and not (rtype.kind == "Namespace" and subresource == "finalize"):
             raise api_error(404, "NotFound", "the server could not find the requested resource")
         return Target(rtype, version, namespace, name, subresource)
 
@@ -1031,6 +1034,8 @@ class Emulator(kmock.KubernetesScaffold):
         dry_run = query.get("dryRun") == "All"
         if method == "GET" and query.get("watch") in GO_TRUE:
             return await self.watch(raw, target)
+        if target.subresource == "scale":
+            return await self.scale(raw, target, body, dry_run)
         if method == "GET":
             return _json(self.read(target, query))
         if method == "POST" and target.name is None:
@@ -1119,6 +1124,11 @@ class Emulator(kmock.KubernetesScaffold):
                         "verbs": ["get", "patch", "update"],
                     }
                 )
+            if rtype.scale:
+                resources.append({
+                    "name": f"{rtype.plural}/scale", "singularName": "", "namespaced": rtype.namespaced, "group": "autoscaling",
+                    "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"],
+                })  # fmt: skip
         if not resources:
             raise api_error(404, "NotFound", "the server could not find the requested resource")
         return _json({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version, "resources": resources})
@@ -1238,6 +1248,38 @@ class Emulator(kmock.KubernetesScaffold):
         events, self.store.pending = self.store.pending, []
         if events:
             await self.bus.put(*events)
+
+    # ---- the scale subresource
+
+    async def scale(self, raw: aiohttp.web.BaseRequest, target: Target, body: bytes, dry_run: bool) -> aiohttp.web.StreamResponse:
+        """GET, PATCH (merge or strategic: a Scale has no lists) and PUT of an autoscaling/v1 Scale: its
+        spec.replicas is the object's; a write changes only that, and the controllers run as for any write."""
+        obj = self.existing(target)
+        if raw.method in ("PATCH", "PUT"):
+            sent = self.decode(raw, body)
+            if not isinstance(sent, dict):
+                raise api_error(400, "BadRequest", "the request body is not a Scale object")
+            wanted = merge_patch(self.scale_of(obj), sent) if raw.method == "PATCH" else sent
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise api_error(422, "Invalid", f'Scale.autoscaling "{target.name}" is invalid: spec.replicas: Invalid value: must be a non-negative integer')
+            main = Target(target.rtype, target.version, target.namespace, target.name, None)
+            obj = self.write(main, merge_patch(obj, {"spec": {"replicas": replicas}}), obj, dry_run)
+            await self.publish()
+        elif raw.method != "GET":
+            raise api_error(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource: {raw.method}")
+        return _json(self.scale_of(obj))
+
+    @staticmethod
+    def scale_of(obj: dict[str, Any]) -> dict[str, Any]:
+        meta, spec = obj["metadata"], obj.get("spec") or {}
+        labels = (spec.get("selector") or {}).get("matchLabels") or {}
+        return {
+            "kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+            "spec": {"replicas": int(spec.get("replicas", 1))},
+            "status": {"replicas": int((obj.get("status") or {}).get("replicas", 0)), "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))},
+        }  # fmt: skip
 
     # ---- writes
 

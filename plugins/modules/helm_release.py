@@ -114,6 +114,11 @@ options:
         description: Component to pinned image of the release.
         type: dict
         default: {}
+      backup_set:
+        description:
+          - Path of the backup set of the platform database taken before the upgrade (M(stellaops.deploy.backup)), on the
+            controller. The job records it; a rollback of this upgrade that restores the database restores this set.
+        type: path
 author:
   - Stella Ops platform engineering (!UNKNOWN)
 extends_documentation_fragment:
@@ -329,6 +334,7 @@ class ReleaseUpgrade:
                 "app_version": planned["chart"]["app_version"],
                 "git_sha": planned["git_sha"],
                 "helm_version": planned["helm_version"],
+                "backup_set": job["backup_set"],
             },
         )
 
@@ -382,6 +388,7 @@ def main() -> None:
                     "release": {"type": "str", "default": ""},
                     "channel": {"type": "str", "default": ""},
                     "digests": {"type": "dict", "default": {}},
+                    "backup_set": {"type": "path"},
                 },
             },
         },

@@ -48,6 +48,13 @@ options:
     description: Wait until the workloads are ready.
     type: bool
     default: true
+  force_conflicts:
+    description:
+      - Take back, on Helm 4, the fields of the release's objects that another field manager changed since (C(--force-conflicts)
+        of server-side apply), such as the replicas that a database restore scaled to zero. Helm 3's three-way merge
+        takes them back without it; on Helm 3 the option changes nothing.
+    type: bool
+    default: false
   timeout:
     description: How long helm waits (a duration such as C(10m), or seconds).
     type: str
@@ -105,6 +112,14 @@ nothing_to_roll_back:
   returned: always
   type: bool
   sample: false
+backup_set:
+  description:
+    - The backup set of the platform database that the upgrade rolled back (the last completed job of O(job.environment))
+      took before it changed anything, as its job recorded it; null without one. A rollback that restores the database
+      restores this set.
+  returned: always
+  type: str
+  sample: /var/backups/stellaops/20251012T101500Z-1a2b3c
 release_id:
   description: The release id that a completed job of the journal brought up as the target revision; null when the journal does not say.
   returned: always
@@ -206,6 +221,7 @@ class ReleaseRollback:
                 "msg": f"Release {release} does not exist in {helm.target.describe()}: nothing to roll back.",
                 "target": None,
                 "release_id": None,
+                "backup_set": None,
                 "revision": None,
                 "status": "absent",
                 "recovered": None,
@@ -239,6 +255,7 @@ class ReleaseRollback:
             "differs": changed,
             "target": target.to_dict(),
             "release_id": self.journaled_release(target),
+            "backup_set": (self.undoes.get("details") or {}).get("backup_set"),
             "revision": current.revision + 1 if changed else current.revision,
             "status": "planned" if changed else "unchanged",
             "recovered": pending.to_dict() if pending else None,
@@ -256,7 +273,7 @@ class ReleaseRollback:
             if changed:
                 self.job.step("preparing")
                 self.job.step("running")
-                helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout)
+                helm.rollback(release, target.revision, wait=p["wait"], timeout=timeout, force_conflicts=p["force_conflicts"])
                 newest = helm.history(release)[-1]
                 result.update(revision=newest.revision, status=newest.status)
                 self.job.step("completing", details={"revision": newest.revision})
@@ -318,6 +335,7 @@ def main() -> None:
             "revision": {"type": "int"},
             "recover_pending": {"type": "bool", "default": False},
             "wait": {"type": "bool", "default": True},
+            "force_conflicts": {"type": "bool", "default": False},
             "timeout": {"type": "str", "default": "10m"},
             "journal_dir": {"type": "path"},
             "job": {"type": "dict", "options": {"environment": {"type": "str", "required": True}, "host": {"type": "str", "required": True}}},

@@ -114,6 +114,9 @@ class ExampleFleet:
             helm_upgrade_create_namespace=True,
             helm_upgrade_journal_dir=str(self.workdir / "helm" / "journal"),
             helm_upgrade_backup_dir=str(self.workdir / "helm" / "backups"),
+            backup_dir=str(self.workdir / "helm" / "database-backups"),
+            backup_postgres=[{**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password}],
+            backup_postgres_bin_dir=sandbox["postgres"]["bin_dir"],
             helm_rollback_database={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password,
                                     "bin_dir": sandbox["postgres"]["bin_dir"]},
             helm_bluegreen_prometheus_url=sandbox["prometheus"]["url"],
@@ -312,3 +315,10 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     revisions = [r["revision"] for r in json.loads(example.helm("history", "stellaops", "--output", "json"))][known:]
     runs = [json.loads(example.helm("get", "values", "stellaops", "--revision", str(r), "--output", "json"))["global"]["release"]["version"] for r in revisions]
     assert runs == ["2025.10.0", "2025.11.0"]
+    # Each hop backed the database up first, as the example inventory asks (helm_upgrade_backup_database), and its job
+    # names the set a rollback with the restore would return to.
+    jobs = sorted((json.loads(p.read_text()) for p in (example.workdir / "helm" / "journal" / "jobs").glob("*.json")), key=lambda j: j["started_at"])
+    hops = [job for job in jobs if job["release_id"] in ("2025.10.0-stable", "2025.11.0-stable")][-2:]
+    sets = [Path(job["details"]["backup_set"]) for job in hops]
+    assert [job["status"] for job in hops] == ["completed", "completed"] and len(set(sets)) == 2
+    assert all((path / "manifest.json").is_file() and path.parent == example.workdir / "helm" / "database-backups" for path in sets), sets

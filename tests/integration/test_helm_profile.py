@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import ROOT, PlaybookResult, run_playbook
-from databases import query, scratch_database
+from databases import B_MIGRATION, FINDINGS, MIGRATIONS_BEFORE_B, query, scratch_database
 from kube import TOOLS, KubeEmulator
 
 PLAYBOOKS = ROOT / "tests" / "integration" / "playbooks"
@@ -41,12 +41,6 @@ FAILING_HOOK = {"migrations": {"annotations": {"kube-emulator/job-outcome": "fai
 # do not exist, from which helm cannot roll back on a real cluster either.)
 REJECTED_HOOK = {"migrations": {"annotations": {"kube-emulator/reject": "exceeded quota for migration jobs"}}}
 SECRET = "sandbox-credential-7f3a"
-# A migrations table with the category A migrations of 2025.09.1 and 2025.09.2 and 2025.10.0-edge's category B one.
-MIGRATIONS_WITH_B = """
-CREATE TABLE schema_migrations (version text PRIMARY KEY, name text NOT NULL, category char(1) NOT NULL, applied_at timestamptz);
-INSERT INTO schema_migrations VALUES ('20250901000000', 'create_core_tables', 'A', now()), ('20251001000000', 'add_evidence_index', 'A', now()),
-    ('20251101000000', 'backfill_scores', 'B', now());
-"""
 
 
 def release_images(version: str) -> dict[str, str]:
@@ -125,6 +119,14 @@ class HelmTarget:
             for item in lister(NAMESPACE, label_selector="app.kubernetes.io/instance=stellaops").items:
                 found[item.metadata.labels["app.kubernetes.io/name"]] = [c.image for c in item.spec.template.spec.containers]
         return found
+
+    def replicas(self) -> dict[str, int]:
+        """Service -> spec.replicas of each Deployment of the platform's services (NATS, infrastructure, left out)."""
+        from kubernetes import client, config  # noqa: PLC0415
+
+        apps = client.AppsV1Api(config.new_client_from_config(config_file=str(self.emulator.kubeconfig)))
+        found = apps.list_namespaced_deployment(NAMESPACE, label_selector="app.kubernetes.io/instance=stellaops,app.kubernetes.io/name notin (nats)").items
+        return {item.metadata.labels["app.kubernetes.io/name"]: item.spec.replicas for item in found}
 
     def write_pending_revision(self) -> int:
         """What a helm killed in the middle of an upgrade leaves: the next release record, in pending-upgrade."""
@@ -207,52 +209,93 @@ def test_upgrade_check_mode_diff_journal_and_idempotence(target: HelmTarget) -> 
 
 
 def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookmark(target: HelmTarget, sandbox: dict[str, Any]) -> None:
-    assert target.upgrade("2025.09.1").rc == 0
-    assert target.upgrade("2025.09.2").rc == 0
-    assert target.statuses() == [(1, "superseded"), (2, "deployed")]
+    """A failed upgrade rolls back atomically; the rollback to the bookmark is judged by the database (of this test, on
+    the sandbox's PostgreSQL): refused across a category B migration; with helm_rollback_restore_database=true and a restore that
+    fails the services stay at zero; with one that works the services are scaled to zero, the backup set that the upgrade to 2025.09.2 took before it changed anything comes back
+    (its rows, judged in the database) and revision 1 runs with the replicas of before. Cost: about 60 s per Helm major."""
+    with scratch_database(sandbox, MIGRATIONS_BEFORE_B + FINDINGS) as database:
+        connection = {k: database[k] for k in ("database", "host", "port", "user", "password")}
+        backup = {"helm_upgrade_backup_database": True, "backup_dir": str(target.workdir / "database-backups"),
+                  "backup_postgres": [connection], "backup_postgres_bin_dir": database["bin_dir"]}  # fmt: skip
+        assert target.upgrade("2025.09.1", **backup).rc == 0
+        upgraded = target.upgrade("2025.09.2", **backup)
+        assert upgraded.rc == 0, upgraded.failure_messages
+        assert target.statuses() == [(1, "superseded"), (2, "deployed")]
+        # the install took no set (nothing ran before it); the upgrade's job names the set it took
+        backup_set = target.jobs()[1]["details"]["backup_set"]
+        assert target.jobs()[0]["details"]["backup_set"] is None and Path(backup_set, "manifest.json").is_file()
 
-    # A pre-upgrade migration Job that fails: helm rolls the release back to the bookmark (revision 2) by itself.
-    failed = target.upgrade("2025.09.1", helm_upgrade_values=FAILING_HOOK)
-    assert failed.rc != 0
-    message = failed.failure_messages[-1]
-    assert "Rolled back atomically to the bookmark, revision 2." in message and "2025.09.1-stable" in message
-    assert target.statuses() == [(1, "superseded"), (2, "superseded"), (3, "failed"), (4, "deployed")]
-    assert target.history()[-1]["description"] == "Rollback to 2"
-    assert target.running_images() == expected_services("2025.09.2")
-    job = target.jobs()[-1]
-    assert job["status"] == "rolled_back" and job["details"]["failed_revision"] == 3 and job["details"]["revision"] == 4
-    assert "migrations" in job["message"]
+        # A pre-upgrade migration Job that fails: helm rolls the release back to the bookmark (revision 2) by itself.
+        failed = target.upgrade("2025.09.1", helm_upgrade_values=FAILING_HOOK)
+        assert failed.rc != 0
+        message = failed.failure_messages[-1]
+        assert "Rolled back atomically to the bookmark, revision 2." in message and "2025.09.1-stable" in message
+        assert target.statuses() == [(1, "superseded"), (2, "superseded"), (3, "failed"), (4, "deployed")]
+        assert target.history()[-1]["description"] == "Rollback to 2"
+        assert target.running_images() == expected_services("2025.09.2")
+        job = target.jobs()[-1]
+        assert job["status"] == "rolled_back" and job["details"]["failed_revision"] == 3 and job["details"]["revision"] == 4
+        assert "migrations" in job["message"]
 
-    # Two upgrades that the API rejects (422), without atomic: two failed revisions on top. "helm rollback"
-    # without a revision would now go to revision 5, a failed one.
-    for _attempt in range(2):
-        rejected = target.upgrade("2025.09.1", helm_upgrade_values=REJECTED_HOOK, helm_upgrade_atomic=False)
-        assert rejected.rc != 0 and "exceeded quota for migration jobs" in rejected.failure_messages[-1]
-    assert target.statuses()[-2:] == [(5, "failed"), (6, "failed")]
-    assert target.jobs()[-1]["status"] == "failed"
+        # Two upgrades that the API rejects (422), without atomic: two failed revisions on top. "helm rollback"
+        # without a revision would now go to revision 5, a failed one.
+        for _attempt in range(2):
+            rejected = target.upgrade("2025.09.1", helm_upgrade_values=REJECTED_HOOK, helm_upgrade_atomic=False)
+            assert rejected.rc != 0 and "exceeded quota for migration jobs" in rejected.failure_messages[-1]
+        assert target.statuses()[-2:] == [(5, "failed"), (6, "failed")]
+        assert target.jobs()[-1]["status"] == "failed"
 
-    # The database (of this test, on the sandbox's PostgreSQL) decides first: with 2025.10.0-edge's category B migration
-    # applied, the return to 2025.09.1 is refused before anything changes; without it, the rollback goes on.
-    with scratch_database(sandbox, MIGRATIONS_WITH_B) as database:
+        # Since the backup: 2025.10.0-edge's category B migration, and a row written. The return to 2025.09.1 is refused
+        # before anything changes.
+        since = f"INSERT INTO schema_migrations VALUES ('{B_MIGRATION}', 'backfill_scores', 'B', now()); UPDATE findings SET severity = 'info' WHERE id = 2;"
+        query(database, since)
         journaled = len(target.jobs())
         refused = target.rollback(helm_rollback_database=database)
         assert refused.rc != 0
         said = host_result(refused, "Decide whether the database suits the release returned to")
-        assert said["msg"].startswith(
-            "The database (schema 3) does not suit the rollback: 2025.09.1-stable does not know category B migration(s) 20251101000000"
-            " (backfill_scores, 2025.10.0), applied since; its code may not run on it. Nothing was changed: the database restore of a Helm"
+        assert said["msg"] == (
+            f"The database (schema 3) does not suit the rollback: 2025.09.1-stable does not know category B migration(s) {B_MIGRATION}"
+            " (backfill_scores, 2025.10.0), applied since; its code may not run on it. Nothing was changed: -e helm_rollback_restore_database=true"
+            " stops the services, restores the backup set taken before the upgrade, then returns."
         ), said["msg"]
         assert target.statuses()[-2:] == [(5, "failed"), (6, "failed")] and len(target.jobs()) == journaled
 
-        # rollback.yml's role: the bookmark of the last completed upgrade (revision 1, release 2025.09.1), with wait.
-        query(database, "DELETE FROM schema_migrations WHERE version = '20251101000000';")
-        rolled = target.rollback(helm_rollback_database=database)
-    assert rolled.rc == 0, rolled.failure_messages
-    assert host_result(rolled, "Decide whether the database suits the release returned to")["decision"] == "redeploy"
-    plan = host_result(rolled, "Plan the rollback")
-    assert plan["target"]["revision"] == 1
+        # Check mode with the restore: the plan says restore and which Deployments would stop; nothing stops or is restored.
+        restore = {"helm_rollback_database": database, "helm_rollback_restore_database": True,
+                   "database_restore_postgres": connection, "database_restore_postgres_bin_dir": database["bin_dir"]}  # fmt: skip
+        running = target.replicas()
+        assert running and 0 not in running.values()
+        predicted = target.play("helm_upgrade.yml", check=True, helm_action="rollback", **restore)
+        assert predicted.rc == 0, predicted.failure_messages
+        assert host_result(predicted, "Decide whether the database suits the release returned to")["decision"] == "restore"
+        assert host_result(predicted, "Stop the services (their Deployments scaled to zero)")["changed"] is True
+        assert target.replicas() == running
+        assert query(database, f"SELECT version FROM schema_migrations WHERE version = '{B_MIGRATION}';") == [[B_MIGRATION]]
+
+        # A restore that fails (a wrong password for the database restored into): the services stay at zero, the release
+        # as it was, and the sentence says so.
+        broken = target.rollback(**{**restore, "database_restore_postgres": {**connection, "password": "wrong"}})
+        assert broken.rc != 0
+        assert "Its services were scaled to zero for the database restore and stay so" in broken.failure_messages[-1], broken.failure_messages
+        assert set(target.replicas().values()) == {0} and target.statuses()[-1] == (6, "failed")
+        assert query(database, f"SELECT version FROM schema_migrations WHERE version = '{B_MIGRATION}';") == [[B_MIGRATION]]
+
+        # rollback.yml's role with the restore: services stopped (already), the set of the upgrade rolled back restored, then
+        # the bookmark of the last completed upgrade (revision 1, release 2025.09.1), with wait.
+        rolled = target.rollback(**restore)
+        assert rolled.rc == 0, rolled.failure_messages
+        assert host_result(rolled, "Decide whether the database suits the release returned to")["decision"] == "restore"
+        stopped = host_result(broken, "Stop the services (their Deployments scaled to zero)")
+        assert sorted(r["result"]["metadata"]["name"] for r in stopped["results"]) == sorted(f"stellaops-{name}" for name in running)
+        assert {r["result"]["spec"]["replicas"] for r in stopped["results"]} == {0} and stopped["changed"] is True
+        assert host_result(rolled, "Check that the restored database suits the release returned to")["decision"] == "redeploy"
+        assert query(database, "SELECT version FROM schema_migrations ORDER BY version;") == [["20250901000000"], ["20251001000000"]]
+        assert query(database, "SELECT severity FROM findings WHERE id = 2;") == [["low"]]
+        plan = host_result(rolled, "Plan the rollback")
+        assert plan["target"]["revision"] == 1 and plan["backup_set"] == backup_set
     assert target.statuses()[-1] == (7, "deployed") and target.history()[-1]["description"] == "Rollback to 1"
     assert target.running_images() == expected_services("2025.09.1")
+    assert target.replicas() == running
     # the module read every Deployment and StatefulSet of the release from the API after the rollback
     assert host_result(rolled, "Roll back with wait and check the workloads")["job"]["status"] == "completed"
     job = target.jobs()[-1]

@@ -202,6 +202,15 @@ def test_python_client_lists_patches_and_errors(kube_emulator: KubeEmulator) -> 
     assert relabelled.metadata.generation == 2
     assert relabelled.status.ready_replicas == 1, "the fake Deployment controller wrote a ready status"
 
+    # The scale subresource (kubectl scale, kubernetes.core.k8s_scale): a Scale object whose spec.replicas is the
+    # Deployment's; a write changes nothing else, and the controller follows; a negative count is refused.
+    scale = apps.read_namespaced_deployment_scale("web", ns)
+    assert (scale.kind, scale.spec.replicas, scale.status.selector) == ("Scale", 1, "app=web")
+    assert apps.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 0}}).spec.replicas == 0
+    stopped = apps.read_namespaced_deployment("web", ns)
+    assert (stopped.spec.replicas, stopped.status.ready_replicas or 0, stopped.metadata.labels) == (0, 0, {"team": "a"})
+    assert [(c.name, c.image) for c in stopped.spec.template.spec.containers] == [("web", IMAGE_3), ("sidecar", IMAGE_1)]
+
     # JSON patch on an HTTPRoute's weights.
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
@@ -226,6 +235,7 @@ def test_python_client_lists_patches_and_errors(kube_emulator: KubeEmulator) -> 
         return int(raised.value.status)
 
     assert status_of(core.read_namespaced_config_map, "missing", ns) == 404
+    assert status_of(apps.patch_namespaced_deployment_scale, "web", ns, {"spec": {"replicas": -1}}) == 422
     # CustomObjectsApi sends any body as a merge patch: a list is not one. Custom resources take no
     # strategic merge patch.
     assert status_of(custom.patch_namespaced_custom_object, "gateway.networking.k8s.io", "v1", ns, "httproutes", "web", operations) == 400

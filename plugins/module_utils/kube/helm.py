@@ -505,10 +505,14 @@ class HelmRunner(ToolRunner):
         _rc, out, _err = self.helm(args, what=f"helm upgrade {release}", data=json.dumps(values), timeout=bound)
         return release_json(out, "helm upgrade")
 
-    def rollback(self, release: str, revision: int, *, wait: bool, timeout: str) -> None:
+    def rollback(self, release: str, revision: int, *, wait: bool, timeout: str, force_conflicts: bool = False) -> None:
         args = ["rollback", release, str(revision), "--timeout", timeout]
         if wait:
             args.append("--wait")
+        # Helm 4's server-side apply refuses fields another manager changed (replicas scaled to zero for a database
+        # restore) unless forced; Helm 3's three-way merge takes them back without a flag.
+        if force_conflicts and self.major >= 4:
+            args.append("--force-conflicts")
         self.helm(args, what=f"helm rollback {release} {revision}", timeout=duration_seconds(timeout) + self.query_timeout)
 
 

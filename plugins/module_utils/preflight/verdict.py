@@ -67,6 +67,7 @@ class HostChecks:
     secrets_given: Sequence[str] = ()
     backup: bool = True
     backup_named: bool = False
+    helm_backup_database: bool = False  # helm_upgrade_backup_database of a Helm target
     evidence_gate: bool = True
     evidence_store: bool = False
 
@@ -96,6 +97,11 @@ class HostChecks:
                 return [
                     f"cannot tell which platform release the Helm release runs: the values of its revision {bookmark.get('revision')}"
                     " name no global.release.version (the chart's values files and stellaops.deploy.helm_upgrade set it)"
+                ]
+            if self.helm_backup_database and not self.backup_named:
+                return [
+                    "settings: the database backup before a Helm upgrade is on (helm_upgrade_backup_database) and nothing is named to back up:"
+                    " set backup_postgres (group_vars of the Helm targets), or helm_upgrade_backup_database: false"
                 ]
             return []
         if not self.compose_host:

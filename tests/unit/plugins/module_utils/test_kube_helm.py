@@ -320,6 +320,14 @@ def test_rollback_waits_with_its_timeout() -> None:
     assert module.calls[-1] == [HELM, "rollback", "stellaops", "4", "--timeout", "10m", "--wait", *SCOPE]
 
 
+@pytest.mark.parametrize(("version", "flags"), [("3.18.0", []), ("4.1.4", ["--force-conflicts"])])
+def test_a_rollback_that_takes_back_changed_fields_forces_conflicts_on_helm_4_only(version: str, flags: list[str]) -> None:
+    """Helm 4's server-side apply refuses fields another manager changed; Helm 3's three-way merge has no such flag."""
+    module = StandInModule(version, [(("rollback",), (0, "Rollback was a success!", ""))])
+    HelmRunner(module, TARGET).rollback("stellaops", 4, wait=True, timeout="10m", force_conflicts=True)
+    assert module.calls[-1] == [HELM, "rollback", "stellaops", "4", "--timeout", "10m", "--wait", *flags, *SCOPE]
+
+
 def test_a_dry_run_render_never_waits_and_reads_the_release_object() -> None:
     module = StandInModule("3.18.0", [(("upgrade",), (0, fixture("dry-run-upgrade.helm3.json"), ""))])
     rendered = HelmRunner(module, TARGET).render("stellaops", "/c", [], {}, install=True)

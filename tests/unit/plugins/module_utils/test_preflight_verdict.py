@@ -265,6 +265,22 @@ def test_a_helm_release_that_cannot_be_read_is_stuck_or_names_no_release_fails_p
     ]
 
 
+def test_a_helm_target_that_backs_up_its_database_must_name_it() -> None:
+    running = {"version": "2025.10.0", "channel": "stable", "release_id": "2025.10.0-stable"}
+    hosts = {
+        "unnamed": {**helm_target(running), "helm_backup_database": True},
+        "named": {**helm_target(running), "helm_backup_database": True, "backup_named": True},
+        "off": helm_target(running),
+    }
+    # 2025.11.0's category B migration already applied: only the settings are judged.
+    table = {"changed": False, "applied": ["20250901000000", "20251001000000", "20251101000000"], "pending": []}
+    record = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED, migrations=table), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
+    assert record["failures"] == [
+        "unnamed: settings: the database backup before a Helm upgrade is on (helm_upgrade_backup_database) and nothing is named to back up:"
+        " set backup_postgres (group_vars of the Helm targets), or helm_upgrade_backup_database: false"
+    ]
+
+
 def test_a_helm_revision_whose_values_name_no_channel_follows_the_run() -> None:
     hosts = {"helm-stage": helm_target({"version": "2025.09.0", "channel": "", "release_id": "2025.09.0"})}
     table = {"changed": False, "applied": ["20251101000000"], "pending": []}

@@ -71,7 +71,7 @@ def upgrade_params(**extra: Any) -> dict[str, Any]:
             "install": False, "atomic": True, "wait": True, "timeout": "15m", "git_dir": None, "journal_dir": None, "job": None, **extra}
 
 
-JOB = {"environment": "dev", "host": "helm-dev", "release_id": "2025.10.0-edge", "release": "2025.10.0", "channel": "edge", "digests": {}}
+JOB = {"environment": "dev", "host": "helm-dev", "release_id": "2025.10.0-edge", "release": "2025.10.0", "channel": "edge", "digests": {}, "backup_set": None}
 
 
 def manifest_answers(history_text: str) -> dict[str, Any]:
@@ -100,7 +100,7 @@ def test_check_mode_plans_against_the_bookmark_and_runs_no_upgrade() -> None:
 def test_a_real_run_upgrades_atomically_and_journals_its_own_job(tmp_path: Path) -> None:
     answers = manifest_answers(history("superseded", "deployed"))
     answers["upgrade"] = (0, json.dumps({"version": 3, "info": {"status": "deployed"}}), "")
-    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job=JOB), answers)
+    module = StandInModule(upgrade_params(journal_dir=str(tmp_path), job={**JOB, "backup_set": "/var/backups/stellaops/set-1"}), answers)
     result = ReleaseUpgrade(module).run()
     assert result["revision"] == 3 and result["status"] == "deployed"
     assert len(module.writes()) == 1 and "--atomic" in module.writes()[0] and "--timeout" in module.writes()[0]
@@ -111,6 +111,7 @@ def test_a_real_run_upgrades_atomically_and_journals_its_own_job(tmp_path: Path)
         "2025.10.0-edge", "helm-dev", "stellaops.v3", "stellaops.v2")
     assert recorded["details"]["revision"] == 3 and recorded["details"]["bookmark_revision"] == 2
     assert recorded["details"]["profile"] == "helm" and recorded["details"]["chart_version"] == "1.0.0"
+    assert recorded["details"]["backup_set"] == "/var/backups/stellaops/set-1"
 
 
 def test_check_mode_and_no_change_start_no_job(tmp_path: Path) -> None:
@@ -165,7 +166,7 @@ def test_a_missing_values_file_stops_before_helm_runs(tmp_path: Path) -> None:
 
 
 def rollback_params(**extra: Any) -> dict[str, Any]:
-    return {"revision": None, "recover_pending": False, "wait": True, "timeout": "10m", "journal_dir": None, "job": None, **extra}
+    return {"revision": None, "recover_pending": False, "wait": True, "force_conflicts": False, "timeout": "10m", "journal_dir": None, "job": None, **extra}
 
 
 def running_the_target(*_args: Any) -> dict[str, list[str]]:
@@ -206,7 +207,7 @@ def test_recovering_a_pending_release_rolls_back_with_wait_and_timeout() -> None
 def upgrade_job(journal: Journal, bookmark_revision: int) -> dict[str, Any]:
     """A completed upgrade of the environment that recorded its bookmark, as helm_release journals it."""
     spec = JobSpec("2025.10.0-edge", "helm-dev", "dev", "2025.10.0", "edge", deployment_id="stellaops.v4",
-                   details={"profile": "helm", "bookmark_revision": bookmark_revision})  # fmt: skip
+                   details={"profile": "helm", "bookmark_revision": bookmark_revision, "backup_set": "/var/backups/stellaops/set-1"})  # fmt: skip
     job = journal.start(spec)
     for status in ("preparing", "running", "completing", "completed"):
         job = journal.transition(job["id"], status)
@@ -224,6 +225,8 @@ def test_a_journaled_rollback_returns_to_the_recorded_bookmark_and_records_what_
     job = {"environment": "dev", "host": "helm-dev"}
     result = ReleaseRollback(StandInModule(rollback_params(journal_dir=str(tmp_path), job=job), answers), live_images=running_the_target).run()
     assert result["target"]["revision"] == 2 and result["revision"] == 5
+    # the backup set the upgrade undone took: what a rollback with the database restore restores
+    assert result["backup_set"] == "/var/backups/stellaops/set-1"
     recorded = result["job"]
     assert recorded == journal.get(recorded["id"]) and recorded["status"] == "completed"
     assert (recorded["rollback_of"], recorded["previous_deployment_id"], recorded["deployment_id"]) == (upgraded["id"], "stellaops.v4", "stellaops.v5")
