@@ -210,9 +210,10 @@ def test_upgrade_check_mode_diff_journal_and_idempotence(target: HelmTarget) -> 
 
 def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookmark(target: HelmTarget, sandbox: dict[str, Any]) -> None:
     """A failed upgrade rolls back atomically; the rollback to the bookmark is judged by the database (of this test, on
-    the sandbox's PostgreSQL): refused across a category B migration; with helm_rollback_restore_database=true and a restore that
-    fails the services stay at zero; with one that works the services are scaled to zero, the backup set that the upgrade to 2025.09.2 took before it changed anything comes back
-    (its rows, judged in the database) and revision 1 runs with the replicas of before. Cost: about 60 s per Helm major."""
+    the sandbox's PostgreSQL): refused across a category B migration; with helm_rollback_restore_database=true and a
+    restore that fails, the services stay at zero; with one that works, the services are scaled to zero, the backup set
+    that the upgrade to 2025.09.2 took before it changed anything comes back (its rows, judged in the database) and
+    revision 1 runs with the replicas of before. Cost: about 65 s per Helm major."""
     with scratch_database(sandbox, MIGRATIONS_BEFORE_B + FINDINGS) as database:
         connection = {k: database[k] for k in ("database", "host", "port", "user", "password")}
         backup = {"helm_upgrade_backup_database": True, "backup_dir": str(target.workdir / "database-backups"),
