@@ -308,17 +308,28 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     assert safety["msg"].startswith("The database (schema 2) suits 2025.09.0-stable: every migration applied since is backward compatible"), safety
 
     # With stellaops_upgrade_path=auto the Helm target walks that chain instead: 2025.10.0, then 2025.11.0, each an
-    # atomic helm upgrade of its own (a revision each, the release it runs in its values).
+    # atomic helm upgrade and journal job of its own. The first walk's second hop fails (its pre-upgrade migrations Job
+    # fails on the emulator, asked for that release only): helm rolls it back, and the target stays on the first hop.
     known = len(json.loads(example.helm("history", "stellaops", "--output", "json")))
-    walked = example.run("upgrade", channel="stable", limit="helm-stage", stellaops_releases_dir=str(releases), stellaops_upgrade_path="auto", **APPROVAL)
+    walk = {"channel": "stable", "limit": "helm-stage", "stellaops_releases_dir": str(releases), "stellaops_upgrade_path": "auto", **APPROVAL}
+    second_hop_fails = "{{ {'migrations': {'annotations': {'kube-emulator/job-outcome': 'failed'}}} if helm_upgrade_release.version == '2025.11.0' else {} }}"
+    failed = example.run("upgrade", **walk, helm_upgrade_values=second_hop_fails)
+    assert failed.rc != 0
+    assert "to 2025.11.0-stable failed" in failed.failure_messages[-1] and "Rolled back atomically to the bookmark" in failed.failure_messages[-1]
+    walked = example.run("upgrade", **walk)
     assert walked.rc == 0, walked.failure_messages
-    revisions = [r["revision"] for r in json.loads(example.helm("history", "stellaops", "--output", "json"))][known:]
-    runs = [json.loads(example.helm("get", "values", "stellaops", "--revision", str(r), "--output", "json"))["global"]["release"]["version"] for r in revisions]
-    assert runs == ["2025.10.0", "2025.11.0"]
+    history = json.loads(example.helm("history", "stellaops", "--output", "json"))[known:]
+    runs = [
+        (json.loads(example.helm("get", "values", "stellaops", "--revision", str(r["revision"]), "--output", "json"))["global"]["release"]["version"], r["status"])
+        for r in history
+    ]
+    # the failed hop's revision, then helm's return to the first hop's; the rerun walks the one hop left
+    assert runs == [("2025.10.0", "superseded"), ("2025.11.0", "failed"), ("2025.10.0", "superseded"), ("2025.11.0", "deployed")], runs
+    jobs = sorted((json.loads(p.read_text()) for p in (example.workdir / "helm" / "journal" / "jobs").glob("*.json")), key=lambda j: j["started_at"])
+    hops = [(job["release_id"], job["status"]) for job in jobs[-3:]]
+    assert hops == [("2025.10.0-stable", "completed"), ("2025.11.0-stable", "rolled_back"), ("2025.11.0-stable", "completed")], hops
     # Each hop backed the database up first, as the example inventory asks (helm_upgrade_backup_database), and its job
     # names the set a rollback with the restore would return to.
-    jobs = sorted((json.loads(p.read_text()) for p in (example.workdir / "helm" / "journal" / "jobs").glob("*.json")), key=lambda j: j["started_at"])
-    hops = [job for job in jobs if job["release_id"] in ("2025.10.0-stable", "2025.11.0-stable")][-2:]
-    sets = [Path(job["details"]["backup_set"]) for job in hops]
-    assert [job["status"] for job in hops] == ["completed", "completed"] and len(set(sets)) == 2
+    sets = [Path(job["details"]["backup_set"]) for job in jobs[-3:]]
+    assert len(set(sets)) == 3, sets
     assert all((path / "manifest.json").is_file() and path.parent == example.workdir / "helm" / "database-backups" for path in sets), sets
