@@ -319,10 +319,8 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     walked = example.run("upgrade", **walk)
     assert walked.rc == 0, walked.failure_messages
     history = json.loads(example.helm("history", "stellaops", "--output", "json"))[known:]
-    runs = [
-        (json.loads(example.helm("get", "values", "stellaops", "--revision", str(r["revision"]), "--output", "json"))["global"]["release"]["version"], r["status"])
-        for r in history
-    ]
+    values = [json.loads(example.helm("get", "values", "stellaops", "--revision", str(r["revision"]), "--output", "json")) for r in history]
+    runs = [(v["global"]["release"]["version"], r["status"]) for v, r in zip(values, history, strict=True)]
     # the failed hop's revision, then helm's return to the first hop's; the rerun walks the one hop left
     assert runs == [("2025.10.0", "superseded"), ("2025.11.0", "failed"), ("2025.10.0", "superseded"), ("2025.11.0", "deployed")], runs
     jobs = sorted((json.loads(p.read_text()) for p in (example.workdir / "helm" / "journal" / "jobs").glob("*.json")), key=lambda j: j["started_at"])
