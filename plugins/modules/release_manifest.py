@@ -59,6 +59,12 @@ options:
         images not pinned by digest in any channel (the strict schema, C(docs/schemas/release-manifest.strict.schema.json)).
     type: bool
     default: false
+  running:
+    description:
+      - The platform version the target runs now (for example C(2025.09.0)). With it RV(path_problem) says whether the release
+        found upgrades from it directly, judged on the C(upgrade.from) of the releases of O(channel) in O(directory).
+      - Requires O(directory). The task does not fail on an unsupported path; the caller decides.
+    type: str
 requirements:
   - jsonschema
   - PyYAML
@@ -157,6 +163,13 @@ release:
       description: The evidence schema this release writes (C(schema_version)), or null when the manifest does not say.
       type: dict
       sample: {"schema_version": 1}
+path_problem:
+  description:
+    - With O(running), one sentence when that version cannot upgrade to the release directly, naming the chain of releases
+      that would work; null when it can, runs the release already, or runs a newer one (a return, not an upgrade).
+  returned: when O(running) is given
+  type: str
+  sample: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first
 digests:
   description: Map of component name to digest (infrastructure included), for pinned images.
   returned: success

@@ -16,12 +16,14 @@ registry, its environment from the ConfigMaps and Secrets it names), against the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.deploy_lock import make_record
 from databases import B_MIGRATION, FINDINGS, MIGRATIONS_BEFORE_B, columns, query, scratch_database
 from kube import TOOLS, KubeEmulator, run_killable
 from prometheus import drive, error_rate, wait_for_value
@@ -56,9 +58,14 @@ def get(emulator: KubeEmulator, kind: str, name: str, namespace: str) -> dict[st
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-def install_blue(emulator: KubeEmulator, sandbox: dict[str, Any], router: str, helm: str = "helm") -> None:
-    manifest = yaml.safe_load(Path(sandbox["manifests"]["2025.09.0-stable"]).read_text())["release"]
-    values = {"ingress": {"enabled": router == "nginx"}, "services": {c["name"]: {"image": c["image"]} for c in manifest["components"]}}
+def install_blue(emulator: KubeEmulator, sandbox: dict[str, Any], router: str, helm: str = "helm", version: str = "2025.09.0") -> None:
+    """Blue: the sandbox's stable release ``version``, its images and its name in the values (global.release), as helm_upgrade
+    installs a release."""
+    manifest = yaml.safe_load(Path(sandbox["manifests"][f"{version}-stable"]).read_text())["release"]
+    values = {
+        "global": {"release": {"version": version, "channel": "stable"}}, "ingress": {"enabled": router == "nginx"},
+        "services": {c["name"]: {"image": c["image"]} for c in manifest["components"]},
+    }  # fmt: skip
     values_file = emulator.kubeconfig.parent / "blue-values.json"
     values_file.write_text(json.dumps(values))
     done = run_killable([str(TOOLS / helm), "install", "stellaops", str(CHART), "-n", "stellaops-prod", "--create-namespace",
@@ -217,8 +224,12 @@ def test_decommission_waits_for_the_observation_window(helm: str, cluster: KubeE
          "set helm_bluegreen_main_ingress to the one that serves blue. Nothing was changed."),
         ({"helm_bluegreen_helm_path": "/nonexistent/helm"},
          "The helm executable /nonexistent/helm (its path option) does not exist or is not executable."),
+        # blue runs 2025.09.0; the edge channel's 2025.11.0 upgrades from 2025.10.0 only
+        ({"channel": "edge", "release": "2025.11.0"},
+         "Blue (stellaops in stellaops-prod) runs a release that green's cannot replace directly: 2025.09.0 cannot upgrade to 2025.11.0:"
+         " no chain of edge releases leads there (2025.11.0 upgrades from 2025.10.0). Nothing was changed."),
     ],
-    ids=["not-increasing", "not-ending-at-100", "promql-error", "no-blue-ingress", "no-helm"],
+    ids=["not-increasing", "not-ending-at-100", "promql-error", "no-blue-ingress", "no-helm", "no-upgrade-path"],
 )  # fmt: skip
 def test_bad_input_is_one_sentence_and_changes_nothing(extra: dict[str, Any], message: str, cluster: KubeEmulator, sandbox: dict[str, Any],
                                                        playbook_runner: Any) -> None:  # fmt: skip
@@ -242,15 +253,17 @@ def jobs(emulator: KubeEmulator, name: str) -> list[dict[str, Any]]:
 def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
     cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any, tmp_path: Path
 ) -> None:
-    """Blue on 2025.09.0, green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
+    """Blue on 2025.10.0, green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
     findings.score, on a database of this test's own. Without an approval that names it the run stops before any change;
     check mode with the approval says the Job would run and creates nothing; a Job whose migration fails (no findings
     table yet) stops the run with green installed and no traffic moved; so does a Job that exits 0 without applying it
-    (the table decides); the rerun applies it in a new Job, the table shows it applied and the traffic moves. Judged
+    (the table decides); a run while another holds the environment lock is refused before any Job starts; the rerun
+    applies it in a new Job (and releases the lock), the table shows it applied and the traffic moves. Judged
     from the database and the cluster's objects. The chart's category A hook really runs too (nothing is pending for
-    it). Gates: one constant query (the gates have tests of their own). Cost: about 55 s (five runs, green's install
+    it). Gates: one constant query (the gates have tests of their own). Cost: about 65 s (six runs, green's install
     with its hook Job and three B Jobs in docker)."""
-    install_blue(cluster, sandbox, "nginx")
+    install_blue(cluster, sandbox, "nginx", version="2025.10.0")
+    lock = tmp_path / "migrations.lock"
     with scratch_database(sandbox, MIGRATIONS_BEFORE_B) as database:
         values = tmp_path / "green-values.json"
         values.write_text(json.dumps({
@@ -263,6 +276,7 @@ def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
             "helm_bluegreen_secret_values": {"credentials": {"PGPASSWORD": database["password"]}},
             "helm_bluegreen_database": database, "helm_bluegreen_migrations_job_annotations": RUN_IN_DOCKER,
             "helm_bluegreen_gates": [{"name": "constant", "query": "vector(0)", "threshold": 1, "action": "abort"}],
+            "helm_bluegreen_lock_path": str(lock),
         }  # fmt: skip
         approved = {**asked, "stellaops_approval": {"migrations": [B_MIGRATION]}}
 
@@ -299,6 +313,17 @@ def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
         assert silent.failure_messages == [f"Migration(s) {B_MIGRATION} not applied in schema_migrations of database {database['database']}."]
         assert green_weight(cluster, "nginx") is None
 
+        # Another run of the environment holds its lock (a live process of this controller): refused before any Job starts.
+        record = make_record("bluegreen-another-run", environment="prod", owner="someone", pid=os.getpid(), release_id="2025.11.0")
+        lock.write_text(json.dumps(record))
+        held = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **approved)
+        assert held.rc == 2
+        [message] = held.failure_messages
+        holder = f"run bluegreen-another-run from controller {record['controller']} (pid {os.getpid()})"
+        assert message.startswith(f"environment prod is locked by someone, {holder}"), message
+        assert len(jobs(cluster, "migrations-b")) == 2 and green_weight(cluster, "nginx") is None
+        lock.unlink()
+
         query(database, FINDINGS)
         done = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **approved)
         assert done.rc == 0, done.failure_messages or done.stderr[-2000:]
@@ -309,5 +334,6 @@ def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
                       for job in jobs(cluster, "migrations-b")}  # fmt: skip
         assert sorted(conditions.values()) == [["FailureTarget", "Failed"]] + [["SuccessCriteriaMet", "Complete"]] * 2, conditions
         assert green_weight(cluster, "nginx") == 100
+        assert not lock.exists(), "the run released the environment lock"
         # The chart's category A hook ran in docker too, at green's install (nothing was pending for it).
         assert "job stellaops-green/stellaops-green-migrations in docker: complete" in cluster.log.read_text()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifest import CHANNELS, find_manifest, load_manifest, newest_manifest
+from .manifest import CHANNELS, find_manifest, list_manifests, load_manifest, newest_manifest
+from .paths import path_problem
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "path": {"type": "path"},
@@ -18,11 +19,12 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "version": {"type": "str"},
     "channel": {"type": "str", "choices": list(CHANNELS)},
     "strict": {"type": "bool", "default": False},
+    "running": {"type": "str"},
 }
 CONSTRAINTS: dict[str, Any] = {
     "mutually_exclusive": [("path", "directory"), ("path", "version")],
     "required_one_of": [("path", "directory")],
-    "required_by": {"directory": ("channel",), "version": ("directory",)},
+    "required_by": {"directory": ("channel",), "version": ("directory",), "running": ("directory",)},
 }
 
 
@@ -35,4 +37,8 @@ def choose_release(params: dict[str, Any]) -> dict[str, Any]:
     else:
         release = newest_manifest(params["directory"], params["channel"], strict=params["strict"])
     digests = {component.name: component.digest for component in release.images() if component.digest}
-    return {"changed": False, "release": release.to_dict(), "digests": digests}
+    result = {"changed": False, "release": release.to_dict(), "digests": digests}
+    if params.get("running"):
+        channel = {r.version: r for r in list_manifests(params["directory"], release.channel, strict=params["strict"])}
+        result["path_problem"] = path_problem([*channel.values(), release], params["running"], release)
+    return result

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 import yaml
 from ansible_collections.stellaops.deploy.plugins.module_utils.core.errors import StellaOpsError
+from ansible_collections.stellaops.deploy.plugins.module_utils.release.choose import choose_release
 from ansible_collections.stellaops.deploy.plugins.module_utils.release.manifest import (
     CHANNELS,
     find_manifest,
@@ -279,6 +280,19 @@ def test_find_manifest_lists_available_versions(tmp_path: Path) -> None:
     with pytest.raises(StellaOpsError) as info:
         find_manifest(str(tmp_path), "edge", "2025.11.0")
     assert str(info.value) == f"{tmp_path}: no release manifest for version '2025.11.0' on channel 'edge'; available: 2025.9.3, 2025.10.0."
+
+
+def test_the_release_chosen_says_whether_the_running_version_upgrades_to_it_directly(tmp_path: Path) -> None:
+    """release_manifest's running option: the path judged on the channel's releases; the task itself does not fail."""
+    for version, upgrades_from in (("2025.9.0", []), ("2025.10.0", ["2025.9.0"]), ("2025.11.0", ["2025.10.0"])):
+        document = manifest(channel="stable", version=version)
+        document["release"]["upgrade"] = {"from": upgrades_from}
+        (tmp_path / f"{version}-stable.yaml").write_text(dump(document))
+    params = {"path": None, "directory": str(tmp_path), "channel": "stable", "version": "2025.11.0", "strict": True}
+    assert choose_release({**params, "running": "2025.9.0"})["path_problem"] == "2025.9.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"
+    assert choose_release({**params, "running": "2025.10.0"})["path_problem"] is None
+    assert choose_release({**params, "running": "2025.11.0"})["path_problem"] is None
+    assert "path_problem" not in choose_release({**params, "running": None})
 
 
 def test_directory_errors(tmp_path: Path) -> None:
