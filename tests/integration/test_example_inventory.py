@@ -120,6 +120,13 @@ class ExampleFleet:
             helm_rollback_database={**{k: sandbox["postgres"][k] for k in ("host", "port", "database", "user")}, "password": password,
                                     "bin_dir": sandbox["postgres"]["bin_dir"]},
             helm_bluegreen_prometheus_url=sandbox["prometheus"]["url"],
+            evidence_gate_store={
+                "type": "s3", "endpoint": sandbox["s3"]["endpoint"], "bucket": sandbox["s3"]["evidence_bucket"], "prefix": "evidence/",
+                "region": sandbox["s3"]["region"], "access_key": sandbox["s3"]["access_key"], "secret_key": secret,
+            },
+            evidence_gate_baseline_path=str(self.workdir / "helm" / "evidence" / "baseline.json"),
+            evidence_gate_cache_path=str(self.workdir / "helm" / "evidence" / "hash-cache.json"),
+            evidence_gate_report_dir=str(self.workdir / "helm" / "evidence" / "reports"),
         )
         for name, group_vars in overrides.items():
             self._update(name, **group_vars)
@@ -331,3 +338,10 @@ def test_check_upgrade_no_op_and_rollback_from_the_installed_collection(example:
     sets = [Path(job["details"]["backup_set"]) for job in jobs[-3:]]
     assert len(set(sets)) == 3, sets
     assert all((path / "manifest.json").is_file() and path.parent == example.workdir / "helm" / "database-backups" for path in sets), sets
+    # The evidence gate of the Helm target (helm_upgrade_evidence_gate): the failed hop proved continuity on the release
+    # helm returned to (schema 1); the rerun's hop to 2025.11.0, which reads the evidence in schema 2, proved it through
+    # the cross-reference of the roots written beside the baseline.
+    back = failed.of("evidence_verify", "helm-stage")
+    assert back["continuity"] and back.get("cross_reference") is None, back
+    crossed = walked.of("evidence_verify", "helm-stage")
+    assert crossed["continuity"] and (crossed["cross_reference"]["from_schema"], crossed["cross_reference"]["to_schema"]) == (1, 2), crossed

@@ -68,6 +68,7 @@ class HostChecks:
     backup: bool = True
     backup_named: bool = False
     helm_backup_database: bool = False  # helm_upgrade_backup_database of a Helm target
+    helm_evidence_gate: bool = False  # helm_upgrade_evidence_gate of a Helm target
     evidence_gate: bool = True
     evidence_store: bool = False
 
@@ -98,12 +99,18 @@ class HostChecks:
                     f"cannot tell which platform release the Helm release runs: the values of its revision {bookmark.get('revision')}"
                     " name no global.release.version (the chart's values files and stellaops.deploy.helm_upgrade set it)"
                 ]
+            found = []
             if self.helm_backup_database and not self.backup_named:
-                return [
+                found.append(
                     "settings: the database backup before a Helm upgrade is on (helm_upgrade_backup_database) and nothing is named to back up:"
                     " set backup_postgres (group_vars of the Helm targets), or helm_upgrade_backup_database: false"
-                ]
-            return []
+                )
+            if self.helm_evidence_gate and not self.evidence_store:
+                found.append(
+                    "settings: the evidence gate of a Helm upgrade is on (helm_upgrade_evidence_gate) and evidence_gate_store is not set:"
+                    " say where the evidence bundles live (group_vars of the Helm targets), or helm_upgrade_evidence_gate: false"
+                )
+            return found
         if not self.compose_host:
             return []
         found = []

@@ -265,11 +265,11 @@ def test_a_helm_release_that_cannot_be_read_is_stuck_or_names_no_release_fails_p
     ]
 
 
-def test_a_helm_target_that_backs_up_its_database_must_name_it() -> None:
+def test_a_helm_target_that_backs_up_its_database_or_gates_its_evidence_must_name_them() -> None:
     running = {"version": "2025.10.0", "channel": "stable", "release_id": "2025.10.0-stable"}
     hosts = {
-        "unnamed": {**helm_target(running), "helm_backup_database": True},
-        "named": {**helm_target(running), "helm_backup_database": True, "backup_named": True},
+        "unnamed": {**helm_target(running), "helm_backup_database": True, "helm_evidence_gate": True},
+        "named": {**helm_target(running), "helm_backup_database": True, "backup_named": True, "helm_evidence_gate": True, "evidence_store": True},
         "off": helm_target(running),
     }
     # 2025.11.0's category B migration already applied: only the settings are judged.
@@ -277,7 +277,9 @@ def test_a_helm_target_that_backs_up_its_database_must_name_it() -> None:
     record = verdict(RELEASE, hosts, ControllerChecks(approval=APPROVED, migrations=table), secret_pattern=PATTERN, run_id="r", now=NOW, paths=Paths())
     assert record["failures"] == [
         "unnamed: settings: the database backup before a Helm upgrade is on (helm_upgrade_backup_database) and nothing is named to back up:"
-        " set backup_postgres (group_vars of the Helm targets), or helm_upgrade_backup_database: false"
+        " set backup_postgres (group_vars of the Helm targets), or helm_upgrade_backup_database: false",
+        "unnamed: settings: the evidence gate of a Helm upgrade is on (helm_upgrade_evidence_gate) and evidence_gate_store is not set:"
+        " say where the evidence bundles live (group_vars of the Helm targets), or helm_upgrade_evidence_gate: false",
     ]
 
 
