@@ -1264,7 +1264,10 @@ class Emulator(kmock.KubernetesScaffold):
             if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
                 raise api_error(422, "Invalid", f'Scale.autoscaling "{target.name}" is invalid: spec.replicas: Invalid value: must be a non-negative integer')
             main = Target(target.rtype, target.version, target.namespace, target.name, None)
-            obj = self.write(main, merge_patch(obj, {"spec": {"replicas": replicas}}), obj, dry_run)
+            # the resourceVersion sent, if any, must be the object's (409 otherwise, as for any write)
+            sent_version = (wanted.get("metadata") or {}).get("resourceVersion")
+            changes = {"spec": {"replicas": replicas}, **({"metadata": {"resourceVersion": sent_version}} if sent_version else {})}
+            obj = self.write(main, merge_patch(obj, changes), obj, dry_run)
             await self.publish()
         elif raw.method != "GET":
             raise api_error(405, "MethodNotAllowed", f"the server does not allow this method on the requested resource: {raw.method}")

@@ -55,6 +55,9 @@ options:
         takes them back without it; on Helm 3 the option changes nothing.
     type: bool
     default: false
+  restored_backup_set:
+    description: The backup set of the database restored before this rollback (runbook R3); the journal job records it.
+    type: path
   timeout:
     description: How long helm waits (a duration such as C(10m), or seconds).
     type: str
@@ -324,6 +327,7 @@ class ReleaseRollback:
                 "chart_version": target.chart_version,
                 "recovered_pending": (planned["recovered"] or {}).get("revision"),
                 "helm_version": planned["helm_version"],
+                "restored_backup_set": p["restored_backup_set"],
             },
         )
 
@@ -336,6 +340,7 @@ def main() -> None:
             "recover_pending": {"type": "bool", "default": False},
             "wait": {"type": "bool", "default": True},
             "force_conflicts": {"type": "bool", "default": False},
+            "restored_backup_set": {"type": "path"},
             "timeout": {"type": "str", "default": "10m"},
             "journal_dir": {"type": "path"},
             "job": {"type": "dict", "options": {"environment": {"type": "str", "required": True}, "host": {"type": "str", "required": True}}},

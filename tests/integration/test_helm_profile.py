@@ -302,6 +302,7 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
     job = target.jobs()[-1]
     assert job["status"] == "completed" and job["rollback_of"] == target.jobs()[1]["id"] and job["details"]["revision"] == 7
     assert job["release_id"] == "2025.09.1-stable" and job["previous_release_id"] == "2025.09.2-stable"
+    assert job["details"]["restored_backup_set"] == backup_set
 
     # A second rollback goes nowhere new: the last deployed revision already runs.
     again = target.rollback()

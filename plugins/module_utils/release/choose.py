@@ -39,6 +39,7 @@ def choose_release(params: dict[str, Any]) -> dict[str, Any]:
     digests = {component.name: component.digest for component in release.images() if component.digest}
     result = {"changed": False, "release": release.to_dict(), "digests": digests}
     if params.get("running"):
-        channel = {r.version: r for r in list_manifests(params["directory"], release.channel, strict=params["strict"])}
-        result["path_problem"] = path_problem([*channel.values(), release], params["running"], release)
+        # the release chosen is one of them: running requires the directory it was chosen from
+        releases = list_manifests(params["directory"], release.channel, strict=params["strict"])
+        result["path_problem"] = path_problem(releases, params["running"], release)
     return result

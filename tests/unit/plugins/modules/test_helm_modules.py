@@ -166,7 +166,8 @@ def test_a_missing_values_file_stops_before_helm_runs(tmp_path: Path) -> None:
 
 
 def rollback_params(**extra: Any) -> dict[str, Any]:
-    return {"revision": None, "recover_pending": False, "wait": True, "force_conflicts": False, "timeout": "10m", "journal_dir": None, "job": None, **extra}
+    return {"revision": None, "recover_pending": False, "wait": True, "force_conflicts": False, "restored_backup_set": None, "timeout": "10m",
+            "journal_dir": None, "job": None, **extra}  # fmt: skip
 
 
 def running_the_target(*_args: Any) -> dict[str, list[str]]:
