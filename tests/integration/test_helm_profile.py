@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.stellaops.deploy.plugins.module_utils.jobs.deploy_lock import make_record
 from conftest import ROOT, PlaybookResult, run_playbook
 from databases import B_MIGRATION, FINDINGS, MIGRATIONS_BEFORE_B, query, scratch_database
 from kube import TOOLS, KubeEmulator
@@ -213,7 +215,8 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
     the sandbox's PostgreSQL): refused across a category B migration; with helm_rollback_restore_database=true and a
     restore that fails, the services stay at zero; with one that works, the services are scaled to zero, the backup set
     that the upgrade to 2025.09.2 took before it changed anything comes back (its rows, judged in the database) and
-    revision 1 runs with the replicas of before. Cost: about 65 s per Helm major."""
+    revision 1 runs with the replicas of before; a restore while blue/green holds the environment lock is refused
+    before anything stops. Cost: about 70 s per Helm major."""
     with scratch_database(sandbox, MIGRATIONS_BEFORE_B + FINDINGS) as database:
         connection = {k: database[k] for k in ("database", "host", "port", "user", "password")}
         backup = {"helm_upgrade_backup_database": True, "backup_dir": str(target.workdir / "database-backups"),
@@ -273,6 +276,16 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
         assert target.replicas() == running
         assert query(database, f"SELECT version FROM schema_migrations WHERE version = '{B_MIGRATION}';") == [[B_MIGRATION]]
 
+        # While a blue/green run holds the environment's lock (its category B Job; here a live process of this controller),
+        # the restore is refused before anything stops.
+        lock = target.workdir / "migrations.lock"
+        holder = make_record("bluegreen-another-run", environment="stage", owner="someone", pid=os.getpid(), release_id="2025.10.0")
+        lock.write_text(json.dumps(holder))
+        locked = target.rollback(**restore)
+        assert locked.rc != 0 and "environment stage is locked by someone, run bluegreen-another-run" in locked.failure_messages[-1]
+        assert "scaled to zero" not in locked.failure_messages[-1] and target.replicas() == running and lock.exists()
+        lock.unlink()
+
         # A restore that fails (a wrong password for the database restored into): the services stay at zero, the release
         # as it was, and the sentence says so.
         broken = target.rollback(**{**restore, "database_restore_postgres": {**connection, "password": "wrong"}})
@@ -303,6 +316,7 @@ def test_failed_upgrade_rolls_back_atomically_and_rollback_returns_to_the_bookma
     assert job["status"] == "completed" and job["rollback_of"] == target.jobs()[1]["id"] and job["details"]["revision"] == 7
     assert job["release_id"] == "2025.09.1-stable" and job["previous_release_id"] == "2025.09.2-stable"
     assert job["details"]["restored_backup_set"] == backup_set
+    assert not lock.exists(), "the restore released the environment lock (the failed one too: the next run took it)"
 
     # A second rollback goes nowhere new: the last deployed revision already runs.
     again = target.rollback()
