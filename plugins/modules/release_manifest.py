@@ -170,6 +170,11 @@ path_problem:
   returned: when O(running) is given
   type: str
   sample: 2025.09.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first
+older_than_running:
+  description: With O(running), whether the release found is older than that version (a return, not an upgrade).
+  returned: when O(running) is given
+  type: bool
+  sample: false
 digests:
   description: Map of component name to digest (infrastructure included), for pinned images.
   returned: success

@@ -253,14 +253,14 @@ def jobs(emulator: KubeEmulator, name: str) -> list[dict[str, Any]]:
 def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
     cluster: KubeEmulator, sandbox: dict[str, Any], playbook_runner: Any, tmp_path: Path
 ) -> None:
-    """Blue on 2025.10.0, green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
+    """Blue on 2025.10.0: green on 2025.09.0 is refused (a return). Green on 2025.11.0 (edge), whose category B migration adds findings.weight and renames
     findings.score, on a database of this test's own. Without an approval that names it the run stops before any change;
     check mode with the approval says the Job would run and creates nothing; a Job whose migration fails (no findings
     table yet) stops the run with green installed and no traffic moved; so does a Job that exits 0 without applying it
     (the table decides); a run while another holds the environment lock is refused before any Job starts; the rerun
     applies it in a new Job (and releases the lock), the table shows it applied and the traffic moves. Judged
     from the database and the cluster's objects. The chart's category A hook really runs too (nothing is pending for
-    it). Gates: one constant query (the gates have tests of their own). Cost: about 65 s (six runs, green's install
+    it). Gates: one constant query (the gates have tests of their own). Cost: about 75 s (seven runs, green's install
     with its hook Job and three B Jobs in docker)."""
     install_blue(cluster, sandbox, "nginx", version="2025.10.0")
     lock = tmp_path / "migrations.lock"
@@ -279,6 +279,15 @@ def test_category_b_migrations_run_in_a_job_in_green_before_the_traffic_moves(
             "helm_bluegreen_lock_path": str(lock),
         }  # fmt: skip
         approved = {**asked, "stellaops_approval": {"migrations": [B_MIGRATION]}}
+
+        # Blue/green moves forward only: green on 2025.09.0 below blue's 2025.10.0 is refused before any change.
+        older = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **{**asked, "channel": "stable", "release": "2025.09.0"})
+        assert older.rc == 2
+        assert older.failure_messages == [
+            "Blue (stellaops in stellaops-prod) runs a release that green's cannot replace directly: 2025.10.0 is newer than 2025.09.0,"
+            " and blue/green moves forward only: a return is playbooks/rollback.yml, which judges the database. Nothing was changed."
+        ]
+        assert get(cluster, "namespace", "stellaops-green", "default") is None
 
         refused = bluegreen(playbook_runner, cluster, sandbox, "nginx", "unused", **asked)
         assert refused.rc == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifest import CHANNELS, find_manifest, list_manifests, load_manifest, newest_manifest
+from .manifest import CHANNELS, find_manifest, list_manifests, load_manifest, newest_manifest, version_key
 from .paths import path_problem
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -42,4 +42,6 @@ def choose_release(params: dict[str, Any]) -> dict[str, Any]:
         # the release chosen is one of them: running requires the directory it was chosen from
         releases = list_manifests(params["directory"], release.channel, strict=params["strict"])
         result["path_problem"] = path_problem(releases, params["running"], release)
+        # an older release is a return (judged by the rollback), not an upgrade path
+        result["older_than_running"] = version_key(release.version) < version_key(params["running"])
     return result

@@ -292,6 +292,9 @@ def test_the_release_chosen_says_whether_the_running_version_upgrades_to_it_dire
     assert choose_release({**params, "running": "2025.9.0"})["path_problem"] == "2025.9.0 cannot upgrade directly to 2025.11.0; upgrade to 2025.10.0 first"
     assert choose_release({**params, "running": "2025.10.0"})["path_problem"] is None
     assert choose_release({**params, "running": "2025.11.0"})["path_problem"] is None
+    assert not choose_release({**params, "running": "2025.10.0"})["older_than_running"]
+    newer = choose_release({**params, "version": "2025.10.0", "running": "2025.11.0"})
+    assert newer["path_problem"] is None and newer["older_than_running"]  # a return: judged by the rollback, not here
     assert "path_problem" not in choose_release({**params, "running": None})
 
 
