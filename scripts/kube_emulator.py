@@ -1265,7 +1265,7 @@ class Emulator(kmock.KubernetesScaffold):
                 raise api_error(422, "Invalid", f'Scale.autoscaling "{target.name}" is invalid: spec.replicas: Invalid value: must be a non-negative integer')
             main = Target(target.rtype, target.version, target.namespace, target.name, None)
             # the resourceVersion sent, if any, must be the object's (409 otherwise, as for any write)
-            sent_version = (wanted.get("metadata") or {}).get("resourceVersion")
+            sent_version = (sent.get("metadata") or {}).get("resourceVersion")
             changes = {"spec": {"replicas": replicas}, **({"metadata": {"resourceVersion": sent_version}} if sent_version else {})}
             obj = self.write(main, merge_patch(obj, changes), obj, dry_run)
             await self.publish()
